@@ -1,0 +1,557 @@
+"""The network: an input, a tree of layers, optional weights; read, written, analysed, run.
+
+This is the Python API of the spec (section 5)::
+
+    net = Network.load("vgg16.json"); report = net.analyze(); acts = net.forward(x)
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, field
+from math import prod
+from pathlib import Path
+
+import numpy as np
+
+from . import fileio
+from .analysis import Report, analyze
+from .errors import ConvScopeError
+from .fields import MAX_COUNT, MAX_SPATIAL
+from .layers import REGISTRY, Block, Layer, fmt_shape
+
+FORMAT, VERSION = "convscope", 1
+TOP_KEYS = {"format", "version", "name", "description", "input", "weights", "seed", "layers"}
+INPUT_KEYS = {"channels", "height", "width", "mean", "std"}
+# A forward pass that would need more than this is refused with the figures, not run.
+DEFAULT_MEMORY_BUDGET = 6 << 30
+
+
+@dataclass
+class InputSpec:
+    channels: int = 3
+    height: int = 224
+    width: int = 224
+    mean: list | None = None
+    std: list | None = None
+
+    @property
+    def shape(self) -> tuple:
+        return (self.channels, self.height, self.width)
+
+    def to_dict(self) -> dict:
+        out = {"channels": self.channels, "height": self.height, "width": self.width}
+        if self.mean is not None:
+            out["mean"] = list(self.mean)
+        if self.std is not None:
+            out["std"] = list(self.std)
+        return out
+
+
+@dataclass
+class Network:
+    name: str = "untitled"
+    input: InputSpec = field(default_factory=InputSpec)
+    layers: list = field(default_factory=list)
+    seed: int = 0
+    description: str = ""
+    weights_file: str | None = None  # as written in the file, relative to it
+    weights: dict = field(default_factory=dict)  # "<layer>.<param>" → array, filled lazily
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+
+    # ================================================================== files
+    @classmethod
+    def load(cls, path, weights=True) -> Network:
+        """Read an architecture file (and its weights file, if it names one)."""
+        path = Path(path)
+        data = fileio.read_json(path)
+        try:
+            net = cls.from_dict(data)
+        except ConvScopeError as err:
+            raise err.located(source=str(path)) from None
+        if weights and net.weights_file:
+            net.load_weights(path.parent / net.weights_file)
+        return net
+
+    @classmethod
+    def from_dict(cls, data) -> Network:
+        if not isinstance(data, dict):
+            raise ConvScopeError("the file must hold one JSON object")
+        if data.get("format") != FORMAT:
+            raise ConvScopeError(f"'format' must be \"{FORMAT}\", got {data.get('format')!r}")
+        if data.get("version") != VERSION:
+            raise ConvScopeError(
+                f"'version' {data.get('version')!r} is not supported (this reads {VERSION})")
+        unknown = set(data) - TOP_KEYS
+        if unknown:
+            raise ConvScopeError(f"unknown key '{sorted(unknown)[0]}' at the top level")
+        net = cls(name=_text(data.get("name", "untitled"), "name"),
+                  description=_text(data.get("description", ""), "description"),
+                  input=_read_input(data.get("input")),
+                  seed=_read_seed(data.get("seed", 0)))
+        weights = data.get("weights")
+        if weights is not None:
+            net.weights_file = _text(weights, "weights")
+        layers = data.get("layers")
+        if not isinstance(layers, list):
+            raise ConvScopeError("'layers' must be a list of layers", "layers")
+        net.layers = read_layers(layers, "layers")
+        assign_names(net.layers)
+        return net
+
+    def to_dict(self) -> dict:
+        out = {"format": FORMAT, "version": VERSION, "name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out["input"] = self.input.to_dict()
+        if self.weights_file:
+            out["weights"] = self.weights_file
+        out["seed"] = self.seed
+        out["layers"] = write_layers(self.layers)
+        return out
+
+    def save(self, path, with_weights: bool | None = None) -> None:
+        """Write the architecture and, if it has loaded or trained weights, its ``.npz``,
+        each atomically (a failure leaves the old files whole)."""
+        path = Path(path)
+        if with_weights is None:
+            with_weights = bool(self.weights_file)
+        if with_weights:
+            self.ensure_weights()
+            self.weights_file = self.weights_file or (path.stem + ".npz")
+            if Path(self.weights_file).name != self.weights_file:
+                self.weights_file = path.stem + ".npz"
+            fileio.atomic_write_npz(path.parent / self.weights_file, self.state_dict())
+        fileio.atomic_write_json(path, self.to_dict())
+
+    def copy(self) -> Network:
+        """A deep copy of the architecture (weights arrays shared until replaced)."""
+        net = Network.from_dict(self.to_dict())
+        net.weights = dict(self.weights)
+        net.memory_budget = self.memory_budget
+        return net
+
+    # ================================================================== weights
+    def param_shapes(self) -> dict:
+        """"<layer>.<param>" → shape for every parameter and buffer of the network."""
+        report = self.analyze()
+        shapes = {}
+        for info in report.layers:
+            if info.in_shape is None or info.out is None or isinstance(info.layer, Block):
+                continue
+            for key, shape in info.layer.param_shapes(info.in_shape).items():
+                shapes[f"{info.name}.{key}"] = tuple(shape)
+        return shapes
+
+    def ensure_weights(self) -> None:
+        """Initialise every parameter that is missing or no longer fits its layer.
+
+        Each layer draws from its own generator, seeded by (seed, layer name), so editing
+        one layer never changes another's weights."""
+        shapes = self.param_shapes()
+        layers = {layer.name: layer for layer in iter_layers(self.layers)}
+        for key, shape in shapes.items():
+            current = self.weights.get(key)
+            if current is not None and current.shape == shape:
+                continue
+            lname, pname = key.rsplit(".", 1)
+            rng = np.random.default_rng([self.seed, zlib.crc32(key.encode())])
+            self.weights[key] = layers[lname].init_param(pname, shape, rng)
+        for key in set(self.weights) - set(shapes):
+            del self.weights[key]
+
+    def state_dict(self) -> dict:
+        return {k: np.asarray(v, np.float32) for k, v in sorted(self.weights.items())}
+
+    def load_weights(self, path) -> None:
+        """Read a weights file: every key present, none extra, every shape right, or nothing."""
+        arrays = fileio.read_npz(path)
+        self.set_weights(arrays, source=str(path))
+
+    def set_weights(self, arrays: dict, source: str = "weights") -> None:
+        shapes = self.param_shapes()
+        for key in sorted(shapes):
+            if key not in arrays:
+                raise ConvScopeError(f"missing key '{key}' (shape {shapes[key]})", source=source)
+        for key in sorted(arrays):
+            if key not in shapes:
+                raise ConvScopeError(f"unexpected key '{key}': no such parameter in the network",
+                                     source=source)
+            if tuple(arrays[key].shape) != shapes[key]:
+                raise ConvScopeError(f"'{key}' has shape {tuple(arrays[key].shape)} but the "
+                                     f"network needs {shapes[key]}", source=source)
+        self.weights = {k: np.array(v, dtype=np.float32) for k, v in arrays.items()}
+
+    # ================================================================== analysis
+    def analyze(self) -> Report:
+        report = analyze(self.layers, self.input.shape, self.name)
+        _add_input_fixes(self, report)
+        return report
+
+    # ================================================================== running
+    def check_runnable(self, batch: int = 1, report: Report | None = None) -> Report:
+        """The report, or ConvScopeError if the network has an error or would not fit."""
+        report = report or self.analyze()
+        errors = [d for d in report.diagnostics if d.severity == "error"]
+        if errors:
+            d = errors[0]
+            raise ConvScopeError(f"cannot run past this layer: {d.message}",
+                                 f"{d.path} '{d.layer}'")
+        need = self.memory_needed(batch, report)
+        if need > self.memory_budget:
+            raise ConvScopeError(
+                f"not run: one pass of batch {batch} needs about {need / 2**30:.1f} GiB "
+                f"(activations {4 * batch * report.totals()['activations'] / 2**30:.1f} GiB, "
+                f"parameters {4 * report.totals()['params'] / 2**30:.2f} GiB), over the "
+                f"{self.memory_budget / 2**30:.0f} GiB budget; make the input smaller")
+        return report
+
+    def memory_needed(self, batch: int, report: Report) -> int:
+        totals = report.totals()
+        biggest = max((i.activations for i in report.layers), default=0)
+        # every output is kept, plus one input copy for padding and the weights
+        return 4 * (batch * (totals["activations"] + biggest) + totals["params"])
+
+    def forward(self, x, training: bool = False, rng=None) -> dict:
+        """x: (N, C, H, W) → {"input": x, layer name: output (N, C, H, W) float32}."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input.shape:
+            raise ConvScopeError(f"input has shape {tuple(x.shape)}, the network takes "
+                                 f"(N, {', '.join(map(str, self.input.shape))})", "input")
+        report = self.check_runnable(x.shape[0])
+        self.ensure_weights()
+        ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed))
+        out, cache = ctx.run(self.layers, x)
+        self._tape = (ctx, cache, out.shape)
+        return {"input": x, **ctx.outputs}
+
+    def backward(self, grad_out) -> dict:
+        """After ``forward``: {"input": dL/dx, "<layer>.<param>": gradient}."""
+        tape = getattr(self, "_tape", None)
+        if tape is None:
+            raise ConvScopeError("backward needs a forward pass first")
+        ctx, cache, shape = tape
+        grad_out = np.asarray(grad_out, dtype=np.float32)
+        if grad_out.shape != shape:
+            raise ConvScopeError(f"grad_out has shape {grad_out.shape}, the output is {shape}")
+        ctx.grads = {}
+        dx = ctx.back(self.layers, grad_out, cache)
+        return {"input": dx, **ctx.grads}
+
+    # ================================================================== the tree
+    def find(self, path: str) -> Layer:
+        seq, index = locate(self, path)
+        return seq[index]
+
+    def sequence(self, path: str) -> list:
+        """The list a container path names: ``layers``, ``layers[3].body``, ``...branches[1]``."""
+        return sequence_at(self, path)
+
+    def layer_names(self) -> set:
+        return {layer.name for layer in iter_layers(self.layers)}
+
+    def input_window(self, name: str, y: int, x: int) -> tuple:
+        """The input pixels that output pixel (y, x) of layer ``name`` sees: the receptive
+        field as ((top, bottom), (left, right)), inclusive, before clipping to the image."""
+        chain = _chain_to(self.analyze().top, name)
+        if chain is None:
+            raise KeyError(name)
+        return _map_back(chain, ((y, y), (x, x)))
+
+    def kernel_window(self, name: str, y: int, x: int) -> tuple:
+        """The window of output pixel (y, x) on the layer's own input, inclusive."""
+        info = self.analyze().by_name(name)
+        return _window_back(info, ((y, y), (x, x)))
+
+
+# ====================================================================== running context
+class RunContext:
+    """What a forward pass carries: weights, mode, every layer's output, caches, gradients."""
+
+    def __init__(self, net, report, training, rng):
+        self.weights = net.weights
+        self.shapes = {i.name: i.out for i in report.layers}
+        self.training = training
+        self.rng = rng
+        self.outputs: dict = {}
+        self.grads: dict = {}
+
+    def params(self, layer) -> dict:
+        prefix = layer.name + "."
+        return {k[len(prefix):]: v for k, v in self.weights.items() if k.startswith(prefix)}
+
+    def out_shape(self, layer) -> tuple:
+        return self.shapes[layer.name]
+
+    def run(self, layers, x):
+        """Forward through a sequence; an empty one is the identity."""
+        caches = []
+        for layer in layers:
+            x, cache = layer.forward(x, self.params(layer), self)
+            x = np.asarray(x, dtype=np.float32)
+            self.outputs[layer.name] = x
+            caches.append(cache)
+        return x, caches
+
+    def back(self, layers, dout, caches):
+        for layer, cache in zip(reversed(layers), reversed(caches)):
+            dout, grads = layer.backward(dout, cache, self)
+            for key, grad in grads.items():
+                self.grads[f"{layer.name}.{key}"] = np.asarray(grad, np.float32)
+        return np.asarray(dout, dtype=np.float32)
+
+
+# ====================================================================== reading layers
+def read_layers(items, place) -> list:
+    if not isinstance(items, list):
+        raise ConvScopeError("must be a list of layers", place)
+    return [read_layer(item, f"{place}[{i}]") for i, item in enumerate(items)]
+
+
+def read_layer(data, place) -> Layer:
+    if not isinstance(data, dict):
+        raise ConvScopeError(f"a layer must be an object, got {type(data).__name__}", place)
+    kind = data.get("type")
+    if kind not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY))
+        raise ConvScopeError(f"unknown layer type {kind!r} (known: {known})", place)
+    name = data.get("name")
+    if name is not None and (not isinstance(name, str) or not NAME_RE.fullmatch(name)):
+        raise ConvScopeError(f"layer name {name!r} must be letters, digits, _ or - "
+                             "(at most 64)", place)
+    where = f"{place} '{name}'" if name else place
+    cls = REGISTRY[kind]
+    plain = {k: v for k, v in data.items() if k not in cls.BLOCK_KEYS}
+    layer = cls.from_dict(plain, where)
+    for key in cls.BLOCK_KEYS:
+        value = data.get(key, [] if key != "branches" else [[], []])
+        if key == "branches":
+            if not isinstance(value, list) or not value:
+                raise ConvScopeError("'branches' must be a non-empty list of lists of layers",
+                                     where)
+            layer.values[key] = [read_layers(b, f"{place}.branches[{i}]")
+                                 for i, b in enumerate(value)]
+        else:
+            layer.values[key] = read_layers(value, f"{place}.{key}")
+    return layer
+
+
+def write_layers(layers) -> list:
+    out = []
+    for layer in layers:
+        d = layer.to_dict()
+        for key in layer.BLOCK_KEYS:
+            value = layer.values[key]
+            d[key] = ([write_layers(b) for b in value] if key == "branches"
+                      else write_layers(value))
+        out.append(d)
+    return out
+
+
+NAME_RE = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+
+
+def iter_layers(layers):
+    """Every layer in reading order: a block, then the layers inside it."""
+    for layer in layers:
+        yield layer
+        if isinstance(layer, Block):
+            for _, seq in layer.sequences():
+                yield from iter_layers(seq)
+
+
+def assign_names(layers, taken: set | None = None) -> None:
+    """Give ``<type><k>`` to every unnamed layer (k counts that type in reading order,
+    skipping taken names); refuse duplicates."""
+    seen, places = set(), {}
+    for layer, place in iter_with_places(layers, "layers"):
+        if layer.name:
+            if layer.name in seen:
+                raise ConvScopeError(f"layer name '{layer.name}' is used twice "
+                                     f"(first at {places[layer.name]})", place)
+            seen.add(layer.name)
+            places[layer.name] = place
+    seen |= taken or set()
+    counters: dict = {}
+    for layer in iter_layers(layers):
+        k = counters.get(layer.TYPE, 0) + 1
+        if not layer.name:
+            while f"{layer.TYPE}{k}" in seen:
+                k += 1
+            layer.name = f"{layer.TYPE}{k}"
+            seen.add(layer.name)
+        counters[layer.TYPE] = k
+
+
+def iter_with_places(layers, prefix):
+    for i, layer in enumerate(layers):
+        place = f"{prefix}[{i}]"
+        yield layer, place
+        if isinstance(layer, Block):
+            for suffix, seq in layer.sequences():
+                yield from iter_with_places(seq, f"{place}.{suffix}")
+
+
+def sequence_at(net, path: str) -> list:
+    if path == "layers":
+        return net.layers
+    head, _, tail = path.rpartition(".")
+    block = net.find(head)
+    m = re.fullmatch(r"(body|shortcut)|branches\[(\d+)\]", tail)
+    if not isinstance(block, Block) or not m:
+        raise KeyError(path)
+    if m.group(1):
+        return block.values[m.group(1)]
+    return block.values["branches"][int(m.group(2))]
+
+
+def locate(net, path: str) -> tuple[list, int]:
+    """(the list holding the layer at ``path``, its index)."""
+    m = re.fullmatch(r"(.*)\[(\d+)\]", path)
+    if not m:
+        raise KeyError(path)
+    seq = sequence_at(net, m.group(1))
+    index = int(m.group(2))
+    if index >= len(seq):
+        raise KeyError(path)
+    return seq, index
+
+
+# ====================================================================== input checks
+def _text(value, key):
+    if not isinstance(value, str):
+        raise ConvScopeError(f"'{key}' must be text, got {value!r}")
+    return value
+
+
+def _read_seed(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+        raise ConvScopeError(f"'seed' must be a whole number from 0 to 2³²−1, got {value!r}")
+    return value
+
+
+def _read_input(data) -> InputSpec:
+    place = "input"
+    if not isinstance(data, dict):
+        raise ConvScopeError("'input' must be an object with channels, height and width", place)
+    unknown = set(data) - INPUT_KEYS
+    if unknown:
+        raise ConvScopeError(f"unknown key '{sorted(unknown)[0]}'", place)
+    values = {}
+    for key, limit in (("channels", MAX_COUNT), ("height", MAX_SPATIAL), ("width", MAX_SPATIAL)):
+        v = data.get(key)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConvScopeError(f"'{key}' must be a whole number, got {v!r}", place)
+        if v < 1:
+            raise ConvScopeError(f"'{key}' must be at least 1, got {v}", place)
+        if v > limit:
+            raise ConvScopeError(f"'{key}' {v} is absurdly large (at most {limit})", place)
+        values[key] = v
+    spec = InputSpec(**values)
+    for key in ("mean", "std"):
+        v = data.get(key)
+        if v is None:
+            continue
+        if (not isinstance(v, list) or len(v) != spec.channels
+                or not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in v)):
+            raise ConvScopeError(f"'{key}' must be a list of {spec.channels} numbers "
+                                 "(one per channel)", place)
+        if key == "std" and any(e <= 0 for e in v):
+            raise ConvScopeError("'std' values must be positive", place)
+        setattr(spec, key, [float(e) for e in v])
+    return spec
+
+
+# ====================================================================== fixes and windows
+def _add_input_fixes(net, report) -> None:
+    """For each size warning, the nearest input sizes (larger first) that make every layer
+    up to it whole. Each candidate input is analysed once and shared by all warnings."""
+    order = {info.path: n for n, info in enumerate(report.layers)}
+    first_bad: dict = {}  # (h, w) → index of the first layer with a warning or error
+
+    def clean_until(h, w, until):
+        if (h, w) not in first_bad:
+            infos = analyze(net.layers, (net.input.channels, h, w)).layers
+            first_bad[(h, w)] = next(
+                (n for n, i in enumerate(infos) if i.blocked_by or any(
+                    d.severity in ("warning", "error") for d in i.diagnostics)), len(infos))
+        return first_bad[(h, w)] > until
+
+    for d in report.diagnostics:
+        if d.severity != "warning" or "not whole" not in d.message:
+            continue
+        sizes = _whole_input_sizes(net, order[d.path], d.axis, clean_until)
+        if not sizes:
+            continue
+        d.message += f"; or set the input to {' or '.join(f'{h}×{w}' for h, w in sizes)}"
+        h, w = sizes[0]
+        d.fixes.insert(0, {"label": f"set the input to {h}×{w}", "changes": [
+            {"path": "input", "key": "height", "value": h},
+            {"path": "input", "key": "width", "value": w}]})
+
+
+def _whole_input_sizes(net, until, axis, clean_until, reach=32) -> list:
+    """Up to one larger and one smaller input (H, W), nearest first, that are clean up to
+    layer number ``until``; a square input stays square when both axes need it."""
+    h0, w0 = net.input.height, net.input.width
+    larger = smaller = None
+    for step in range(1, reach + 1):
+        for d in (step, -step):
+            h = h0 + d if axis in ("", "height") else h0
+            w = w0 + d if axis in ("", "width") else w0
+            if min(h, w) < 1 or (larger if d > 0 else smaller) is not None:
+                continue
+            if clean_until(h, w, until):
+                if d > 0:
+                    larger = (h, w)
+                else:
+                    smaller = (h, w)
+        # a larger input is the usual fix (the notes' 227); look for a smaller one only nearby
+        if larger and (smaller or step >= 2 * abs(larger[0] + larger[1] - h0 - w0) + 4):
+            break
+    return [s for s in (larger, smaller) if s]
+
+
+def _chain_to(infos, name):
+    """The LayerInfos from the network input to layer ``name``, entering blocks as needed:
+    a list whose items are LayerInfos or (block info, branch index, sub-chain)."""
+    for n, info in enumerate(infos):
+        if info.name == name:
+            return infos[:n + 1]
+        for b, branch in enumerate(info.branches):
+            sub = _chain_to(branch, name)
+            if sub is not None:
+                return infos[:n] + [(info, b, sub)]
+    return None
+
+
+def _map_back(chain, box):
+    for item in reversed(chain):
+        if isinstance(item, tuple):
+            _, _, sub = item
+            box = _map_back(sub, box)
+        else:
+            box = _window_back(item, box)
+    return box
+
+
+def _window_back(info, box):
+    """Map an inclusive output box of one layer to the box of its input it depends on."""
+    if info.branches:
+        boxes = [_map_back(branch, box) for branch in info.branches]
+        return tuple((min(b[a][0] for b in boxes), max(b[a][1] for b in boxes))
+                     for a in range(2))
+    if info.window is None:
+        return box
+    return tuple((lo * s - p, hi * s - p + k - 1)
+                 for (lo, hi), (k, s, p) in zip(box, info.window))
+
+
+def describe_input(net) -> str:
+    return fmt_shape(net.input.shape)
+
+
+def count_params(net) -> int:
+    return sum(prod(s) for k, s in net.param_shapes().items()
+               if not k.endswith(("running_mean", "running_var")))

@@ -1,0 +1,30 @@
+"""The bundled presets and examples: plain architecture files in ``assets/``, read by the
+same loader as a user's file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ARCHITECTURES = ASSETS / "architectures"
+DEFAULT_EXAMPLE = ARCHITECTURES / "alexnet.json"
+
+
+def preset_paths() -> list[Path]:
+    """Every preset, in the order of the notes' case studies."""
+    order = ["lenet5", "alexnet", "zfnet", "vgg16", "googlenet", "resnet18", "resnet34",
+             "resnet50"]
+    paths = sorted(ARCHITECTURES.glob("*.json"))
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(paths, key=lambda p: (rank.get(p.stem, len(order)), p.stem))
+
+
+def preset_path(name: str) -> Path:
+    return ARCHITECTURES / f"{name}.json"
+
+
+def preset_title(path: Path) -> tuple[str, str]:
+    """(name, description) of a preset without building it."""
+    data = json.loads(Path(path).read_text("utf-8"))
+    return data.get("name", path.stem), data.get("description", "")

@@ -1,0 +1,169 @@
+"""The per-layer figures as text: the notes' VGGNet table, JSON, CSV and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .analysis import LayerInfo, Report
+from .layers import fmt_shape
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+def render(report: Report, fmt: str) -> str:
+    return {"table": table, "json": as_json, "csv": as_csv, "markdown": markdown}[fmt](report)
+
+
+def short(n: int, digits: int = 2) -> str:
+    """The notes' rounding: 150K, 3.2M, 800K (two significant figures); small ones exact."""
+    if n < 10_000:
+        return str(n)
+    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if n >= size:
+            value = float(f"{n / size:.{digits}g}")
+            return f"{value:g}{unit}"
+    return str(n)
+
+
+def label(info: LayerInfo) -> str:
+    """The notes' row label: CONV3-64, POOL2, FC, RELU ..."""
+    layer = info.layer
+    if layer.TYPE == "conv":
+        kh, kw = layer.pair("kernel")
+        return f"CONV{kh if kh == kw else f'{kh}x{kw}'}-{layer.values['filters']}"
+    if layer.TYPE == "pool":
+        kh, kw = layer.pair("kernel")
+        prefix = {"max": "POOL", "avg": "AVGPOOL", "l2": "L2POOL"}[layer.values["mode"]]
+        return f"{prefix}{kh if kh == kw else f'{kh}x{kw}'}"
+    return {"fc": "FC", "lrn": "NORM", "batchnorm": "BN", "global_avg_pool": "GAP"}.get(
+        layer.TYPE, layer.TYPE.upper())
+
+
+def weights_expr(info: LayerInfo) -> str:
+    """How the notes write a layer's weights: (3*3*64)*128 = 73,728."""
+    layer, shape = info.layer, info.in_shape
+    if info.weights == 0 or shape is None:
+        return "0"
+    if layer.TYPE == "conv":
+        kh, kw = layer.pair("kernel")
+        cin = shape[0] // layer.values["groups"]
+        return f"({kh}*{kw}*{cin})*{layer.values['filters']} = {info.weights:,}"
+    if layer.TYPE == "fc":
+        c, h, w = shape
+        inputs = f"{h}*{w}*{c}" if (h, w) != (1, 1) else f"{c}"
+        return f"{inputs}*{layer.values['units']} = {info.weights:,}"
+    return f"{info.weights:,}"
+
+
+def memory_expr(shape) -> str:
+    c, h, w = shape
+    n = c * h * w
+    if (h, w) == (1, 1):
+        return str(n)
+    return f"{h}*{w}*{c}={short(n)}"
+
+
+def table(report: Report) -> str:
+    rows = [("INPUT", "", f"[{fmt_shape(report.input_shape)}]",
+             memory_expr(report.input_shape), "0", "", "")]
+    for info in report.layers:
+        indent = "  " * info.depth
+        if info.out is None:
+            rows.append((indent + label(info), info.name, "[not computed]", "—", "—", "",
+                         _flag(info)))
+            continue
+        memory = "in place" if info.layer.IN_PLACE else memory_expr(info.out)
+        extra = f"MACs: {info.macs:,}" if info.macs else ""
+        rf = f"RF: {info.receptive_field[0]}x{info.receptive_field[1]}"
+        rows.append((indent + label(info), info.name, f"[{fmt_shape(info.out)}]", memory,
+                     weights_expr(info), f"{extra}  {rf}".strip(), _flag(info)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [f"{report.name} — input {fmt_shape(report.input_shape)}"]
+    for r in rows:
+        line = (f"{(r[0] + ':').ljust(widths[0] + 1)} {r[1].ljust(widths[1])} "
+                f"{r[2].ljust(widths[2])} memory: {r[3].ljust(widths[3])} weights: {r[4]}")
+        if r[5]:
+            line += f"  {r[5]}"
+        if r[6]:
+            line += f"  {r[6]}"
+        lines.append(line.rstrip())
+    lines += totals_lines(report)
+    for d in report.diagnostics:
+        if d.severity != "info":
+            lines.append(f"{d.severity.upper()} {d.path} '{d.layer}': {d.message}")
+    return "\n".join(lines) + "\n"
+
+
+def _flag(info: LayerInfo) -> str:
+    if info.status == "blocked":
+        return f"(not computed: follows the error at {info.blocked_by})"
+    return {"warning": "WARNING", "error": "ERROR"}.get(info.status, "")
+
+
+def totals_lines(report: Report) -> list[str]:
+    t = report.totals()
+    mb = t["forward_bytes"] / 1e6
+    lines = [
+        f"TOTAL memory: {t['activations']:,} values * 4 bytes = {mb:.2f} MB / image "
+        f"(forward only; backward keeps them and adds as many gradients: ~{2 * mb:.0f} MB)",
+        f"TOTAL params: {t['params']:,} ({short(t['params'], 3)}; weights alone {t['weights']:,})",
+        f"TOTAL MACs: {t['macs']:,} ({short(t['macs'], 3)} multiply-adds / image)",
+    ]
+    if t["activations"] == 15_237_608 and t["params"] == 138_357_544:
+        lines.append(
+            "Note: the notes print \"TOTAL memory: 24M * 4 bytes ~= 93MB\", but their own rows "
+            "add up to 15,237,608 values = 60.95 MB (15.2M, not 24M).")
+    return lines
+
+
+def as_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=1) + "\n"
+
+
+CSV_COLUMNS = ("name", "type", "path", "output", "activations", "weights", "params", "macs",
+               "receptive_field", "jump", "status", "diagnostics")
+
+
+def _row(info: LayerInfo) -> list:
+    rf = f"{info.receptive_field[0]}x{info.receptive_field[1]}" if info.receptive_field else ""
+    jump = f"{info.jump[0]}x{info.jump[1]}" if info.jump else ""
+    return [info.name, info.type, info.path, fmt_shape(info.out) if info.out else "",
+            info.activations, info.weights, info.params, info.macs, rf, jump, info.status,
+            " | ".join(d.message for d in info.diagnostics)]
+
+
+def as_csv(report: Report) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerow(["input", "input", "", fmt_shape(report.input_shape),
+                     report.input_shape[0] * report.input_shape[1] * report.input_shape[2],
+                     0, 0, 0, "1x1", "1x1", "ok", ""])
+    for info in report.layers:
+        writer.writerow(_row(info))
+    t = report.totals()
+    writer.writerow(["TOTAL", "", "", "", t["activations"], t["weights"], t["params"], t["macs"],
+                     "", "", "error" if report.has_error else "ok", ""])
+    return buf.getvalue()
+
+
+def markdown(report: Report) -> str:
+    lines = [f"# {report.name}", "", f"Input: {fmt_shape(report.input_shape)}", "",
+             "| layer | type | output | memory | weights | params | MACs | RF | status |",
+             "|---|---|---|---:|---:|---:|---:|---|---|"]
+    for info in report.layers:
+        r = _row(info)
+        name = "&nbsp;&nbsp;" * info.depth + r[0]
+        lines.append(f"| {name} | {r[1]} | {r[3] or '—'} | {r[4]:,} | {r[5]:,} | {r[6]:,} | "
+                     f"{r[7]:,} | {r[8]} | {r[10]} |")
+    t = report.totals()
+    lines.append(f"| **total** | | | {t['activations']:,} | {t['weights']:,} | "
+                 f"{t['params']:,} | {t['macs']:,} | | |")
+    lines += ["", *[f"- {line}" for line in totals_lines(report)]]
+    diags = [d for d in report.diagnostics if d.severity != "info"]
+    if diags:
+        lines += ["", "## Diagnostics", ""]
+        lines += [f"- **{d.severity}** `{d.path}` {d.layer}: {d.message}" for d in diags]
+    return "\n".join(lines) + "\n"

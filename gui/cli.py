@@ -1,0 +1,171 @@
+"""The ``convscope`` command (spec section 4).
+
+Subcommands that need no window (summary, run, import, export) never load Qt unless they
+must (an image file, a PNG diagram). Every failure is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core import ConvScopeError, Network
+
+SUBCOMMANDS = ("summary", "run", "import", "export")
+EXIT_OK, EXIT_NETWORK, EXIT_FILE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line with exit status 2."""
+
+    def error(self, message):
+        raise SystemExit(_fail(f"{self.prog}: {message}", EXIT_FILE))
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"convscope: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            return _subcommand(argv)
+        return _app(argv)
+    except ConvScopeError as err:
+        return _fail(str(err), EXIT_FILE)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _app(argv) -> int:
+    parser = _Parser(prog="convscope", description="ConvScope: see how a ConvNet works.",
+                     epilog="Subcommands: summary, run, import, export "
+                            "(convscope SUBCOMMAND --help).")
+    parser.add_argument("file", nargs="?", help="an architecture .json (default: an example)")
+    parser.add_argument("--screenshot", metavar="OUT.png",
+                        help="render the window with FILE to a PNG and exit")
+    args = parser.parse_args(argv)
+    from core.presets import DEFAULT_EXAMPLE
+
+    path = args.file or str(DEFAULT_EXAMPLE)
+    from gui import app
+
+    if args.screenshot:
+        return app.screenshot(path, args.screenshot)
+    return app.run(path)
+
+
+def _subcommand(argv) -> int:
+    parser = _Parser(prog="convscope")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("summary", help="per-layer figures and totals")
+    p.add_argument("file")
+    p.add_argument("--format", choices=("table", "json", "csv", "markdown"), default="table")
+    p = sub.add_parser("run", help="run the network and save every layer's output")
+    p.add_argument("file")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", metavar="X.npy")
+    source.add_argument("--image", metavar="IMG")
+    p.add_argument("--out", required=True, metavar="ACTS.npz")
+    p.add_argument("--weights", metavar="W.npz")
+    p = sub.add_parser("import", help="an ONNX model to an architecture and its weights")
+    p.add_argument("model")
+    p.add_argument("out")
+    p = sub.add_parser("export", help="to .onnx, .py, .svg, .png, .csv or .md")
+    p.add_argument("file")
+    p.add_argument("out")
+    args = parser.parse_args(argv)
+    return {"summary": _summary, "run": _run, "import": _import, "export": _export}[
+        args.command](args)
+
+
+def _summary(args) -> int:
+    from core.summary import render
+
+    net = Network.load(args.file, weights=False)
+    report = net.analyze()
+    sys.stdout.write(render(report, args.format))
+    return EXIT_NETWORK if report.has_error else EXIT_OK
+
+
+def _run(args) -> int:
+    import numpy as np
+
+    from core import fileio
+
+    net = Network.load(args.file, weights=args.weights is None)
+    if args.weights:
+        net.load_weights(args.weights)
+    if args.input:
+        x = _read_input_array(args.input, net)
+    else:
+        from gui.images import load_image
+
+        x = load_image(args.image, net.input)[None]
+    try:
+        acts = net.forward(x)
+    except ConvScopeError as err:
+        return _fail(str(err.located(source=args.file)), EXIT_NETWORK)
+    fileio.atomic_write_npz(args.out, {k: np.asarray(v, np.float32) for k, v in acts.items()})
+    return EXIT_OK
+
+
+def _read_input_array(path, net):
+    import numpy as np
+
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ConvScopeError("no such file", source=path) from None
+    except (ValueError, OSError) as err:
+        raise ConvScopeError(f"not a readable .npy array ({err})", source=path) from None
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
+        raise ConvScopeError("must hold one numeric array", source=path)
+    if x.ndim == 3:
+        x = x[None]
+    want = net.input.shape
+    if x.ndim != 4 or tuple(x.shape[1:]) != want:
+        raise ConvScopeError(f"array has shape {tuple(x.shape)}; the network takes (N, "
+                             f"{want[0]}, {want[1]}, {want[2]}) or ({want[0]}, {want[1]}, "
+                             f"{want[2]})", source=path)
+    return x.astype(np.float32)
+
+
+def _import(args) -> int:
+    from core.interop import onnx_import
+
+    onnx_import.import_file(args.model, args.out)
+    return EXIT_OK
+
+
+def _export(args) -> int:
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    net = Network.load(args.file)
+    report = net.analyze()
+    if suffix in (".csv", ".md"):
+        from core import fileio
+        from core.summary import render
+
+        text = render(report, "csv" if suffix == ".csv" else "markdown")
+        fileio.atomic_write_bytes(out, text.encode("utf-8"))
+        return EXIT_NETWORK if report.has_error else EXIT_OK
+    exporters = {".onnx": "core.interop.onnx_export", ".py": "core.interop.torch_source",
+                 ".svg": "core.interop.diagram", ".png": "gui.diagram_png"}
+    if suffix not in exporters:
+        raise ConvScopeError(f"cannot export to '{suffix or out.name}': use .onnx, .py, .svg, "
+                             ".png, .csv or .md", source=str(out))
+    if report.has_error and suffix in (".onnx", ".py"):
+        d = next(d for d in report.diagnostics if d.severity == "error")
+        return _fail(f"{args.file}: {d.path} '{d.layer}': {d.message}", EXIT_NETWORK)
+    import importlib
+
+    importlib.import_module(exporters[suffix]).export(net, out)
+    return EXIT_NETWORK if report.has_error else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

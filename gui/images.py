@@ -1,0 +1,59 @@
+"""Images in and out through Qt's image codecs (no extra dependency)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+
+from core import ConvScopeError
+
+
+def read_qimage(path) -> QImage:
+    image = QImage(str(path))
+    if image.isNull():
+        raise ConvScopeError("not an image that can be read (PNG, JPEG, BMP, ...)",
+                             source=str(path))
+    return image
+
+
+def qimage_to_array(image: QImage, channels: int) -> np.ndarray:
+    """(H, W, C) uint8 with C = 1 (greyscale) or 3 (RGB)."""
+    fmt = QImage.Format.Format_Grayscale8 if channels == 1 else QImage.Format.Format_RGB888
+    image = image.convertToFormat(fmt)
+    h, w, depth = image.height(), image.width(), 1 if channels == 1 else 3
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())
+    return rows[:, :w * depth].reshape(h, w, depth).copy()
+
+
+def fit(image: QImage, width: int, height: int) -> QImage:
+    """Centre-crop to the target's aspect ratio, then scale smoothly to width × height."""
+    w, h = image.width(), image.height()
+    if w * height > h * width:
+        cw = max(1, round(h * width / height))
+        image = image.copy((w - cw) // 2, 0, cw, h)
+    elif w * height < h * width:
+        ch = max(1, round(w * height / width))
+        image = image.copy(0, (h - ch) // 2, w, ch)
+    return image.scaled(width, height, Qt.AspectRatioMode.IgnoreAspectRatio,
+                        Qt.TransformationMode.SmoothTransformation)
+
+
+def normalise(pixels: np.ndarray, spec) -> np.ndarray:
+    """(H, W, C) uint8 → (C, H, W) float32 in [0, 1], then the architecture's mean/std."""
+    x = pixels.astype(np.float32).transpose(2, 0, 1) / 255.0
+    c = x.shape[0]
+    if spec.mean is not None:
+        x -= np.asarray(spec.mean, np.float32).reshape(c, 1, 1)
+    if spec.std is not None:
+        x /= np.asarray(spec.std, np.float32).reshape(c, 1, 1)
+    return x
+
+
+def load_image(path, spec) -> np.ndarray:
+    """An image file as the network's input (C, H, W): fitted, greyscale for one channel."""
+    if spec.channels not in (1, 3):
+        raise ConvScopeError(f"an image gives 1 or 3 channels; the network takes "
+                             f"{spec.channels} (use --input with a .npy array)", source=str(path))
+    image = fit(read_qimage(path), spec.width, spec.height)
+    return normalise(qimage_to_array(image, spec.channels), spec)

@@ -1,0 +1,8 @@
+"""Test setup: Qt runs offscreen, set before any Qt module loads."""
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).parent))
