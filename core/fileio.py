@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import stat
 import zipfile
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def _atomic(path, write) -> None:
     """Write through a temporary file in the same folder, then rename over ``path``."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _create_temp(path)
     except OSError as err:
         raise ConvScopeError(f"cannot write: {err.strerror}", source=str(path)) from None
     try:
@@ -49,12 +50,34 @@ def _atomic(path, write) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        _keep_mode(path, tmp)
         os.replace(tmp, path)
     except OSError as err:
         raise ConvScopeError(f"cannot write: {err.strerror}", source=str(path)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new file beside ``path``. Made with mode 0666 less the umask, as an ordinary new
+    file is: ``tempfile.mkstemp``'s 0600 would make every saved file private."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def _keep_mode(path: Path, tmp: str) -> None:
+    """Give the new file the permissions of the one it replaces, if there is one."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    os.chmod(tmp, mode)
 
 
 def atomic_write_bytes(path, data: bytes) -> None:

@@ -151,10 +151,15 @@ class Network:
         one layer never changes another's weights."""
         shapes = self.param_shapes()
         layers = {layer.name: layer for layer in iter_layers(self.layers)}
-        for key, shape in shapes.items():
-            current = self.weights.get(key)
-            if current is not None and current.shape == shape:
-                continue
+        missing = {key: shape for key, shape in shapes.items()
+                   if self.weights.get(key) is None or self.weights[key].shape != shape}
+        # Refuse an absurd network (legal sizes, terabytes of weights) before allocating.
+        need = 4 * sum(prod(shape) for shape in missing.values())
+        if need > self.memory_budget:
+            raise ConvScopeError(
+                f"weights not made: they need {need / 2**30:.1f} GiB, over the "
+                f"{self.memory_budget / 2**30:.0f} GiB budget; make the layers smaller")
+        for key, shape in missing.items():
             lname, pname = key.rsplit(".", 1)
             rng = np.random.default_rng([self.seed, zlib.crc32(key.encode())])
             self.weights[key] = layers[lname].init_param(pname, shape, rng)
@@ -181,6 +186,9 @@ class Network:
             if tuple(arrays[key].shape) != shapes[key]:
                 raise ConvScopeError(f"'{key}' has shape {tuple(arrays[key].shape)} but the "
                                      f"network needs {shapes[key]}", source=source)
+            if np.asarray(arrays[key]).dtype.kind not in "fiu":
+                raise ConvScopeError(f"'{key}' holds {arrays[key].dtype} values, not real "
+                                     "numbers", source=source)
         self.weights = {k: np.array(v, dtype=np.float32) for k, v in arrays.items()}
 
     # ================================================================== analysis
@@ -213,15 +221,19 @@ class Network:
         # every output is kept, plus one input copy for padding and the weights
         return 4 * (batch * (totals["activations"] + biggest) + totals["params"])
 
-    def forward(self, x, training: bool = False, rng=None) -> dict:
-        """x: (N, C, H, W) → {"input": x, layer name: output (N, C, H, W) float32}."""
+    def forward(self, x, training: bool = False, rng=None, should_stop=None) -> dict:
+        """x: (N, C, H, W) → {"input": x, layer name: output (N, C, H, W) float32}.
+
+        ``should_stop`` (optional, no arguments) is asked between layers; when it answers
+        true the pass ends with ``Cancelled`` (the GUI stops a pass that an edit made stale)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input.shape:
             raise ConvScopeError(f"input has shape {tuple(x.shape)}, the network takes "
                                  f"(N, {', '.join(map(str, self.input.shape))})", "input")
         report = self.check_runnable(x.shape[0])
         self.ensure_weights()
-        ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed))
+        ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed),
+                         should_stop)
         out, cache = ctx.run(self.layers, x)
         self._tape = (ctx, cache, out.shape)
         return {"input": x, **ctx.outputs}
@@ -251,26 +263,32 @@ class Network:
     def layer_names(self) -> set:
         return {layer.name for layer in iter_layers(self.layers)}
 
-    def input_window(self, name: str, y: int, x: int) -> tuple:
+    def input_window(self, name: str, y: int, x: int, report: Report | None = None) -> tuple:
         """The input pixels that output pixel (y, x) of layer ``name`` sees: the receptive
-        field as ((top, bottom), (left, right)), inclusive, before clipping to the image."""
-        chain = _chain_to(self.analyze().top, name)
+        field as ((top, bottom), (left, right)), inclusive, before clipping to the image.
+        ``report``: this network's analysis, if the caller has it (saves analysing again)."""
+        chain = _chain_to((report or self.analyze()).top, name)
         if chain is None:
             raise KeyError(name)
         return _map_back(chain, ((y, y), (x, x)))
 
-    def kernel_window(self, name: str, y: int, x: int) -> tuple:
+    def kernel_window(self, name: str, y: int, x: int, report: Report | None = None) -> tuple:
         """The window of output pixel (y, x) on the layer's own input, inclusive."""
-        info = self.analyze().by_name(name)
+        info = (report or self.analyze()).by_name(name)
         return _window_back(info, ((y, y), (x, x)))
 
 
 # ====================================================================== running context
+class Cancelled(Exception):
+    """A forward pass stopped between layers because its ``should_stop`` said so."""
+
+
 class RunContext:
     """What a forward pass carries: weights, mode, every layer's output, caches, gradients."""
 
-    def __init__(self, net, report, training, rng):
+    def __init__(self, net, report, training, rng, should_stop=None):
         self.weights = net.weights
+        self.should_stop = should_stop
         self.shapes = {i.name: i.out for i in report.layers}
         self.training = training
         self.rng = rng
@@ -288,6 +306,8 @@ class RunContext:
         """Forward through a sequence; an empty one is the identity."""
         caches = []
         for layer in layers:
+            if self.should_stop is not None and self.should_stop():
+                raise Cancelled(f"stopped before '{layer.name}'")
             x, cache = layer.forward(x, self.params(layer), self)
             x = np.asarray(x, dtype=np.float32)
             self.outputs[layer.name] = x
