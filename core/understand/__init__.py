@@ -1,0 +1,12 @@
+"""Understanding a network: FC→CONV conversion, the memory budget, saliency, feature
+visualisation, per-layer explanations and side-by-side comparison (NumPy only, no Qt).
+
+Each module has a small function API that returns plain data for the GUI's panels:
+
+- ``fcconv``: ``convert_fc_to_conv``, ``check_equivalence``, ``score_grid``, ``sliding_cost``
+- ``memory``: ``memory_budget`` → ``MemoryBudget`` (rows, totals, explain, ``fits``)
+- ``saliency``: ``saliency`` → gradient of a class score or unit w.r.t. the input
+- ``featureviz``: ``visualize_channels`` → inputs that excite each channel most
+- ``explain``: ``explain(net, layer_name)`` → sections of worked arithmetic
+- ``compare``: ``compare(net_a, net_b)`` → rows side by side and totals
+"""

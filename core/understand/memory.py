@@ -1,0 +1,289 @@
+"""The memory budget: the notes' "computational considerations", in bytes, layer by layer.
+
+Counting follows the spec (section 3): the input and every layer that makes a new tensor
+hold activations; element-wise layers and dropout run in place and flatten is a view, so they
+add nothing. For training, every one of those activations stays in memory until the backward
+pass has used it, and the backward pass makes a gradient of the same size for each of them,
+which is where the notes' "~×2 for bwd" comes from. Parameters come with a gradient of the
+same size and the optimiser's state: none for SGD, one velocity for momentum, two running
+moments for Adam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..errors import ConvScopeError
+from ..layers import Block
+
+OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2}  # copies of the parameters
+COLUMNS = ("forward", "kept", "activation_grads", "params", "param_grads", "optimizer",
+           "buffers")
+COLUMN_TITLES = {
+    "forward": "activations (forward)",
+    "kept": "kept for backward",
+    "activation_grads": "activation gradients",
+    "params": "parameters",
+    "param_grads": "parameter gradients",
+    "optimizer": "optimizer state",
+    "buffers": "running statistics",
+}
+
+# The notes' VGG16 table: its rows add up to the spec's count, its TOTAL line does not.
+VGG16_ACTIVATIONS = 15_237_608
+VGG16_REMARK = (
+    "The notes' VGG16 table lists these same layers; its rows add up to about 15.2M values "
+    "(15,237,608 × 4 bytes = 61 MB per image), although its TOTAL line says 24M (93 MB). "
+    "The rows are right and the total is not.")
+
+# What each layer's backward pass reads, and so why the forward values must be kept.
+NEEDS = {
+    "conv": "conv's dW = dout ⋆ its input",
+    "fc": "fc's dW = dout · inputᵀ",
+    "pool": "pool's backward (max: where each window's maximum was; l2: the input)",
+    "lrn": "lrn's backward (the input and its channel sums)",
+    "batchnorm": "batchnorm's backward (the normalised input x̂)",
+    "relu": "relu's backward (which outputs are > 0)",
+    "leaky_relu": "leaky relu's backward (the sign of each value)",
+    "sigmoid": "sigmoid's backward (σ(x)·(1 − σ(x)) from its output)",
+    "tanh": "tanh's backward (1 − tanh² from its output)",
+    "softmax": "softmax's backward (its output)",
+    "dropout": "dropout's backward (its mask)",
+}
+
+
+@dataclass
+class MemoryRow:
+    """One tensor-producing place of the network (the input, or a layer), in bytes."""
+
+    name: str
+    type: str
+    path: str
+    depth: int
+    shape: tuple | None  # (C, H, W) of one image
+    values: int  # activation values of the whole batch this row adds (0 in place)
+    forward: int
+    kept: int
+    activation_grads: int
+    params: int
+    param_grads: int
+    optimizer: int
+    buffers: int
+    needed_by: str = ""  # whose backward reads these activations
+    in_place: bool = False
+
+    @property
+    def total(self) -> int:
+        """Everything this row holds at the peak of a training step (``kept`` is part of
+        ``forward``, so it is not added twice)."""
+        return (self.forward + self.activation_grads + self.params + self.param_grads
+                + self.optimizer + self.buffers)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "total": self.total}
+
+
+@dataclass
+class MemoryBudget:
+    batch: int
+    dtype_bytes: int
+    optimizer: str
+    training: bool
+    rows: list = field(default_factory=list)  # MemoryRow, the input first
+    totals: dict = field(default_factory=dict)  # column → bytes, and "total"
+    explain: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.totals["total"]
+
+    def fits(self, budget_bytes: int) -> bool:
+        """Whether one step at this batch size fits in ``budget_bytes``."""
+        return self.total <= budget_bytes
+
+    @property
+    def per_image(self) -> int:
+        """Bytes that grow with the batch (activations and their gradients), per image."""
+        return (self.totals["forward"] + self.totals["activation_grads"]) // self.batch
+
+    @property
+    def fixed(self) -> int:
+        """Bytes that do not depend on the batch (parameters, their gradients, state)."""
+        return self.total - self.per_image * self.batch
+
+    def max_batch(self, budget_bytes: int) -> int:
+        """The largest batch that fits in ``budget_bytes`` (0 if not even one image)."""
+        if budget_bytes < self.fixed + self.per_image:
+            return 0
+        return (budget_bytes - self.fixed) // self.per_image
+
+    def largest(self, column: str, count: int = 3) -> list:
+        """The ``count`` rows holding most of ``column``: (name, bytes), largest first."""
+        ranked = sorted(self.rows, key=lambda r: getattr(r, column), reverse=True)
+        return [(r.name, getattr(r, column)) for r in ranked[:count] if getattr(r, column)]
+
+    def to_dict(self) -> dict:
+        return {"batch": self.batch, "dtype_bytes": self.dtype_bytes,
+                "optimizer": self.optimizer, "training": self.training,
+                "rows": [r.to_dict() for r in self.rows], "totals": dict(self.totals),
+                "explain": self.explain}
+
+
+def memory_budget(net, batch: int = 1, dtype_bytes: int = 4, optimizer: str = "sgd",
+                  training: bool = True) -> MemoryBudget:
+    """The memory of one training step (or, with ``training=False``, one inference pass)
+    of ``net`` at ``batch`` images and ``dtype_bytes`` per value, per layer and in total.
+
+    Rows: the input, then every layer in reading order (nested layers after their block).
+    Columns (bytes): forward activations, the part kept for backward, activation
+    gradients, parameters, parameter gradients, optimizer state, batchnorm's running
+    statistics. Raises ConvScopeError for a bad batch/dtype/optimizer or a network whose
+    shapes cannot be computed.
+    """
+    _check(batch, dtype_bytes, optimizer)
+    report = net.analyze()
+    if report.has_error:
+        d = next(d for d in report.diagnostics if d.severity == "error")
+        raise ConvScopeError(f"the network has an error, so its memory cannot be counted: "
+                             f"{d.message}", f"{d.path} '{d.layer}'")
+    state_copies = OPTIMIZER_STATE[optimizer] if training else 0
+    need = _readers(report)
+    rows = [_input_row(net, report, batch, dtype_bytes, training, need.get("input", ""))]
+    for info in report.layers:
+        rows.append(_layer_row(info, batch, dtype_bytes, training, state_copies,
+                               need.get(info.name, "")))
+    totals = {c: sum(getattr(r, c) for r in rows) for c in COLUMNS}
+    totals["total"] = sum(r.total for r in rows)
+    budget = MemoryBudget(batch, dtype_bytes, optimizer, training, rows, totals)
+    budget.explain = _explain(budget, report)
+    return budget
+
+
+def _check(batch, dtype_bytes, optimizer):
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConvScopeError(f"batch must be a whole number ≥ 1, got {batch!r}", "memory")
+    if dtype_bytes not in (1, 2, 4, 8):
+        raise ConvScopeError(f"dtype_bytes must be 1, 2, 4 or 8, got {dtype_bytes!r}", "memory")
+    if optimizer not in OPTIMIZER_STATE:
+        raise ConvScopeError(f"unknown optimizer {optimizer!r} (known: "
+                             f"{', '.join(OPTIMIZER_STATE)})", "memory")
+
+
+def _input_row(net, report, batch, nbytes, training, needed_by) -> MemoryRow:
+    values = batch * net.input.channels * net.input.height * net.input.width
+    forward = values * nbytes
+    # Nothing upstream of the data needs dL/d(input) in training, so it has no gradient.
+    return MemoryRow("input", "input", "input", 0, report.input_shape, values, forward,
+                     forward if training else 0, 0, 0, 0, 0, 0, needed_by)
+
+
+def _layer_row(info, batch, nbytes, training, state_copies, needed_by) -> MemoryRow:
+    layer = info.layer
+    in_place = layer.IN_PLACE
+    values = 0 if in_place else batch * info.activations
+    forward = values * nbytes
+    buffers = 0
+    if not isinstance(layer, Block) and info.in_shape is not None:
+        shapes = layer.param_shapes(info.in_shape)
+        buffers = sum(_count(shapes[k]) for k in layer.buffers()) * nbytes
+    params = info.params * nbytes
+    return MemoryRow(
+        info.name, info.type, info.path, info.depth, info.out, values, forward,
+        forward if training else 0, forward if training else 0, params,
+        params if training else 0, params * state_copies, buffers,
+        "runs in place on the tensor before it" if in_place else needed_by, in_place)
+
+
+def _count(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _readers(report) -> dict:
+    """name of a tensor-producing place → which backward passes read it.
+
+    A layer's backward needs its own input (the tensor made by the last non-in-place
+    layer before it) or, for in-place layers, its output (which is that same tensor)."""
+    readers: dict = {}
+
+    def walk(infos, source):
+        for info in infos:
+            if info.branches:
+                for branch in info.branches:
+                    walk(branch, source)
+                if not info.layer.IN_PLACE:
+                    source = info.name
+                continue
+            why = NEEDS.get(info.type)
+            if why:
+                readers.setdefault(source, []).append(f"{info.name} ({why})")
+            if not info.layer.IN_PLACE:
+                source = info.name
+        return source
+
+    last = walk(report.top, "input")
+    readers.setdefault(last, []).append("the loss (its gradient starts from the scores)")
+    return {k: "; ".join(v) for k, v in readers.items()}
+
+
+def fmt_bytes(n: float) -> str:
+    """Bytes in binary units: ``93.0 MiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _explain(b: MemoryBudget, report) -> str:
+    t = b.totals
+    per_image_values = t["forward"] // b.dtype_bytes // b.batch
+    lines = [
+        f"Batch {b.batch}, {b.dtype_bytes} bytes per value, "
+        f"{'training with ' + b.optimizer if b.training else 'inference only'}.",
+        f"Activations: {per_image_values:,} values per image (the input and every layer "
+        f"that makes a new tensor; element-wise layers and dropout run in place and flatten "
+        f"is a view) = {fmt_bytes(t['forward'])} for the batch.",
+    ]
+    if per_image_values == VGG16_ACTIVATIONS:
+        lines.append(VGG16_REMARK)
+    if b.training:
+        lines += [
+            "Why backward keeps them: each layer's backward pass needs what went into it "
+            "(or came out of it). A conv's weight gradient is dout ⋆ its input; an fc's is "
+            "dout · inputᵀ; max pooling must know where each maximum was; relu, sigmoid and "
+            "tanh read their own output. So no activation can be freed until the backward "
+            "pass has come back down to the layer that reads it: all of them are alive at "
+            "once, at the start of backward.",
+            f"The backward pass makes a gradient for every activation, the same size again "
+            f"({fmt_bytes(t['activation_grads'])}; the input needs none) — the notes' "
+            "'~×2 for bwd'. This counts them all as kept, as a simple framework does; one "
+            "that frees each gradient once the layer below has used it needs less.",
+            f"Parameters {fmt_bytes(t['params'])}, their gradients {fmt_bytes(t['param_grads'])}"
+            f", optimizer state {fmt_bytes(t['optimizer'])} "
+            f"({_state_words(b.optimizer)}).",
+        ]
+    else:
+        lines.append("Inference keeps nothing for a backward pass: each activation can be "
+                     f"freed once the next layer has read it. Parameters "
+                     f"{fmt_bytes(t['params'])}.")
+    if t["buffers"]:
+        lines.append(f"Batchnorm's running statistics: {fmt_bytes(t['buffers'])}.")
+    lines.append(f"Total: {fmt_bytes(t['total'])}.")
+    big_acts = b.largest("forward", 2)
+    big_params = b.largest("params", 2)
+    if big_acts:
+        lines.append("Most activations: " + ", ".join(
+            f"{n} {fmt_bytes(v)}" for n, v in big_acts) + ".")
+    if big_params:
+        lines.append("Most parameters: " + ", ".join(
+            f"{n} {fmt_bytes(v)}" for n, v in big_params) + ".")
+    return "\n".join(lines)
+
+
+def _state_words(optimizer: str) -> str:
+    return {"sgd": "plain SGD keeps none",
+            "momentum": "momentum keeps one velocity per parameter",
+            "adam": "Adam keeps two running moments per parameter"}[optimizer]

@@ -1,0 +1,137 @@
+"""FC→CONV: the converted network gives the same scores on the original input, slides over a
+larger one to give a grid of scores, and that grid is what sliding the original would give."""
+
+import numpy as np
+import pytest
+
+from core import ConvScopeError, Network
+from core.presets import preset_path
+from core.understand.fcconv import (
+    check_equivalence,
+    class_scores,
+    conv_stack_stride,
+    convert_fc_to_conv,
+    larger_size,
+    score_grid,
+    sliding_cost,
+)
+
+
+def _net(layers, c=1, h=12, w=12, name="tiny"):
+    return Network.from_dict({"format": "convscope", "version": 1, "name": name,
+                              "input": {"channels": c, "height": h, "width": w},
+                              "seed": 3, "layers": layers})
+
+
+def _random_input(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal((1,) + shape).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- VGG16
+@pytest.fixture(scope="module")
+def vgg():
+    net = Network.load(preset_path("vgg16"))
+    converted, notes = convert_fc_to_conv(net)  # creates the 138M random weights (~3 s)
+    return net, converted, notes
+
+
+def test_vgg16_fc6_becomes_4096_filters_of_7x7x512(vgg):
+    net, converted, notes = vgg
+    fc6 = converted.find("layers[31]")
+    assert (fc6.name, fc6.TYPE, fc6.get("filters"), fc6.pair("kernel")) == (
+        "fc6", "conv", 4096, (7, 7))
+    assert converted.weights["fc6.weight"].shape == (4096, 512, 7, 7)
+    assert converted.weights["fc7.weight"].shape == (4096, 4096, 1, 1)
+    assert converted.weights["fc8.weight"].shape == (1000, 4096, 1, 1)
+    # row u of the fc matrix, read C-major, is filter u
+    np.testing.assert_array_equal(converted.weights["fc6.weight"][5, 2, 3, 4],
+                                  net.weights["fc6.weight"][5, 2 * 49 + 3 * 7 + 4])
+    assert notes.notes[0].startswith("fc6: fc over 7×7×512 → conv of 4,096 filters 7×7×512")
+    assert net.find("layers[31]").TYPE == "fc"  # the original is untouched
+
+
+def test_vgg16_same_scores_on_the_original_input(vgg):
+    net, converted, _ = vgg
+    result = check_equivalence(net, converted, _random_input((3, 224, 224)))
+    assert result["output_shape"] == (1, 1000, 1, 1)
+    assert result["scale"] > 0
+    assert result["max_rel"] <= 1e-4
+
+
+def test_vgg16_score_grid_at_384_is_6x6(vgg):
+    _, converted, _ = vgg
+    big, grid = score_grid(converted, 384)
+    # pool5 at 384: 384/32 = 12, so 12×12×512; fc6 as a 7×7 conv: 12 − 7 + 1 = 6
+    assert grid == (6, 6, 1000)
+    assert (big.input.height, big.input.width) == (384, 384)
+    assert big.analyze().by_name("pool5").out == (512, 12, 12)
+
+
+def test_vgg16_sliding_cost_by_hand():
+    net = Network.load(preset_path("vgg16"))
+    cost = sliding_cost(net, 384)
+    # crops 32 px apart: (384 − 224)/32 + 1 = 6 per axis, 36 in all
+    assert cost["stride"] == (32, 32) and cost["crops"] == (6, 6) and cost["crop_count"] == 36
+    assert cost["macs_per_crop"] == 15_470_264_320  # the spec's VGG16 total
+    assert cost["sliding_macs"] == 36 * 15_470_264_320
+    # One converted pass: the convs' 15,470,264,320 − (102,760,448 + 16,777,216 + 4,096,000)
+    # = 15,346,630,656 MACs scale with the area, (384/224)² = 144/49 (every stage divides
+    # exactly): 15,346,630,656 / 49 · 144 = 45,100,302,336. The fc convs run at 6·6 = 36
+    # positions: (102,760,448 + 16,777,216 + 4,096,000)·36 = 4,450,811,904.
+    assert cost["converted_macs"] == 45_100_302_336 + 4_450_811_904
+    assert cost["grid"] == (6, 6, 1000) and cost["whole"]
+
+
+# ---------------------------------------------------------------------------- AlexNet
+def test_alexnet_same_scores_and_a_6x6_grid_at_387():
+    net = Network.load(preset_path("alexnet"))
+    converted, notes = convert_fc_to_conv(net)
+    assert converted.find("layers[16]").pair("kernel") == (6, 6)  # fc6 over pool5's 6×6×256
+    result = check_equivalence(net, converted, _random_input((3, 227, 227), seed=1))
+    assert result["max_rel"] <= 1e-4
+    # total stride 4·2·2·2 = 32; 227 + 5·32 = 387 gives pool5 11×11 and a 6×6 grid
+    assert conv_stack_stride(net) == (32, 32)
+    assert larger_size(net) == (387, 387)
+    big, grid = score_grid(converted, 387)
+    assert grid == (6, 6, 1000)
+    scores = class_scores(big, _random_input((3, 387, 387), seed=2))
+    assert scores.shape == (1, 6, 6, 1000) and np.isfinite(scores).all()
+
+
+# ---------------------------------------------------------------------------- exactness
+def test_grid_cells_are_the_original_on_each_crop_without_padding():
+    # no padding anywhere, so a cell of the grid sees exactly the pixels of one crop
+    net = _net([{"type": "conv", "filters": 4, "kernel": 3},   # 12 → 10
+                {"type": "relu"},
+                {"type": "pool", "kernel": 2},                # 10 → 5, total stride 2
+                {"type": "flatten"},
+                {"type": "fc", "units": 6}, {"type": "tanh"},
+                {"type": "fc", "units": 3}])
+    converted, notes = convert_fc_to_conv(net)
+    assert notes.dropped == ["flatten1"]
+    assert [layer.TYPE for layer in converted.layers] == ["conv", "relu", "pool", "conv",
+                                                          "tanh", "conv"]
+    big, grid = score_grid(converted, 16)  # (16 − 12)/2 + 1 = 3 crops per axis
+    assert grid == (3, 3, 3)
+    image = _random_input((1, 16, 16), seed=4)
+    scores = class_scores(big, image)[0]
+    for i in range(3):
+        for j in range(3):
+            crop = image[:, :, 2 * i:2 * i + 12, 2 * j:2 * j + 12]
+            expected = net.forward(crop)["fc2"][0, :, 0, 0]
+            np.testing.assert_allclose(scores[i, j], expected, rtol=1e-5, atol=1e-6)
+    assert sliding_cost(net, 16)["crop_count"] == 9
+
+
+def test_conversion_refuses_what_it_cannot_convert():
+    with pytest.raises(ConvScopeError, match="no top-level fc layer"):
+        convert_fc_to_conv(_net([{"type": "conv", "filters": 2, "kernel": 3}]))
+    with pytest.raises(ConvScopeError, match="no conv equivalent"):
+        convert_fc_to_conv(_net([{"type": "flatten"}, {"type": "softmax"},
+                                 {"type": "fc", "units": 2}]))
+    net = _net([{"type": "conv", "filters": 2, "kernel": 3}, {"type": "fc", "units": 2}])
+    converted, _ = convert_fc_to_conv(net)
+    with pytest.raises(ConvScopeError, match="cannot take 8×8"):
+        score_grid(converted, 8)
+    with pytest.raises(ConvScopeError, match="smaller than"):
+        sliding_cost(net, 8)
