@@ -1,0 +1,406 @@
+"""ONNX models made elsewhere come in whole, or are refused with the op and node named.
+
+The torchvision architectures are built here by hand as torch ``nn.Module``s (torchvision
+itself is not installed), exported with ``torch.onnx.export`` and imported; ConvScope's
+forward pass must then give PyTorch's numbers. Models that hold an op ConvScope has no layer
+for are built with ``onnx.helper``: ``convscope import`` names the op and the node, exits
+with status 2 and writes nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from core import ConvScopeError, Network
+from core.interop import missing_onnx_message, require_onnx
+from core.interop.onnx_export import export
+from core.interop.onnx_import import import_file, import_model
+from core.network import iter_layers
+from core.presets import preset_path
+from gui.cli import main
+
+onnx = pytest.importorskip("onnx", reason="needs the optional extra convscope[onnx]")
+TensorProto, helper, numpy_helper = onnx.TensorProto, onnx.helper, onnx.numpy_helper
+
+# ============================================================================ torch models
+try:
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+except ImportError:  # the torch half of this file is skipped, and says so
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+
+if torch is not None:
+
+    class BasicBlock(nn.Module):
+        """torchvision's ResNet BasicBlock."""
+
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            out += identity
+            return self.relu(out)
+
+    class SmallResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 8, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(8)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.layer1 = nn.Sequential(BasicBlock(8, 8, 1), BasicBlock(8, 8, 1))
+            self.layer2 = nn.Sequential(BasicBlock(8, 16, 2), BasicBlock(16, 16, 1))
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(16, 10)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer2(self.layer1(x))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    class BasicConv2d(nn.Module):
+        """torchvision's GoogLeNet conv: conv, batchnorm (eps 0.001), relu."""
+
+        def __init__(self, cin, cout, **kwargs):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, bias=False, **kwargs)
+            self.bn = nn.BatchNorm2d(cout, eps=0.001)
+
+        def forward(self, x):
+            return F.relu(self.bn(self.conv(x)), inplace=True)
+
+    class Inception(nn.Module):
+        def __init__(self, cin, c1, c3r, c3, c5r, c5, proj):
+            super().__init__()
+            self.branch1 = BasicConv2d(cin, c1, kernel_size=1)
+            self.branch2 = nn.Sequential(BasicConv2d(cin, c3r, kernel_size=1),
+                                         BasicConv2d(c3r, c3, kernel_size=3, padding=1))
+            self.branch3 = nn.Sequential(BasicConv2d(cin, c5r, kernel_size=1),
+                                         BasicConv2d(c5r, c5, kernel_size=3, padding=1))
+            self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True),
+                                         BasicConv2d(cin, proj, kernel_size=1))
+
+        def forward(self, x):
+            return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x),
+                              self.branch4(x)], 1)
+
+    class SmallGoogLeNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = BasicConv2d(3, 16, kernel_size=7, stride=2, padding=3)
+            self.maxpool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.conv2 = BasicConv2d(16, 16, kernel_size=1)
+            self.conv3 = BasicConv2d(16, 24, kernel_size=3, padding=1)
+            self.maxpool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.inception3a = Inception(24, 8, 8, 12, 4, 4, 4)
+            self.inception3b = Inception(28, 8, 8, 12, 4, 4, 4)
+            self.maxpool3 = nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.inception4a = Inception(28, 8, 8, 12, 4, 4, 4)
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.dropout = nn.Dropout(0.2)
+            self.fc = nn.Linear(28, 10)
+
+        def forward(self, x):
+            x = self.maxpool2(self.conv3(self.conv2(self.maxpool1(self.conv1(x)))))
+            x = self.maxpool3(self.inception3b(self.inception3a(x)))
+            x = torch.flatten(self.avgpool(self.inception4a(x)), 1)
+            return self.fc(self.dropout(x))
+
+    class SmallAlexNet(nn.Module):
+        """torchvision's AlexNet, narrower; its AdaptiveAvgPool2d((6, 6)) meets a 6×6 map."""
+
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 16, 11, 4, 2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+                nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+                nn.Conv2d(32, 48, 3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(48, 32, 3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2))
+            self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+            self.classifier = nn.Sequential(
+                nn.Dropout(0.5), nn.Linear(32 * 6 * 6, 64), nn.ReLU(inplace=True),
+                nn.Dropout(0.5), nn.Linear(64, 64), nn.ReLU(inplace=True), nn.Linear(64, 10))
+
+        def forward(self, x):
+            x = self.avgpool(self.features(x))
+            return self.classifier(torch.flatten(x, 1))
+
+    class SmallVGG(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers, c = [], 3
+            for v in [8, "M", 16, "M", 32, 32, "M"]:
+                if v == "M":
+                    layers.append(nn.MaxPool2d(2, 2))
+                else:
+                    layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=True)]
+                    c = v
+            self.features = nn.Sequential(*layers)
+            self.classifier = nn.Sequential(nn.Linear(32 * 4 * 4, 64), nn.ReLU(True),
+                                            nn.Dropout(), nn.Linear(64, 10))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.features(x), 1))
+
+    class OddsAndEnds(nn.Module):
+        """Ops torch writes in other ways: F.pad, view(N, -1), x @ W + b, avg/LP pools."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.bn = nn.BatchNorm2d(4)
+            self.avg = nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False)
+            self.act = nn.LeakyReLU(0.2)
+            self.w = nn.Parameter(torch.randn(4 * 5 * 5, 6) * 0.1)
+            self.b = nn.Parameter(torch.randn(6))
+
+        def forward(self, x):
+            x = self.act(self.avg(self.bn(self.conv(F.pad(x, (1, 1, 1, 1))))))
+            x = torch.tanh(x.view(x.size(0), -1) @ self.w + self.b)
+            return torch.softmax(x, 1)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Torch's threads and NumPy's BLAS threads spin against each other on two cores."""
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def torch_to_onnx(model, size, path, preserve=False):
+    """Export with the TorchScript exporter (the dynamo one needs onnxscript, not here)."""
+    torch.manual_seed(0)
+    for module in model.modules():  # statistics that are not the identity
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    x = torch.randn(2, 3, size, size)
+    mode = torch.onnx.TrainingMode.PRESERVE if preserve else torch.onnx.TrainingMode.EVAL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17,
+                          input_names=["image"], output_names=["logits"], training=mode,
+                          dynamic_axes={"image": {0: "batch"}})
+    with torch.no_grad():
+        return x.numpy(), model(x).numpy()
+
+
+def check_same_as_torch(net, x, want):
+    got = net.forward(x)[net.layers[-1].name].reshape(len(x), -1)
+    scale = np.abs(want).max()
+    assert np.abs(got - want).max() <= 1e-4 * scale
+
+
+def types(layers):
+    return [layer.TYPE for layer in layers]
+
+
+@needs_torch
+def test_resnet_basic_blocks_come_in_as_residuals(tmp_path):
+    x, want = torch_to_onnx(SmallResNet(), 64, tmp_path / "resnet.onnx")
+    net = import_model(tmp_path / "resnet.onnx")
+    check_same_as_torch(net, x, want)
+    assert types(net.layers) == ["conv", "relu", "pool", "residual", "relu", "residual",
+                                 "relu", "residual", "relu", "residual", "relu",
+                                 "global_avg_pool", "fc"]
+    down = net.layers[7]
+    assert down.name == "layer2_0"
+    assert types(down.values["body"]) == ["conv", "relu", "conv"]  # batchnorm folded by torch
+    assert types(down.values["shortcut"]) == ["conv"]
+    assert down.values["shortcut"][0].name == "layer2_0_downsample_0"
+    assert net.layers[3].values["shortcut"] == []  # identity
+    assert net.input.shape == (3, 64, 64)
+
+
+@needs_torch
+def test_inception_modules_come_in_as_concats(tmp_path):
+    x, want = torch_to_onnx(SmallGoogLeNet(), 64, tmp_path / "googlenet.onnx")
+    net = import_model(tmp_path / "googlenet.onnx")
+    check_same_as_torch(net, x, want)
+    concats = [layer for layer in net.layers if layer.TYPE == "concat"]
+    assert len(concats) == 3
+    branches = concats[0].values["branches"]
+    assert [types(b) for b in branches] == [["conv", "relu"], ["conv", "relu", "conv", "relu"],
+                                            ["conv", "relu", "conv", "relu"],
+                                            ["pool", "conv", "relu"]]
+    assert branches[3][0].values["ceil_mode"] is True
+    pools = [layer for layer in net.layers if layer.TYPE == "pool"]
+    assert all(p.values["ceil_mode"] for p in pools)
+
+
+@needs_torch
+@pytest.mark.parametrize(("model", "size", "kinds"), [
+    ("SmallAlexNet", 224, ["conv", "relu", "pool"] * 2 + ["conv", "relu"] * 3 +
+     ["pool", "pool", "fc", "relu", "fc", "relu", "fc"]),
+    ("SmallVGG", 32, ["conv", "relu", "pool"] * 2 + ["conv", "relu"] * 2 +
+     ["pool", "fc", "relu", "fc"]),
+])
+def test_alexnet_and_vgg_come_in_whole(tmp_path, model, size, kinds):
+    x, want = torch_to_onnx(globals()[model](), size, tmp_path / "m.onnx")
+    net = import_model(tmp_path / "m.onnx")
+    check_same_as_torch(net, x, want)
+    assert types(net.layers) == kinds
+    assert net.layers[0].name == "features_0"
+
+
+@needs_torch
+def test_pad_view_matmul_and_kept_batchnorm(tmp_path):
+    """F.pad folds into the conv's padding, view(N, -1) + x @ W + b is an fc, and a
+    batchnorm exported in PRESERVE mode (not folded into the conv) is a batchnorm."""
+    x, want = torch_to_onnx(OddsAndEnds(), 8, tmp_path / "odds.onnx", preserve=True)
+    net = import_model(tmp_path / "odds.onnx")
+    check_same_as_torch(net, x, want)
+    assert types(net.layers) == ["conv", "batchnorm", "pool", "leaky_relu", "fc", "tanh",
+                                 "softmax"]
+    conv, _, pool, act = net.layers[:4]
+    assert conv.values["padding"] == 1
+    assert pool.to_dict() | {"name": None} == {
+        "type": "pool", "name": None, "mode": "avg", "kernel": 3, "stride": 2, "padding": 1,
+        "ceil_mode": True, "count_include_pad": False}
+    assert act.values["negative_slope"] == 0.2
+
+
+# ============================================================================ refusals
+def tiny_model(nodes, inputs=None, initializers=(), opset=17):
+    inputs = inputs or [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                      ["N", 3, 8, 8])]
+    out = helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "tiny", inputs, [out], initializer=list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def weight(name, shape):
+    return numpy_helper.from_array(np.ones(shape, np.float32), name)
+
+
+EINSUM = tiny_model([
+    helper.make_node("Conv", ["input", "w"], ["c"], name="conv_a", kernel_shape=[3, 3]),
+    helper.make_node("Einsum", ["c"], ["y"], name="mix_channels", equation="nchw->nhwc")],
+    initializers=[weight("w", (4, 3, 3, 3))])
+LSTM = tiny_model([
+    helper.make_node("Relu", ["input"], ["r"], name="act"),
+    helper.make_node("LSTM", ["r", "W", "R"], ["y"], name="lstm_1", hidden_size=2)],
+    initializers=[weight("W", (1, 8, 8)), weight("R", (1, 8, 2))])
+
+
+@pytest.mark.parametrize(("model", "op", "node"), [(EINSUM, "Einsum", "mix_channels"),
+                                                   (LSTM, "LSTM", "lstm_1")])
+def test_unsupported_op_is_named_and_nothing_is_written(tmp_path, capsys, model, op, node):
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ConvScopeError) as caught:
+        import_model(path)
+    assert f"'{node}' ({op})" in str(caught.value)
+    status = main(["import", str(path), str(tmp_path / "out.json")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert f"node '{node}' ({op}) has no ConvScope layer" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "out.json").exists()
+    assert not (tmp_path / "out.npz").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+BAD_MODELS = {
+    "two inputs": (tiny_model(
+        [helper.make_node("Add", ["input", "other"], ["y"], name="sum")],
+        inputs=[helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 8, 8])
+                for n in ("input", "other")]), "exactly one input, it has 2"),
+    "no fixed height": (tiny_model(
+        [helper.make_node("Relu", ["input"], ["y"], name="act")],
+        inputs=[helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                              ["N", 3, "H", 8])]), "no fixed height ('H')"),
+    "join by Mul": (tiny_model([
+        helper.make_node("Relu", ["input"], ["a"], name="left"),
+        helper.make_node("Sigmoid", ["input"], ["b"], name="right"),
+        helper.make_node("Mul", ["a", "b"], ["y"], name="gate")]),
+        "node 'gate' (Mul) joins the branches"),
+    "asymmetric padding": (tiny_model([
+        helper.make_node("Conv", ["input", "w"], ["y"], name="shifted", kernel_shape=[3, 3],
+                         pads=[2, 0, 0, 0])], initializers=[weight("w", (4, 3, 3, 3))]),
+        "node 'shifted' (Conv) pads 2 before and 0 after"),
+    "even LRN": (tiny_model([helper.make_node("LRN", ["input"], ["y"], name="norm", size=4)]),
+                 "node 'norm' (LRN) has an even size 4"),
+    "add a constant": (tiny_model(
+        [helper.make_node("Add", ["input", "w"], ["y"], name="shift")],
+        initializers=[weight("w", (1, 3, 1, 1))]), "node 'shift' (Add) takes the constant"),
+    "softmax over width": (tiny_model(
+        [helper.make_node("Softmax", ["input"], ["y"], name="sm")]),
+        "node 'sm' (Softmax) is over axis 3"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_MODELS))
+def test_models_convscope_cannot_say_are_refused_plainly(tmp_path, capsys, case):
+    model, message = BAD_MODELS[case]
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, str(path))
+    assert main(["import", str(path), str(tmp_path / "out.json")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith(f"convscope: {path}: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]
+
+
+def test_unreadable_and_missing_files(tmp_path, capsys):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"this is not a protobuf")
+    assert main(["import", str(junk), str(tmp_path / "out.json")]) == 2
+    assert "not a readable ONNX model" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "none.onnx"), str(tmp_path / "out.json")]) == 2
+    assert "none.onnx: no such file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.onnx"]
+
+
+def test_cli_import_writes_the_architecture_and_its_weights(tmp_path):
+    net = Network.load(preset_path("lenet5"))
+    export(net, tmp_path / "lenet.onnx")
+    assert main(["import", str(tmp_path / "lenet.onnx"), str(tmp_path / "copy.json")]) == 0
+    back = Network.load(tmp_path / "copy.json")
+    assert back.weights_file == "copy.npz"
+    assert back.name == "LeNet-5" and back.input.mean == [0.5]
+    assert [x.name for x in iter_layers(back.layers)] == [x.name for x in iter_layers(net.layers)]
+    x = np.random.default_rng(0).standard_normal((1, 1, 32, 32)).astype(np.float32)
+    last = net.layers[-1].name
+    np.testing.assert_array_equal(back.forward(x)[last], net.forward(x)[last])
+
+
+def test_missing_onnx_is_told_plainly(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    message = missing_onnx_message()
+    assert "pip install 'convscope[onnx]'" in message
+    with pytest.raises(ConvScopeError, match=r"pip install 'convscope\[onnx\]'"):
+        require_onnx()
+    with pytest.raises(ConvScopeError, match=r"pip install 'convscope\[onnx\]'"):
+        import_file(tmp_path / "m.onnx", tmp_path / "m.json")
+    out = tmp_path / "lenet.onnx"
+    assert main(["export", str(preset_path("lenet5")), str(out)]) == 2
+    assert "pip install 'convscope[onnx]'" in capsys.readouterr().err
+    assert not out.exists()
