@@ -2,22 +2,59 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
 import sys
+
+# Parts of the app that add their own panels and menus: a module with ``install(window)``.
+EXTENSIONS = ("gui.activations",)
 
 
 def _application():
     from PySide6.QtWidgets import QApplication
 
-    return QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setOrganizationName("ConvScope")
+        app.setApplicationName("ConvScope")
+    return app
+
+
+def install_extensions(window) -> None:
+    """Let optional parts plug into the window; one that fails says so in one line."""
+    for name in EXTENSIONS:
+        try:
+            if importlib.util.find_spec(name) is None:
+                continue
+            install = getattr(importlib.import_module(name), "install", None)
+            if install is not None:
+                window.extensions.append(install(window))
+        except Exception as err:  # an optional panel must not stop the designer
+            print(f"convscope: {name} not loaded: {err}", file=sys.stderr)
+
+
+def create_window(extensions: bool = True, **options):
+    from gui.mainwindow import MainWindow
+
+    window = MainWindow(**options)
+    if extensions:
+        install_extensions(window)
+    return window
 
 
 def run(path: str) -> int:
+    """The designer comes up first with the file open; the heavier panels (live
+    activations, with pyqtgraph) join it right after it is on screen."""
     app = _application()
-    from gui.mainwindow import MainWindow
-
-    window = MainWindow()
+    window = create_window(extensions=False)
     window.open_path(path, quiet=False)
     window.show()
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, lambda: install_extensions(window))
+    QTimer.singleShot(0, window.offer_recovery)
     return app.exec()
 
 
@@ -29,11 +66,17 @@ def screenshot(path: str, out: str) -> int:
     except ConvScopeError as err:
         print(f"convscope: {err}", file=sys.stderr)
         return 2
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no screen: render off it
     app = _application()
-    from gui.mainwindow import MainWindow
-
-    window = MainWindow()
+    window = create_window(restore_layout=False, autosave=False)
     window.open_path(path, quiet=True)
+    for extension in window.extensions:  # draw them with results, not "waiting…"
+        controller = getattr(extension, "controller", extension)
+        compute_now = getattr(controller, "compute_now", None)
+        if compute_now is not None:
+            compute_now()
     image = window.render_screenshot()
     if not image.save(out):
         print(f"convscope: {out}: cannot write the PNG", file=sys.stderr)

@@ -50,6 +50,8 @@ class RemoveLayer(QUndoCommand):
     def undo(self):
         container, index = split_path(self.path)
         self.doc.insert_layers(container, index, [self.item], self.weights)
+        if not self.doc.selected:  # the restored layer is where the eye goes
+            self.doc.select(self.item["name"])
 
 
 class MoveLayer(QUndoCommand):
@@ -61,13 +63,17 @@ class MoveLayer(QUndoCommand):
         self.dst_container, self.dst_index = adjust_target(path, container, index)
 
     def redo(self):
-        item, weights = self.doc.remove_layer(self.src)
-        self.doc.insert_layers(self.dst_container, self.dst_index, [item], weights)
+        self._move(self.src, self.dst_container, self.dst_index)
 
     def undo(self):
-        item, weights = self.doc.remove_layer(f"{self.dst_container}[{self.dst_index}]")
-        container, index = split_path(self.src)
+        self._move(f"{self.dst_container}[{self.dst_index}]", *split_path(self.src))
+
+    def _move(self, path, container, index):
+        selected = self.doc.selected  # the layer keeps its selection through the move
+        item, weights = self.doc.remove_layer(path)
         self.doc.insert_layers(container, index, [item], weights)
+        if selected and not self.doc.selected:
+            self.doc.select(selected)
 
 
 class SetValue(QUndoCommand):
@@ -112,14 +118,65 @@ class SetInput(QUndoCommand):
         self.doc.set_input(self.key, self.old)
 
 
+class AddBranch(QUndoCommand):
+    """Add a branch to a concat at ``index`` (empty: the identity)."""
+
+    def __init__(self, doc, path: str, index: int, items: list[dict] | None = None):
+        super().__init__(f"Add a branch to {doc.layer(path).name}")
+        self.doc, self.path, self.index = doc, path, index
+        self.items, self.weights = items, None
+
+    def redo(self):
+        self.doc.add_branch(self.path, self.index, self.items, self.weights)
+
+    def undo(self):
+        self.items, self.weights = self.doc.remove_branch(self.path, self.index)
+
+
+class RemoveBranch(QUndoCommand):
+    def __init__(self, doc, path: str, index: int):
+        super().__init__(f"Remove branch {index + 1} of {doc.layer(path).name}")
+        self.doc, self.path, self.index = doc, path, index
+        self.items, self.weights = None, None
+
+    def redo(self):
+        self.items, self.weights = self.doc.remove_branch(self.path, self.index)
+
+    def undo(self):
+        self.doc.add_branch(self.path, self.index, self.items, self.weights)
+
+
+class SetInputValues(QUndoCommand):
+    """Several input keys in one step, e.g. height and width: "Change input size 224×224 →
+    227×227", or channels with mean/std reset."""
+
+    def __init__(self, doc, values: dict, text: str = ""):
+        spec = doc.network.input
+        if not text and set(values) == {"height", "width"}:
+            text = (f"Change input size {spec.height}×{spec.width} → "
+                    f"{values['height']}×{values['width']}")
+        elif not text:
+            text = "Change input " + ", ".join(
+                f"{k} {_shown(getattr(spec, k))} → {_shown(v)}" for k, v in values.items())
+        super().__init__(text)
+        self.doc, self.values, self.old = doc, dict(values), None
+
+    def redo(self):
+        self.old = self.doc.set_input_values(self.values)
+
+    def undo(self):
+        self.doc.set_input_values(self.old)
+
+
 def apply_fix(doc, fix: dict) -> None:
     """Push a diagnostic's fix (one or more changes) as one undoable step."""
     stack = doc.undo_stack
     stack.beginMacro(f"Fix: {fix['label']}")
+    inputs = {c["key"]: c["value"] for c in fix["changes"] if c["path"] == "input"}
+    if inputs:  # one step, one analysis, for "set the input to 227×227"
+        stack.push(SetInputValues(doc, inputs))
     for change in fix["changes"]:
-        if change["path"] == "input":
-            stack.push(SetInput(doc, change["key"], change["value"]))
-        else:
+        if change["path"] != "input":
             stack.push(SetValue(doc, change["path"], change["key"], change["value"]))
     stack.endMacro()
 

@@ -16,11 +16,14 @@ from core import Network
 from core.analysis import Report
 from core.network import assign_names, iter_layers, locate, read_layer, write_layers
 
+INPUT = "input"  # the selection name of the network's input (the spec's forward key)
+
 
 class Document(QObject):
     changed = Signal()  # the network changed (structure, hyperparameters, input or weights)
     pathChanged = Signal(str)
-    selectionChanged = Signal(str)  # the selected layer's name, "" for none
+    # the selected layer's name, "" for none, INPUT ("input") for the network's input
+    selectionChanged = Signal(str)
     imageChanged = Signal()  # the input image changed
 
     def __init__(self, parent=None):
@@ -56,7 +59,7 @@ class Document(QObject):
     def _touch(self) -> None:
         self.revision += 1
         self.report = self.network.analyze()
-        if self.selected and self.selected not in self.network.layer_names():
+        if self.selected not in ("", INPUT) and self.selected not in self.network.layer_names():
             self.selected = ""
             self.selectionChanged.emit("")
         self.changed.emit()
@@ -72,6 +75,10 @@ class Document(QObject):
         self._touch()
         self.selectionChanged.emit("")
         self.pathChanged.emit(str(self.path or ""))
+
+    def mark_recovered(self) -> None:
+        """A recovered document is unsaved work: no clean state until it is saved."""
+        self.undo_stack.resetClean()
 
     def saved_as(self, path: Path) -> None:
         self.path = Path(path)
@@ -130,9 +137,12 @@ class Document(QObject):
         for key in [k for k in self.network.weights if k.rsplit(".", 1)[0] == old]:
             self.network.weights[f"{name}.{key.rsplit('.', 1)[1]}"] = \
                 self.network.weights.pop(key)
-        if self.selected == old:
+        renamed = self.selected == old
+        if renamed:
             self.selected = name
         self._touch()
+        if renamed:
+            self.selectionChanged.emit(name)
         return old
 
     def set_input(self, key: str, value):
@@ -142,9 +152,37 @@ class Document(QObject):
         self._touch()
         return old
 
+    def set_input_values(self, values: dict) -> dict:
+        """Set several input keys at once (one analysis); returns their old values."""
+        old = {key: getattr(self.network.input, key) for key in values}
+        for key, value in values.items():
+            setattr(self.network.input, key, value)
+        self._touch()
+        return old
+
     def set_weights(self, weights: dict) -> dict:
         """Replace all weights (load, train); returns the old ones."""
         old = self.network.weights
         self.network.weights = dict(weights)
         self._touch()
         return old
+
+    def add_branch(self, path: str, index: int, items: list[dict] | None = None,
+                   weights: dict | None = None) -> None:
+        """Insert a branch (empty = identity, or the given layer dicts) into a concat."""
+        block = self.network.find(path)
+        block.values["branches"].insert(index, [])
+        if items:
+            self.insert_layers(f"{path}.branches[{index}]", 0, items, weights)
+            return
+        self._touch()
+
+    def remove_branch(self, path: str, index: int) -> tuple[list[dict], dict]:
+        """Remove a concat branch; returns its layers' dicts and weights (for undo)."""
+        block = self.network.find(path)
+        branch = block.values["branches"].pop(index)
+        names = {inner.name for inner in iter_layers(branch)}
+        weights = {k: v for k, v in self.network.weights.items()
+                   if k.rsplit(".", 1)[0] in names}
+        self._touch()
+        return write_layers(branch), weights

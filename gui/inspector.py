@@ -1,0 +1,703 @@
+"""The inspector: edits the selected layer (or the input) and explains its figures.
+
+One editor per hyperparameter, chosen by the field's kind (core/fields.py): spin boxes for
+counts and sizes (an h×w pair with a link), "same" for padding, a combo box for choices, a
+check box for flags, a number box for floats. Every change is one SetValue on the undo stack.
+Above them, the layer's warnings and errors with the worked arithmetic and each fix as a
+button; below, its figures as the notes compute them.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import ConvScopeError, fmt_shape
+from core import geometry as geo
+from core.fields import MAX_COUNT, MAX_SPATIAL
+from core.network import NAME_RE
+from core.summary import memory_expr, short, weights_expr
+from gui import editing
+from gui.commands import RenameLayer, SetInputValues, SetValue, apply_fix
+from gui.document import INPUT
+from gui.icons import pixmap
+
+SEVERITY_STYLE = {
+    "warning": "background:#fff3d1; border:1px solid #d99a00; color:#6b4700;",
+    "error": "background:#fde1e1; border:1px solid #d23a3a; color:#8a1414;",
+    "info": "background:#e6f0fb; border:1px solid #8fb3e0; color:#1d3f6b;",
+    "blocked": "background:#eeeeee; border:1px solid #bbbbbb; color:#555555;",
+}
+
+
+# ============================================================================ editors
+class SizeSpin(QSpinBox):
+    """A whole number that commits on Enter, focus out or the arrows, not per keystroke."""
+
+    def __init__(self, minimum: int, maximum: int, parent=None):
+        super().__init__(parent)
+        self.setRange(int(minimum), int(maximum))
+        self.setKeyboardTracking(False)
+        self.setAccelerated(True)
+
+
+class NumberSpin(QDoubleSpinBox):
+    """A float shown as %g (1e-05, 0.75), typed in any notation."""
+
+    def __init__(self, minimum: float, maximum: float, parent=None):
+        super().__init__(parent)
+        self.setDecimals(12)
+        self.setRange(minimum, maximum)
+        self.setKeyboardTracking(False)
+        self.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        try:
+            value = float(text)
+        except ValueError:
+            return QValidator.State.Intermediate, text, pos
+        ok = self.minimum() <= value <= self.maximum()
+        return (QValidator.State.Acceptable if ok else QValidator.State.Intermediate), text, pos
+
+
+class PairEdit(QWidget):
+    """A size: one number, or height × width when unlinked. Optionally "same" (padding) or
+    unset (pool stride = kernel)."""
+
+    edited = Signal(object)
+
+    def __init__(self, minimum: int, maximum: int, same: bool = False, unset: str = "",
+                 parent=None):
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        self.h = SizeSpin(minimum, maximum)
+        self.h.setObjectName("h")
+        self.h.setToolTip("height")
+        self.w = SizeSpin(minimum, maximum)
+        self.w.setObjectName("w")
+        self.w.setToolTip("width")
+        self.link = QToolButton()
+        self.link.setObjectName("link")
+        self.link.setText("h = w")
+        self.link.setCheckable(True)
+        self.link.setToolTip("Linked: one value for height and width. Unlink to set them apart.")
+        times = QLabel("×")
+        row.addWidget(self.h)
+        row.addWidget(times)
+        row.addWidget(self.w)
+        row.addWidget(self.link)
+        self.same = self.unset = None
+        if same:
+            self.same = QCheckBox("same")
+            self.same.setObjectName("same")
+            self.same.setToolTip("\"same\": P = D·(F−1)/2, keeps the size at stride 1")
+            row.addWidget(self.same)
+            self.same.clicked.connect(self._emit)
+        if unset:
+            self.unset = QCheckBox(unset)
+            self.unset.setObjectName("unset")
+            row.addWidget(self.unset)
+            self.unset.clicked.connect(self._emit)
+        row.addStretch(1)
+        self.h.valueChanged.connect(self._h_changed)
+        self.w.valueChanged.connect(self._emit)
+        self.link.toggled.connect(self._linked)
+
+    def set_value(self, value, shown: tuple[int, int] | None = None) -> None:
+        """Show ``value`` (int, [h, w], "same" or None); ``shown`` is the pair that "same" or
+        None stand for."""
+        widgets = [self.h, self.w, self.link] + [b for b in (self.same, self.unset) if b]
+        for widget in widgets:
+            widget.blockSignals(True)
+        special = value == "same" or value is None
+        h, w = shown if special and shown else (
+            (value[0], value[1]) if isinstance(value, list) else (value, value))
+        self.h.setValue(int(h))
+        self.w.setValue(int(w))
+        if not special:
+            self.link.setChecked(h == w and not (isinstance(value, list) and self._unlinked))
+        if self.same:
+            self.same.setChecked(value == "same")
+        if self.unset:
+            self.unset.setChecked(value is None)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self._enable()
+
+    _unlinked = False  # the user unlinked an [h, w] pair that happens to be square
+
+    def value(self):
+        if self.same and self.same.isChecked():
+            return "same"
+        if self.unset and self.unset.isChecked():
+            return None
+        h, w = self.h.value(), self.w.value()
+        return h if self.link.isChecked() or h == w else [h, w]
+
+    def _enable(self):
+        special = bool((self.same and self.same.isChecked())
+                       or (self.unset and self.unset.isChecked()))
+        self.h.setEnabled(not special)
+        self.w.setEnabled(not special and not self.link.isChecked())
+        self.link.setEnabled(not special)
+
+    def _h_changed(self, value):
+        if self.link.isChecked():
+            self.w.blockSignals(True)
+            self.w.setValue(value)
+            self.w.blockSignals(False)
+        self._emit()
+
+    def _linked(self, linked):
+        self._unlinked = not linked
+        if linked and self.w.value() != self.h.value():
+            self.w.blockSignals(True)
+            self.w.setValue(self.h.value())
+            self.w.blockSignals(False)
+            self._emit()
+        self._enable()
+
+    def _emit(self, *args):
+        self._enable()
+        self.edited.emit(self.value())
+
+
+def _editor_for(field):
+    """A widget for one Field, with an ``edited(value)``-like hookup returned alongside."""
+    kind = field.kind
+    if kind == "count":
+        spin = SizeSpin(field.minimum, min(field.maximum, MAX_COUNT))
+        return spin, spin.valueChanged
+    if kind in ("size", "padding"):
+        edit = PairEdit(int(field.minimum), int(field.maximum), same=kind == "padding",
+                        unset="= kernel" if field.default is None else "")
+        return edit, edit.edited
+    if kind == "number":
+        spin = NumberSpin(field.minimum, field.maximum)
+        return spin, spin.valueChanged
+    if kind == "flag":
+        box = QCheckBox()
+        return box, box.clicked
+    if kind == "choice":
+        combo = QComboBox()
+        combo.addItems([str(c) for c in field.choices])
+        return combo, combo.textActivated
+    return None, None
+
+
+def _set_editor(widget, field, layer) -> None:
+    value = layer.values[field.key]
+    widget.blockSignals(True)
+    try:
+        if isinstance(widget, PairEdit):
+            shown = None
+            if value == "same":
+                shown = layer.pair_padding()
+            elif value is None and hasattr(layer, "stride_pair"):
+                shown = layer.stride_pair()
+            widget.set_value(value, shown)
+        elif isinstance(widget, QCheckBox):
+            widget.setChecked(bool(value))
+        elif isinstance(widget, QComboBox):
+            widget.setCurrentText(str(value))
+        else:
+            widget.setValue(value)
+    finally:
+        widget.blockSignals(False)
+
+
+# ============================================================================ the inspector
+class LayerInspector(QScrollArea):
+    focusPipeline = Signal()
+
+    def __init__(self, document, parent=None):
+        super().__init__(parent)
+        self.setObjectName("layerInspector")
+        self.setAccessibleName("Layer inspector")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.doc = document
+        self.editors: dict[str, QWidget] = {}
+        self.errors: dict[str, QLabel] = {}
+        self._shown = None  # what the editors were built for: (layer object, type) or INPUT
+        self._problems = self._numbers = None  # redone on every change
+        document.selectionChanged.connect(self.rebuild)
+        document.changed.connect(self.refresh)
+        self.rebuild()
+
+    # -------------------------------------------------------------- what is shown
+    def _target(self):
+        if self.doc.selected == INPUT:
+            return INPUT
+        path = editing.selected_path(self.doc)
+        return None if path is None else self.doc.layer(path)
+
+    def _path(self) -> str:
+        return self.doc.path_of(self.doc.selected)
+
+    def _info(self):
+        return self.doc.report.by_name(self.doc.selected)
+
+    def rebuild(self, *args) -> None:
+        target = self._target()
+        self._shown = target
+        self.editors, self.errors = {}, {}
+        page = QWidget()
+        page.setObjectName("inspectorPage")
+        self.page = QVBoxLayout(page)
+        self.page.setContentsMargins(10, 10, 10, 10)
+        self.page.setSpacing(8)
+        if target is None:
+            self._empty()
+        elif target == INPUT:
+            self._header("input", "Input", "The image the network sees: its channels and size "
+                         "(mean/std normalise an image loaded from a file).")
+            self._problems = self._slot()
+            self._input_editors()
+            self._numbers = self._slot()
+        else:
+            self._header(target.TYPE, f"{target.name}", f"{target.TITLE}. {target.SUMMARY}",
+                         self._path())
+            self._problems = self._slot()
+            self._layer_editors(target)
+            self._numbers = self._slot()
+        self.page.addStretch(1)
+        self.setWidget(page)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """After any change: editors show the document's values, sections are redone."""
+        target = self._target()
+        if target is not self._shown:
+            self.rebuild()
+            return
+        if target is None:
+            return
+        if target == INPUT:
+            self._fill_input()
+        else:
+            for key, widget in self.editors.items():
+                if key == "name":
+                    widget.setText(target.name)
+                else:
+                    _set_editor(widget, target.field(key), target)
+        for label in self.errors.values():
+            label.hide()
+        self._fill_dynamic(target)
+
+    def _empty(self):
+        label = QLabel("Select a layer in the pipeline or the table to edit it here.\n\n"
+                       "Drag layers from the palette into the pipeline to build a network; "
+                       "every shape and figure updates as you type.")
+        label.setWordWrap(True)
+        label.setStyleSheet("color:#5d6470;")
+        self.page.addWidget(label)
+
+    def _header(self, kind, title, summary, path=""):
+        row = QHBoxLayout()
+        icon = QLabel()
+        icon.setPixmap(pixmap(kind, 28, self.devicePixelRatioF()))
+        row.addWidget(icon)
+        text = QLabel(f"<b style='font-size:14pt'>{html.escape(title)}</b>"
+                      + (f"<br><span style='color:#6b7380'>{path}</span>" if path else ""))
+        row.addWidget(text, 1)
+        self.page.addLayout(row)
+        about = QLabel(html.escape(summary.replace("`", ""), quote=False))
+        about.setWordWrap(True)
+        about.setStyleSheet("color:#3d4450;")
+        self.page.addWidget(about)
+
+    def _slot(self) -> QVBoxLayout:
+        """A place for widgets redone on every change (diagnostics above the editors,
+        figures below them)."""
+        slot = QVBoxLayout()
+        slot.setSpacing(8)
+        self.page.addLayout(slot)
+        return slot
+
+    def _group(self, title) -> QFormLayout:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        self.page.addWidget(box)
+        return form
+
+    def _row(self, form, key, label, widget, help_text=""):
+        """An editor with its inline error line below it."""
+        holder = QWidget()
+        column = QVBoxLayout(holder)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(1)
+        column.addWidget(widget)
+        error = QLabel()
+        error.setObjectName(f"error_{key}")
+        error.setWordWrap(True)
+        error.setStyleSheet("color:#c02020;")
+        error.hide()
+        column.addWidget(error)
+        if help_text:
+            hint = QLabel(help_text)
+            hint.setWordWrap(True)
+            hint.setStyleSheet("color:#6b7380; font-size:8pt;")
+            column.addWidget(hint)
+        widget.setObjectName(f"field_{key}")
+        widget.setToolTip(help_text)
+        name = QLabel(label)
+        name.setToolTip(help_text)
+        form.addRow(name, holder)
+        self.editors[key] = widget
+        self.errors[key] = error
+
+    # -------------------------------------------------------------- layer editors
+    def _layer_editors(self, layer):
+        form = self._group("Hyperparameters" if not layer.BLOCK_KEYS else "Block")
+        name = QLineEdit(layer.name)
+        name.setMaxLength(64)
+        name.editingFinished.connect(self._rename)
+        self._row(form, "name", "name", name, "unique in the network: letters, digits, _ or -")
+        for field in layer.FIELDS:
+            widget, signal = _editor_for(field)
+            if widget is None:
+                continue
+            signal.connect(lambda value, key=field.key: self.commit(key, value))
+            self._row(form, field.key, field.key, widget, field.help)
+        if layer.TYPE == "concat":
+            row = QHBoxLayout()
+            add = QPushButton("Add branch")
+            add.setObjectName("addBranch")
+            add.clicked.connect(lambda: editing.add_branch(self.doc))
+            remove = QPushButton("Remove last branch")
+            remove.setObjectName("removeBranch")
+            remove.clicked.connect(lambda: editing.remove_branch(self.doc))
+            row.addWidget(add)
+            row.addWidget(remove)
+            form.addRow(row)
+
+    def commit(self, key: str, value) -> bool:
+        """An editor's new value: checked, then one undoable SetValue (or an inline error)."""
+        layer = self._shown
+        field = layer.field(key)
+        try:
+            checked = value if value is None else field.check(value)
+        except ConvScopeError as err:
+            self._error(key, str(err))
+            return False
+        self.errors[key].hide()
+        if checked == layer.values[key]:
+            return False
+        path = self._path()
+        try:
+            self.doc.undo_stack.push(SetValue(self.doc, path, key, checked))
+        except ConvScopeError as err:  # a rule the field alone cannot see
+            self._error(key, str(err))
+            return False
+        return True
+
+    def _error(self, key, message):
+        self.errors[key].setText(message)
+        self.errors[key].show()
+
+    def _rename(self):
+        widget = self.editors["name"]
+        layer = self._shown
+        new = widget.text().strip()
+        if new == layer.name:
+            self.errors["name"].hide()
+            return
+        problem = ""
+        if not NAME_RE.fullmatch(new):
+            problem = "a name is 1 to 64 letters, digits, _ or -"
+        elif new == INPUT:
+            problem = "\"input\" is the network's input; choose another name"
+        elif new in self.doc.network.layer_names():
+            problem = f"'{new}' is already the name of another layer"
+        if problem:
+            self._error("name", problem)
+            return
+        self.errors["name"].hide()
+        self.doc.undo_stack.push(RenameLayer(self.doc, self._path(), new))
+
+    # -------------------------------------------------------------- input editors
+    def _input_editors(self):
+        form = self._group("Input")
+        channels = SizeSpin(1, MAX_COUNT)
+        channels.valueChanged.connect(self._set_channels)
+        self._row(form, "channels", "channels", channels, "C: 3 for RGB, 1 for greyscale")
+        size = PairEdit(1, MAX_SPATIAL)
+        size.edited.connect(self._set_size)
+        self._row(form, "size", "height × width", size, "H × W in pixels")
+        for key in ("mean", "std"):
+            edit = QLineEdit()
+            edit.setPlaceholderText("none")
+            edit.editingFinished.connect(lambda key=key: self._set_stats(key))
+            self._row(form, key, key, edit, "one number per channel, separated by commas "
+                      "(applied to an image scaled to [0, 1])")
+
+    def _fill_input(self):
+        spec = self.doc.network.input
+        widgets = self.editors
+        widgets["channels"].blockSignals(True)
+        widgets["channels"].setValue(spec.channels)
+        widgets["channels"].blockSignals(False)
+        widgets["size"].set_value(spec.height if spec.height == spec.width
+                                  else [spec.height, spec.width])
+        for key in ("mean", "std"):
+            values = getattr(spec, key)
+            widgets[key].setText("" if values is None else ", ".join(f"{v:g}" for v in values))
+
+    def _set_channels(self, value):
+        spec = self.doc.network.input
+        if value == spec.channels:
+            return
+        values = {"channels": value}
+        for key in ("mean", "std"):  # one number per channel: they no longer fit
+            if getattr(spec, key) is not None:
+                values[key] = None
+        self.doc.undo_stack.push(SetInputValues(self.doc, values,
+                                                f"Change input channels {spec.channels} → "
+                                                f"{value}"))
+
+    def _set_size(self, value):
+        h, w = (value, value) if isinstance(value, int) else value
+        spec = self.doc.network.input
+        if (h, w) != (spec.height, spec.width):
+            self.doc.undo_stack.push(SetInputValues(self.doc, {"height": h, "width": w}))
+
+    def _set_stats(self, key):
+        text = self.editors[key].text().strip()
+        spec = self.doc.network.input
+        try:
+            values = [float(v) for v in text.replace(";", ",").split(",")] if text else None
+        except ValueError:
+            self._error(key, f"{key} must be numbers separated by commas")
+            return
+        if values is not None and len(values) != spec.channels:
+            self._error(key, f"{key} needs {spec.channels} number(s), one per channel; "
+                        f"got {len(values)}")
+            return
+        if key == "std" and values and any(v <= 0 for v in values):
+            self._error(key, "std values must be positive")
+            return
+        self.errors[key].hide()
+        if values != getattr(spec, key):
+            self.doc.undo_stack.push(SetInputValues(self.doc, {key: values}))
+
+    # -------------------------------------------------------------- diagnostics and figures
+    def _fill_dynamic(self, target):
+        for slot in (self._problems, self._numbers):
+            while slot.count():
+                widget = slot.takeAt(0).widget()
+                if widget is not None:  # out of the page now (findChildren), freed later
+                    widget.hide()
+                    widget.setParent(None)
+                    widget.deleteLater()
+        if target == INPUT:
+            self._input_figures()
+            return
+        info = self._info()
+        if info.blocked_by:
+            self._blocked(info)
+        for n, diagnostic in enumerate(info.diagnostics):
+            self._diagnostic(n, diagnostic)
+        if info.layer.TYPE == "residual":
+            self._projection_fix(info)
+        self._figures(info)
+
+    def _box(self, style) -> tuple[QFrame, QVBoxLayout]:
+        frame = QFrame()
+        frame.setObjectName("diagnostic")
+        frame.setStyleSheet(f"QFrame#diagnostic {{{style} border-radius:5px;}}")
+        column = QVBoxLayout(frame)
+        column.setContentsMargins(8, 6, 8, 6)
+        self._problems.addWidget(frame)
+        return frame, column
+
+    def _message(self, column, text, style):
+        label = QLabel(text)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setStyleSheet(f"border:none; background:transparent; {style.split(';')[2]};")
+        label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        column.addWidget(label)
+        return label
+
+    def _diagnostic(self, n, d):
+        style = SEVERITY_STYLE.get(d.severity, SEVERITY_STYLE["info"])
+        frame, column = self._box(style)
+        title = {"warning": "⚠ Warning", "error": "✖ Error"}.get(d.severity, "ℹ Note")
+        self._message(column, f"<b>{title}</b> — {html.escape(d.message, quote=False)}", style)
+        for k, fix in enumerate(d.fixes):
+            button = QPushButton(fix["label"][:1].upper() + fix["label"][1:])
+            button.setObjectName(f"fix_{n}_{k}")
+            button.setToolTip("Apply this fix (one step you can undo)")
+            button.clicked.connect(lambda checked=False, fix=fix: apply_fix(self.doc, fix))
+            column.addWidget(button)
+
+    def _blocked(self, info):
+        style = SEVERITY_STYLE["blocked"]
+        frame, column = self._box(style)
+        try:
+            culprit = self.doc.report.by_path(info.blocked_by).name
+        except KeyError:
+            culprit = ""
+        self._message(column, f"<b>Cannot be computed</b> — this layer comes after the error "
+                      f"at {info.blocked_by} '{culprit}', so its input shape is unknown.", style)
+        if culprit:
+            button = QPushButton(f"Show the error ({culprit})")
+            button.setObjectName("showError")
+            button.clicked.connect(lambda: self.doc.select(culprit))
+            column.addWidget(button)
+
+    def _projection_fix(self, info):
+        """A residual whose sides differ by a stride and a depth: offer the notes' 1×1
+        projection in the shortcut."""
+        ends = [branch[-1].out if branch else info.in_shape for branch in info.branches]
+        if info.status != "error" or None in ends or info.in_shape is None:
+            return
+        (cb, hb, wb), (_, hs, ws) = ends
+        if hs % hb or ws % wb or hs // hb != ws // wb:
+            return
+        stride = hs // hb
+        item = {"type": "conv", "filters": cb, "kernel": 1, "stride": stride, "bias": False}
+        shortcut = info.layer.values["shortcut"]
+        button = QPushButton(f"Add a 1×1 conv ({cb} filters, stride {stride}) to the shortcut")
+        button.setObjectName("addProjection")
+        button.clicked.connect(lambda: editing.add_layers(
+            self.doc, [item], f"{info.path}.shortcut", len(shortcut),
+            f"Add a projection to {info.name}'s shortcut"))
+        self._problems.addWidget(button)
+
+    def _figures_form(self) -> QFormLayout:
+        box = QGroupBox("Figures (one image)")
+        box.setObjectName("figures")
+        form = QFormLayout(box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self._numbers.addWidget(box)
+        return form
+
+    def _add_figure(self, form, label, text):
+        value = QLabel(text)
+        value.setWordWrap(True)
+        value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow(QLabel(label), value)
+
+    def _figures(self, info):
+        form = self._figures_form()
+        shape_in = fmt_shape(info.in_shape) if info.in_shape else "—"
+        shape_out = fmt_shape(info.out) if info.out else "cannot be computed"
+        self._add_figure(form, "shape", f"{shape_in} → <b>{shape_out}</b>")
+        for line in _arithmetic(info):
+            self._add_figure(form, line[0], line[1])
+        if info.out is None:
+            return
+        if info.layer.BLOCK_KEYS:
+            self._block_figures(form, info)
+        memory = "in place (adds nothing)" if info.layer.IN_PLACE else memory_expr(info.out)
+        self._add_figure(form, "memory", memory)
+        self._add_figure(form, "weights", weights_expr(info))
+        if info.params:
+            self._add_figure(form, "params", f"{info.params:,} ({short(info.params)})")
+        if info.macs:
+            self._add_figure(form, "MACs", f"{info.macs:,} ({short(info.macs)})")
+        rf, jump = info.receptive_field, info.jump
+        self._add_figure(form, "receptive field", f"{rf[0]}×{rf[1]} input pixels "
+                         f"(jump {jump[0]}×{jump[1]})")
+        im2col = info.extra.get("im2col")
+        if im2col:
+            w, c, o = im2col["weights"], im2col["columns"], im2col["output"]
+            groups = f" per group ({im2col['groups']} groups)" if im2col["groups"] > 1 else ""
+            self._add_figure(form, "im2col", f"W_row {w[0]}×{w[1]} · X_col {c[0]}×{c[1]} "
+                             f"= {o[0]}×{o[1]}{groups}")
+
+    def _block_figures(self, form, info):
+        for (suffix, _), branch in zip(info.layer.sequences(), info.branches):
+            end = branch[-1].out if branch else info.in_shape
+            count = f"{len(branch)} layer{'s' * (len(branch) != 1)}" if branch else "identity"
+            self._add_figure(form, suffix, f"{count} → {fmt_shape(end) if end else '—'}")
+        inside = [i for i in self.doc.report.layers if i.path.startswith(info.path + ".")]
+        self._add_figure(form, "params inside", f"{sum(i.params for i in inside):,}")
+        self._add_figure(form, "MACs inside", f"{sum(i.macs for i in inside):,}")
+
+    def _input_figures(self):
+        spec = self.doc.network.input
+        form = self._figures_form()
+        self._add_figure(form, "shape", f"<b>{fmt_shape(spec.shape)}</b> (H×W×C)")
+        self._add_figure(form, "memory", memory_expr(spec.shape))
+        fixes = [d for d in self.doc.report.diagnostics if d.severity == "warning" and any(
+            c["path"] == "input" for f in d.fixes for c in f["changes"])]
+        if fixes:
+            first = next(f for f in fixes[0].fixes if f["changes"][0]["path"] == "input")
+            button = QPushButton(first["label"][:1].upper() + first["label"][1:]
+                                 + f" (makes {fixes[0].layer} whole)")
+            button.setObjectName("inputFix")
+            button.clicked.connect(lambda: apply_fix(self.doc, first))
+            self._problems.addWidget(button)
+
+    # -------------------------------------------------------------- keyboard
+    def focus_first_editor(self) -> None:
+        """Enter on a card: start editing its first hyperparameter (else its name)."""
+        for key, widget in self.editors.items():
+            if key == "name":
+                continue
+            target = widget.h if isinstance(widget, PairEdit) else widget
+            target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            if hasattr(target, "selectAll"):
+                target.selectAll()
+            return
+        if "name" in self.editors:
+            self.editors["name"].setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.editors["name"].selectAll()
+
+    def keyPressEvent(self, event):
+        if event.key() == Qt.Key.Key_Escape:
+            self.focusPipeline.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
+def _arithmetic(info) -> list[tuple[str, str]]:
+    """The notes' (W − F + 2P)/S + 1 worked out on each axis of a conv or pool."""
+    if info.window is None or info.in_shape is None or info.layer.TYPE not in ("conv", "pool"):
+        return []
+    ceil = bool(info.layer.values.get("ceil_mode"))
+    rows = []
+    for axis, size, (k, s, p) in zip(geo.AXES, info.in_shape[1:], info.window):
+        rows.append((axis, geo.axis_output(size, k, p, s, ceil).formula()))
+    if rows[0][1] == rows[1][1]:
+        return [("H and W", rows[0][1])]
+    return rows

@@ -1,0 +1,87 @@
+"""Layers on the move: what a drag or the clipboard carries.
+
+The payload is JSON of the layers' dicts, exactly as in an architecture file, so a drop
+from the palette, a move inside the pipeline and a paste all go through
+``Document.insert_layers``. A drag that starts in the pipeline also says where it came
+from, so dropping it moves the layer instead of copying it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QMimeData
+
+from core import REGISTRY
+
+MIME_LAYERS = "application/x-convscope-layers"
+MIME_SOURCE = "application/x-convscope-source"
+
+
+def default_item(kind: str) -> dict:
+    """A new layer of type ``kind`` as the palette makes it: required keys at their defaults,
+    blocks with empty sides (a residual that adds its input to itself until filled)."""
+    cls = REGISTRY[kind]
+    item = {"type": kind}
+    for f in cls.FIELDS:
+        if f.required:
+            item[f.key] = f.default
+    if kind == "residual":
+        item.update(body=[], shortcut=[])
+    elif kind == "concat":
+        item["branches"] = [[], []]
+    return item
+
+
+def layers_mime(items: list[dict], source: dict | None = None) -> QMimeData:
+    """Mime data for layer dicts; ``source`` = {"document": id, "path": "layers[3]"} for a
+    layer dragged out of a pipeline."""
+    mime = QMimeData()
+    text = json.dumps(items, ensure_ascii=False)
+    mime.setData(MIME_LAYERS, text.encode("utf-8"))
+    mime.setText(json.dumps(items, indent=1, ensure_ascii=False))
+    if source is not None:
+        mime.setData(MIME_SOURCE, json.dumps(source).encode("utf-8"))
+    return mime
+
+
+def read_items(mime: QMimeData | None) -> list[dict] | None:
+    """The layer dicts a drag or the clipboard holds, or None. Plain text counts when it is
+    JSON of one layer or a list of layers (pasting from a file or a message)."""
+    if mime is None:
+        return None
+    if mime.hasFormat(MIME_LAYERS):
+        raw = bytes(mime.data(MIME_LAYERS)).decode("utf-8", "replace")
+    elif mime.hasText():
+        raw = mime.text()
+    else:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not data:
+        return None
+    if not all(isinstance(d, dict) and d.get("type") in REGISTRY for d in data):
+        return None
+    return data
+
+
+def read_source(mime: QMimeData | None) -> dict | None:
+    if mime is None or not mime.hasFormat(MIME_SOURCE):
+        return None
+    try:
+        source = json.loads(bytes(mime.data(MIME_SOURCE)).decode("utf-8"))
+    except ValueError:
+        return None
+    return source if isinstance(source, dict) and "path" in source else None
+
+
+def json_files(mime: QMimeData | None) -> list[str]:
+    """Local ``.json`` files in a drag from a file manager."""
+    if mime is None or not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls()
+            if url.isLocalFile() and url.toLocalFile().lower().endswith(".json")]

@@ -1,0 +1,290 @@
+"""The summary table: the notes' per-layer figures (VGGNet table style) with totals.
+
+``INPUT: [224x224x3] memory: 224*224*3=150K weights: 0`` becomes a row with columns; nested
+layers are indented under their block; warnings are amber, errors red, and the layers after
+an error grey ("not computed"). The last row holds the totals.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import fmt_shape
+from core.summary import label, memory_expr, short, totals_lines, weights_expr
+from gui.document import INPUT
+
+COLUMNS = ("Layer", "Name", "Output", "Memory", "Weights", "Params", "MACs", "RF", "Status")
+NUMERIC = {"Params", "MACs"}
+ROW_FILL = {"warning": QColor("#fff3d1"), "error": QColor("#fde1e1"),
+            "blocked": QColor("#efefef")}
+NAME_ROLE = Qt.ItemDataRole.UserRole
+INDENT = "\u2003\u2002"  # an em and an en space per nesting level
+
+
+class SummaryModel(QAbstractTableModel):
+    """Rows: the input, every layer in reading order, the totals."""
+
+    def __init__(self, document, parent=None):
+        super().__init__(parent)
+        self.doc = document
+        self._bold = QFont()
+        self._bold.setBold(True)
+        self._read()
+        document.changed.connect(self.refresh)
+
+    def _read(self) -> None:
+        """Format every row once per change: painting and column widths reuse the text."""
+        self.report = self.doc.report
+        self.rows = [tuple(self._input(c) for c in COLUMNS)]
+        self.rows += [tuple(self._cell(info, c) for c in COLUMNS) for info in self.report.layers]
+        self.rows.append(tuple(self._totals(c) for c in COLUMNS))
+
+    def refresh(self) -> None:
+        old = self.rowCount()
+        self._read()
+        if self.rowCount() == old:  # same rows: keep the view's selection and scroll place
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(self.rowCount() - 1, len(COLUMNS) - 1))
+        else:
+            self.beginResetModel()
+            self.endResetModel()
+
+    # -------------------------------------------------------------- the model
+    def rowCount(self, parent=None):
+        return 0 if parent is not None and parent.isValid() else len(self.report.layers) + 2
+
+    def columnCount(self, parent=None):
+        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS[COLUMNS[section]]
+        return None
+
+    def info(self, row: int):
+        """The row's LayerInfo; None for the input and totals rows."""
+        if 1 <= row <= len(self.report.layers):
+            return self.report.layers[row - 1]
+        return None
+
+    def row_of(self, name: str) -> int:
+        if name == INPUT:
+            return 0
+        for n, info in enumerate(self.report.layers):
+            if info.name == name:
+                return n + 1
+        return -1
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row, column = index.row(), COLUMNS[index.column()]
+        last = self.rowCount() - 1
+        if role == NAME_ROLE:
+            info = self.info(row)
+            return INPUT if row == 0 else (info.name if info else "")
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.rows[row][index.column()]
+        if row == 0:
+            return None
+        if row == last:
+            if role == Qt.ItemDataRole.FontRole:
+                return self._bold
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return QColor("#e9edf3")
+            return None
+        info = self.info(row)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return ROW_FILL.get(info.status)
+        if role == Qt.ItemDataRole.ForegroundRole and info.status == "blocked":
+            return QColor("#777777")
+        if role == Qt.ItemDataRole.ForegroundRole and column == "Status":
+            return {"warning": QColor("#8a5a00"), "error": QColor("#b01818")}.get(info.status)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _tooltip(info)
+        return None
+
+    def _input(self, column):
+        shape = self.report.input_shape
+        return {"Layer": "INPUT", "Name": "input", "Output": f"[{fmt_shape(shape)}]",
+                "Memory": memory_expr(shape), "Weights": "0", "Params": "0", "MACs": "0",
+                "RF": "1×1", "Status": ""}[column]
+
+    def _totals(self, column):
+        t = self.report.totals()
+        errors = sum(d.severity == "error" for d in self.report.diagnostics)
+        warnings = sum(d.severity == "warning" for d in self.report.diagnostics)
+        status = ", ".join(part for part in (
+            f"{errors} error{'s' * (errors != 1)}" if errors else "",
+            f"{warnings} warning{'s' * (warnings != 1)}" if warnings else "") if part) or "ok"
+        return {"Layer": "TOTAL", "Name": "", "Output": "",
+                "Memory": f"{t['activations']:,} = {t['forward_bytes'] / 1e6:.2f} MB",
+                "Weights": f"{t['weights']:,}", "Params": f"{t['params']:,}",
+                "MACs": f"{t['macs']:,}", "RF": "", "Status": status}[column]
+
+    def _cell(self, info, column):
+        if column == "Layer":
+            return INDENT * info.depth + label(info)
+        if column == "Name":
+            return info.name
+        if column == "Status":
+            return {"warning": "⚠ warning", "error": "✖ error",
+                    "blocked": "not computed"}.get(info.status, "ok")
+        if info.out is None:
+            return "[not computed]" if column == "Output" else "—"
+        if column == "Output":
+            return f"[{fmt_shape(info.out)}]"
+        if column == "Memory":
+            return "in place" if info.layer.IN_PLACE else memory_expr(info.out)
+        if column == "Weights":
+            return weights_expr(info)
+        if column == "Params":
+            return f"{info.params:,}"
+        if column == "MACs":
+            return f"{info.macs:,}"
+        if column == "RF":
+            return f"{info.receptive_field[0]}×{info.receptive_field[1]}"
+        return ""
+
+
+HEADER_TIPS = {
+    "Layer": "The notes' label: CONV3-64 is a 3×3 conv with 64 filters",
+    "Name": "The layer's name in the file",
+    "Output": "Output shape, H×W×C",
+    "Memory": "Output values (the notes' memory); element-wise layers run in place",
+    "Weights": "Weights without biases, as the notes write them",
+    "Params": "Weights + biases + batchnorm γ/β",
+    "MACs": "Multiply-accumulates for one image",
+    "RF": "Receptive field in input pixels",
+    "Status": "Warnings (amber) and errors (red); layers after an error are not computed",
+}
+
+
+def _tooltip(info) -> str:
+    lines = [f"{info.name}: {info.layer.TITLE} at {info.path}"]
+    if info.blocked_by:
+        lines.append(f"Not computed: it comes after the error at {info.blocked_by}")
+    lines += [f"{d.severity}: {d.message}" for d in info.diagnostics]
+    if info.macs:
+        lines.append(f"{short(info.macs)} MACs")
+    return "\n".join(lines)
+
+
+class SummaryTable(QTableView):
+    """The table itself (object name ``summaryTable``); selecting a row selects the layer."""
+
+    def __init__(self, document, parent=None):
+        super().__init__(parent)
+        self.setObjectName("summaryTable")
+        self.setAccessibleName("Summary table")
+        self.doc = document
+        self.setModel(SummaryModel(document, self))
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(False)
+        self.setWordWrap(False)
+        self.setShowGrid(False)
+        self.verticalHeader().hide()
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        self._syncing = False
+        self.selectionModel().currentRowChanged.connect(self._row_changed)
+        self.model().modelReset.connect(self._after_reset)
+        self.model().dataChanged.connect(self._grow_columns)
+        document.selectionChanged.connect(self._select)
+        self._fit_columns()
+
+    def _widths(self) -> list[int]:
+        """Each column's width from its longest text (cheap: no per-cell size hints); the
+        totals row is bold."""
+        rows = self.model().rows
+        fm = self.fontMetrics()
+        bold = QFont(self.font())
+        bold.setBold(True)
+        bold_fm = QFontMetrics(bold)
+        widths = []
+        for column, title in enumerate(COLUMNS):
+            longest = max((row[column] for row in rows[:-1]), key=len)  # proportional: close
+            widest = max(fm.horizontalAdvance(title), fm.horizontalAdvance(longest) + 4,
+                         bold_fm.horizontalAdvance(rows[-1][column]))
+            widths.append(min(widest + 18, 420))
+        return widths
+
+    def _fit_columns(self):
+        for column, width in enumerate(self._widths()):
+            self.setColumnWidth(column, width)
+
+    def _grow_columns(self, *args):
+        """After an edit: widen a column whose text grew; never shrink under the pointer."""
+        for column, width in enumerate(self._widths()):
+            if width > self.columnWidth(column):
+                self.setColumnWidth(column, width)
+
+    def _after_reset(self):
+        self._fit_columns()
+        self._select(self.doc.selected)
+
+    def _row_changed(self, current, previous):
+        if self._syncing or not current.isValid():
+            return
+        name = self.model().data(current, NAME_ROLE)
+        if name:
+            self.doc.select(name)
+
+    def _select(self, name: str):
+        row = self.model().row_of(name) if name else -1
+        self._syncing = True
+        try:
+            if row < 0:
+                self.clearSelection()
+                return
+            index = self.model().index(row, 0)
+            self.selectionModel().setCurrentIndex(
+                index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows)
+            self.scrollTo(index)
+        finally:
+            self._syncing = False
+
+
+class SummaryPanel(QWidget):
+    """The table and, under it, the notes' TOTAL lines."""
+
+    def __init__(self, document, parent=None):
+        super().__init__(parent)
+        self.doc = document
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        self.table = SummaryTable(document)
+        column.addWidget(self.table, 1)
+        self.totals = QLabel()
+        self.totals.setObjectName("summaryTotals")
+        self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.totals.setContentsMargins(6, 2, 6, 4)
+        self.totals.setWordWrap(True)
+        column.addWidget(self.totals)
+        document.changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self):
+        lines = totals_lines(self.doc.report)
+        self.totals.setText("\n".join(lines))

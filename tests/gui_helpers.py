@@ -1,0 +1,156 @@
+"""Shared helpers for the designer's GUI tests: an isolated window, patched dialogs, and
+drag-and-drop sent the way Qt sends it."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+from gui import recovery
+from gui.mainwindow import MainWindow
+
+BOTH = Qt.DropAction.CopyAction | Qt.DropAction.MoveAction
+
+
+class Dialogs:
+    """Stands in for every modal dialog: records what was asked, answers as told."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, str]] = []
+        self.answer = QMessageBox.StandardButton.Discard
+        self.save_path = ""
+        self.open_path = ""
+
+    def question(self, parent, title, text, *args, **kwargs):
+        self.calls.append(("question", text))
+        return self.answer
+
+    def critical(self, parent, title, text, *args, **kwargs):
+        self.calls.append(("critical", text))
+        return QMessageBox.StandardButton.Ok
+
+    def information(self, parent, title, text, *args, **kwargs):
+        self.calls.append(("information", text))
+        return QMessageBox.StandardButton.Ok
+
+    def get_save(self, *args, **kwargs):
+        self.calls.append(("save", ""))
+        return self.save_path, ""
+
+    def get_open(self, *args, **kwargs):
+        self.calls.append(("open", ""))
+        return self.open_path, ""
+
+    def of(self, kind):
+        return [text for k, text in self.calls if k == kind]
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    d = Dialogs()
+    monkeypatch.setattr(QMessageBox, "question", d.question)
+    monkeypatch.setattr(QMessageBox, "critical", d.critical)
+    monkeypatch.setattr(QMessageBox, "information", d.information)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", d.get_save)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", d.get_open)
+    return d
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """QSettings and the recovery folder in tmp_path, never the user's."""
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path / "settings"))
+    monkeypatch.setattr(recovery, "recovery_dir", lambda: tmp_path / "recovery")
+    return tmp_path
+
+
+@pytest.fixture
+def make_window(qtbot, isolated, dialogs):
+    windows = []
+
+    def make(path=None, **options):
+        window = MainWindow(**options)
+        qtbot.addWidget(window)
+        window.resize(1600, 1000)
+        window.show()
+        if path is None:
+            window.new()
+        else:
+            assert window.open_path(path)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:  # teardown closes them: no prompt for leftover work
+        window.document.undo_stack.setClean()
+
+
+@pytest.fixture
+def window(make_window):
+    """An empty network (input 3×224×224), shown at 1600×1000."""
+    return make_window()
+
+
+def send_drop(view, mime, point: QPoint, modifiers=Qt.KeyboardModifier.NoModifier):
+    """Enter, move and drop on the view's viewport, as Qt does for a real drag.
+    Returns (move accepted, drop event)."""
+    return send_drop_on(view.viewport(), mime, point, modifiers)
+
+
+def send_drop_on(viewport, mime, point: QPoint, modifiers=Qt.KeyboardModifier.NoModifier):
+    """Enter, move and drop on a widget (the events go up to a parent that takes drops)."""
+    enter = QDragEnterEvent(point, BOTH, mime, Qt.MouseButton.LeftButton, modifiers)
+    QApplication.sendEvent(viewport, enter)
+    move = QDragMoveEvent(point, BOTH, mime, Qt.MouseButton.LeftButton, modifiers)
+    QApplication.sendEvent(viewport, move)
+    accepted = move.isAccepted()
+    drop = QDropEvent(QPointF(point), BOTH, mime, Qt.MouseButton.LeftButton, modifiers)
+    QApplication.sendEvent(viewport, drop)
+    return accepted, drop
+
+
+def palette_mime(window, kind):
+    palette = window.palette
+    return palette.mimeData([palette.item_for(kind)])
+
+
+def between(view, upper: str, lower: str) -> QPoint:
+    """The viewport point halfway between two cards (the gap a person aims at)."""
+    a, b = view.card(upper).sceneBoundingRect(), view.card(lower).sceneBoundingRect()
+    view.ensureVisible(a.united(b), 10, 10)
+    return view.mapFromScene(QPointF(a.center().x(), (a.bottom() + b.top()) / 2))
+
+
+def below(view, name: str, gap: float = 12) -> QPoint:
+    """Just below a card, or below a whole block when it is open."""
+    frame = view.frames.get(name)
+    rect = frame.sceneBoundingRect() if frame is not None else view.card(name).sceneBoundingRect()
+    view.ensureVisible(rect, 10, 60)
+    return view.mapFromScene(QPointF(rect.center().x(), rect.bottom() + gap))
+
+
+def drop_type(window, kind, point) -> list[str]:
+    """Drop a palette entry at ``point``; returns the names of the layers added."""
+    before = window.document.network.layer_names()
+    accepted, event = send_drop(window.pipeline, palette_mime(window, kind), point)
+    assert accepted and event.isAccepted()
+    return sorted(window.document.network.layer_names() - before)
+
+
+def table_row(window, name) -> dict:
+    """The summary table's row for a layer, as column title → shown text."""
+    model = window.table.model()
+    row = model.row_of(name)
+    assert row >= 0, name
+    return {model.headerData(c, Qt.Orientation.Horizontal): model.data(model.index(row, c))
+            for c in range(model.columnCount())}
+
+
+def totals_row(window) -> dict:
+    model = window.table.model()
+    row = model.rowCount() - 1
+    return {model.headerData(c, Qt.Orientation.Horizontal): model.data(model.index(row, c))
+            for c in range(model.columnCount())}

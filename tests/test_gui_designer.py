@@ -1,0 +1,785 @@
+"""The designer window driven as a person would: drops, inspector edits, fixes, undo, files.
+
+Every expected figure here is worked by hand from the notes' rule O = (W − F + 2P)/S + 1.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from core import CATEGORIES, REGISTRY, Network
+from core.presets import preset_path, preset_paths, preset_title
+from gui import editing
+from gui.document import INPUT
+
+pytest.register_assert_rewrite("gui_helpers")
+from gui_helpers import (  # noqa: E402
+    below,
+    between,
+    drop_type,
+    palette_mime,
+    send_drop,
+    table_row,
+    totals_row,
+)
+
+pytest_plugins = ["gui_helpers"]  # the fixtures: window, make_window, dialogs, isolated
+
+pytestmark = pytest.mark.usefixtures("dialogs")
+
+
+def build(window, *kinds) -> list[str]:
+    """Drop palette entries one after another at the end of the pipeline."""
+    names = []
+    for kind in kinds:
+        last = names[-1] if names else INPUT
+        names += drop_type(window, kind, below(window.pipeline, last))
+    return names
+
+
+# ============================================================================ the palette
+def test_palette_groups_every_layer_with_icon_and_summary(window):
+    palette = window.palette
+    groups = [palette.topLevelItem(i) for i in range(palette.topLevelItemCount())]
+    assert [g.text(0).split(" ")[0] for g in groups] == \
+        ["CONV", "POOL", "Activations", "NORM", "FC", "Blocks"]
+    assert len(groups) == len(CATEGORIES)
+    seen = {}
+    for group, category in zip(groups, CATEGORIES):
+        for n in range(group.childCount()):
+            kind = group.child(n).data(0, Qt.ItemDataRole.UserRole)
+            seen[kind] = category
+            assert not group.child(n).icon(0).isNull(), kind
+            summary = REGISTRY[kind].SUMMARY
+            assert html.escape(summary, quote=False) in group.child(n).toolTip(0)
+            assert group.child(n).statusTip(0) == summary
+    assert seen == {kind: cls.CATEGORY for kind, cls in REGISTRY.items()}
+
+
+def test_palette_mime_is_the_layers_as_in_a_file(window):
+    mime = palette_mime(window, "conv")
+    items = json.loads(bytes(mime.data("application/x-convscope-layers")).decode())
+    assert items == [{"type": "conv", "filters": 64}]
+    blocks = json.loads(bytes(palette_mime(window, "concat").data(
+        "application/x-convscope-layers")).decode())
+    assert blocks == [{"type": "concat", "branches": [[], []]}]
+
+
+def test_double_click_in_palette_adds_after_the_selection(window, qtbot):
+    build(window, "conv", "fc")
+    window.document.select("conv1")
+    item = window.palette.item_for("relu")
+    window.palette.itemActivated.emit(item, 0)
+    assert [layer.TYPE for layer in window.document.network.layers] == ["conv", "relu", "fc"]
+    assert window.document.selected == "relu1"
+
+
+# ============================================================================ dropping
+def test_drop_conv_from_palette_shows_card_and_row(window):
+    doc, view = window.document, window.pipeline
+    assert drop_type(window, "conv", below(view, INPUT)) == ["conv1"]
+    # 3×3 conv, 64 filters, no padding on 224×224×3: (224 − 3 + 0)/1 + 1 = 222
+    assert view.card("conv1").look.shape == "222x222x64"
+    assert view.card("conv1").look.detail.startswith("64 3×3")
+    row = table_row(window, "conv1")
+    assert row["Output"] == "[222x222x64]"
+    assert row["Weights"] == "(3*3*3)*64 = 1,728"
+    assert row["Params"] == "1,792"
+    assert doc.selected == "conv1"
+    assert window.inspector.editors["filters"].value() == 64
+    assert not view.indicator_visible()
+    # a pool dropped between the input and conv1 goes first, and conv1 follows its shape
+    assert drop_type(window, "pool", between(view, INPUT, "conv1")) == ["pool1"]
+    assert [layer.name for layer in doc.network.layers] == ["pool1", "conv1"]
+    assert view.card("pool1").look.shape == "112x112x3"
+    assert view.card("conv1").look.shape == "110x110x64"
+    assert table_row(window, "conv1")["Output"] == "[110x110x64]"
+    assert doc.undo_stack.undoText() == "Add pool"
+
+
+def test_drag_move_shows_the_indicator_until_the_drop(window):
+    view = window.pipeline
+    build(window, "conv")
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent
+
+    point = QPointF(below(view, "conv1"))
+    mime = palette_mime(window, "relu")
+    for event in (QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime,
+                                  Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier),
+                  QDragMoveEvent(point.toPoint(), Qt.DropAction.CopyAction, mime,
+                                 Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)):
+        QApplication.sendEvent(view.viewport(), event)
+        assert event.isAccepted()
+    assert view.indicator_visible()
+    slot = view.slot_at(point)
+    assert (slot.container, slot.index) == ("layers", 1)
+
+
+def test_drop_refuses_what_is_not_layers(window):
+    mime = QMimeData()
+    mime.setText("hello")
+    accepted, event = send_drop(window.pipeline, mime, below(window.pipeline, INPUT))
+    assert not accepted
+    assert window.document.network.layers == []
+
+
+# ============================================================================ the inspector
+def test_edit_padding_in_inspector_updates_shape_and_totals(window):
+    doc, view = window.document, window.pipeline
+    build(window, "conv")
+    # before: input 224·224·3 = 150,528 + conv 222·222·64 = 3,154,176 → 3,304,704 values
+    assert totals_row(window)["Memory"].startswith("3,304,704 = ")
+    padding = window.inspector.editors["padding"]
+    padding.h.setValue(1)  # linked: height and width together
+    assert doc.network.layers[0].values["padding"] == 1
+    assert view.card("conv1").look.shape == "224x224x64"
+    assert table_row(window, "conv1")["Output"] == "[224x224x64]"
+    # after: 150,528 + 224·224·64 = 3,211,264 → 3,361,792 values = 13.45 MB
+    assert totals_row(window)["Memory"] == "3,361,792 = 13.45 MB"
+    assert "3,361,792 values * 4 bytes = 13.45 MB" in window.summary.totals.text()
+    assert doc.undo_stack.undoText() == "Change conv1 padding 0 → 1"
+    assert window.undo_action.text() == "&Undo Change conv1 padding 0 → 1"
+
+
+def test_typing_into_the_inspector_commits_on_enter(window, qtbot):
+    doc = window.document
+    build(window, "conv")
+    filters = window.inspector.editors["filters"]
+    filters.lineEdit().selectAll()
+    QTest.keyClicks(filters.lineEdit(), "96")
+    assert doc.network.layers[0].values["filters"] == 64  # not per keystroke
+    QTest.keyClick(filters.lineEdit(), Qt.Key.Key_Return)
+    assert doc.network.layers[0].values["filters"] == 96
+    assert doc.undo_stack.count() == 2  # the drop, then one edit
+    assert window.pipeline.card("conv1").look.shape == "222x222x96"
+    # unlinking the kernel gives an [h, w] pair
+    kernel = window.inspector.editors["kernel"]
+    kernel.link.setChecked(False)
+    kernel.w.setValue(5)
+    assert doc.network.layers[0].values["kernel"] == [3, 5]
+    assert window.pipeline.card("conv1").look.shape == "222x220x96"
+
+
+def test_inspector_widgets_follow_the_field_kinds(window):
+    build(window, "pool", "dropout", "batchnorm")
+    inspector = window.inspector
+    window.document.select("pool1")
+    mode = inspector.editors["mode"]
+    assert [mode.itemText(i) for i in range(mode.count())] == ["max", "avg", "l2"]
+    mode.textActivated.emit("avg")
+    assert window.document.network.layers[0].values["mode"] == "avg"
+    stride = inspector.editors["stride"]
+    assert stride.unset.isChecked() and stride.h.value() == 2  # = kernel
+    inspector.editors["ceil_mode"].click()
+    assert window.document.network.layers[0].values["ceil_mode"] is True
+    window.document.select("dropout1")
+    rate = inspector.editors["rate"]
+    rate.setValue(0.25)
+    assert window.document.network.layers[1].values["rate"] == 0.25
+    window.document.select("batchnorm1")
+    eps = inspector.editors["eps"]
+    assert eps.text() == "1e-05"
+
+
+def test_rename_validates_inline(window):
+    build(window, "conv", "relu")
+    window.document.select("conv1")
+    name = window.inspector.editors["name"]
+    name.setText("relu1")
+    name.editingFinished.emit()
+    error = window.inspector.errors["name"]
+    assert not error.isHidden() and "already the name" in error.text()
+    assert window.document.network.layers[0].name == "conv1"
+    name = window.inspector.editors["name"]
+    name.setText("stem")
+    name.editingFinished.emit()
+    assert window.document.network.layers[0].name == "stem"
+    assert window.document.selected == "stem"
+    assert window.document.undo_stack.undoText() == "Rename conv1 → stem"
+
+
+def test_input_editor_changes_the_input(window):
+    doc = window.document
+    build(window, "conv")
+    doc.select(INPUT)
+    size = window.inspector.editors["size"]
+    size.h.setValue(32)
+    assert (doc.network.input.height, doc.network.input.width) == (32, 32)
+    assert window.pipeline.card("conv1").look.shape == "30x30x64"
+    assert doc.undo_stack.undoText() == "Change input size 224×224 → 32×32"
+    window.inspector.editors["channels"].setValue(1)
+    assert doc.network.input.channels == 1
+    assert table_row(window, "conv1")["Weights"] == "(3*3*1)*64 = 576"
+    std = window.inspector.editors["std"]
+    std.setText("0.5, 0.5")
+    std.editingFinished.emit()
+    assert "needs 1 number(s)" in window.inspector.errors["std"].text()
+    assert doc.network.input.std is None
+
+
+# ============================================================================ warnings, fixes
+def test_size_that_does_not_divide_warns_and_the_fix_applies(window, qtbot):
+    doc, view = window.document, window.pipeline
+    build(window, "conv")
+    editors = window.inspector.editors
+    editors["kernel"].h.setValue(11)
+    editors["stride"].h.setValue(4)
+    # (224 − 11 + 2·0)/4 + 1 = 54.25: the layer keeps 54, amber, with the arithmetic
+    card = view.card("conv1")
+    assert card.look.status == "warning"
+    assert card.look.shape == "54x54x64"
+    assert card.look.note == "⚠ (224 − 11 + 2·0)/4 + 1 = 54.25 → 54"
+    row = table_row(window, "conv1")
+    assert row["Status"] == "⚠ warning"
+    model = window.table.model()
+    fill = model.data(model.index(model.row_of("conv1"), 0), Qt.ItemDataRole.BackgroundRole)
+    assert fill.name() == "#fff3d1"
+    inspector = window.inspector
+    messages = [label.text() for label in inspector.findChildren(type(inspector.errors["name"]))]
+    assert any("(224 − 11 + 2·0)/4 + 1 = 54.25" in m for m in messages)
+    from PySide6.QtWidgets import QPushButton
+
+    buttons = {b.text(): b for b in inspector.findChildren(QPushButton)}
+    assert "Set the input to 227×227" in buttons
+    qtbot.mouseClick(buttons["Set the input to 227×227"], Qt.MouseButton.LeftButton)
+    assert (doc.network.input.height, doc.network.input.width) == (227, 227)
+    card = view.card("conv1")
+    assert card.look.status == "ok" and card.look.shape == "55x55x64"  # the notes' AlexNet
+    assert doc.undo_stack.undoText() == "Fix: set the input to 227×227"
+    doc.undo_stack.undo()
+    assert view.card("conv1").look.status == "warning"
+    assert doc.network.input.height == 224
+
+
+def test_padding_fix_button(window, qtbot):
+    from PySide6.QtWidgets import QPushButton
+
+    build(window, "conv")
+    window.inspector.editors["stride"].h.setValue(2)
+    # (224 − 3 + 2P)/2 + 1: 221 + 2P is odd, so no padding makes it whole; stride 1 does
+    assert window.pipeline.card("conv1").look.note == "⚠ (224 − 3 + 2·0)/2 + 1 = 111.5 → 111"
+    buttons = {b.text(): b for b in window.inspector.findChildren(QPushButton)}
+    assert "Set padding to 1" not in buttons
+    qtbot.mouseClick(buttons["Set stride to 1"], Qt.MouseButton.LeftButton)
+    assert window.pipeline.card("conv1").look.shape == "222x222x64"
+    # at stride 3, (224 − 3 + 2P)/3 + 1 is whole for P = 2 (→ 76) and P = 5 (→ 78)
+    window.inspector.editors["stride"].h.setValue(3)
+    assert window.pipeline.card("conv1").look.note == "⚠ (224 − 3 + 2·0)/3 + 1 = 74.67 → 74"
+    buttons = {b.text(): b for b in window.inspector.findChildren(QPushButton)}
+    assert [t for t in buttons if t.startswith("Set padding")] == ["Set padding to 2",
+                                                                  "Set padding to 5"]
+    qtbot.mouseClick(buttons["Set padding to 2"], Qt.MouseButton.LeftButton)
+    card = window.pipeline.card("conv1").look
+    assert (card.status, card.shape) == ("ok", "76x76x64")
+    assert window.inspector.editors["padding"].h.value() == 2
+
+
+# ============================================================================ blocks
+def test_residual_whose_sides_differ_is_an_error_and_blocks_what_follows(window, qtbot):
+    doc, view = window.document, window.pipeline
+    build(window, "residual", "relu")
+    assert view.card("residual1").look.shape == "224x224x3"  # body and shortcut: identity
+    # a conv dropped into the body: 64 channels against the identity's 3
+    names = drop_type(window, "conv", view.side_point("residual1", 0))
+    assert names == ["conv1"]
+    assert doc.network.layers[0].values["body"][0].name == "conv1"
+    card = view.card("residual1")
+    assert card.look.status == "error"
+    assert card.look.shape == "cannot be computed"
+    assert "body gives 222x222x64 but shortcut gives 224x224x3" in card.look.note
+    assert table_row(window, "residual1")["Status"] == "✖ error"
+    relu = view.card("relu1").look
+    assert relu.status == "blocked" and relu.shape == "cannot be computed"
+    assert table_row(window, "relu1")["Output"] == "[not computed]"
+    assert table_row(window, "conv1")["Layer"].endswith("CONV3-64")
+    assert table_row(window, "conv1")["Layer"] != "CONV3-64"  # indented under its block
+    # pad the conv so only the channels differ: the inspector offers the 1×1 projection
+    doc.select("conv1")
+    window.inspector.editors["padding"].h.setValue(1)
+    doc.select("residual1")
+    from PySide6.QtWidgets import QPushButton
+
+    button = window.inspector.findChild(QPushButton, "addProjection")
+    assert button.text() == "Add a 1×1 conv (64 filters, stride 1) to the shortcut"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    shortcut = doc.network.layers[0].values["shortcut"]
+    assert [(l.TYPE, l.values["kernel"], l.values["filters"]) for l in shortcut] == \
+        [("conv", 1, 64)]
+    assert view.card("residual1").look.shape == "224x224x64"
+    assert view.card("relu1").look.status == "ok"
+
+
+def test_drop_inside_a_concat_branch(window):
+    doc, view = window.document, window.pipeline
+    build(window, "concat")
+    names = drop_type(window, "conv", view.side_point("concat1", 1))
+    assert names == ["conv1"]
+    branches = doc.network.layers[0].values["branches"]
+    assert branches[0] == [] and [l.name for l in branches[1]] == ["conv1"]
+    # identity 224×224 next to a 222×222 conv: their H and W differ
+    assert view.card("concat1").look.status == "error"
+    doc.select("conv1")
+    window.inspector.editors["padding"].same.click()
+    assert doc.network.layers[0].values["branches"][1][0].values["padding"] == "same"
+    # 3 + 64 channels stacked
+    assert view.card("concat1").look.shape == "224x224x67"
+    # a second conv dropped below conv1, in the same branch
+    drop_type(window, "relu", below(view, "conv1"))
+    assert [l.name for l in doc.network.layers[0].values["branches"][1]] == ["conv1", "relu1"]
+
+
+def test_move_a_card_between_blocks_and_copy_with_ctrl(window):
+    doc, view = window.document, window.pipeline
+    build(window, "conv", "residual")
+    drop_type(window, "relu", view.side_point("residual1", 0))
+    before = doc.network.to_dict()
+    # drag conv1 into the residual's shortcut
+    accepted, event = send_drop(view, view.drag_mime("conv1"), view.side_point("residual1", 1))
+    assert accepted and event.dropAction() == Qt.DropAction.MoveAction
+    block = doc.network.layers[0]
+    assert block.TYPE == "residual"
+    assert [l.name for l in block.values["shortcut"]] == ["conv1"]
+    assert doc.undo_stack.undoText() == "Move conv1"
+    # move relu1 out of the body to the top, after the block
+    send_drop(view, view.drag_mime("relu1"), below(view, "residual1", 40))
+    assert [l.name for l in doc.network.layers] == ["residual1", "relu1"]
+    assert block.values["body"] == []
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert doc.network.to_dict() == before
+    # with Ctrl held, the drop copies (fresh name) and leaves the original
+    accepted, event = send_drop(view, view.drag_mime("conv1"), below(view, "residual1", 40),
+                                Qt.KeyboardModifier.ControlModifier)
+    assert event.dropAction() == Qt.DropAction.CopyAction
+    assert [l.name for l in doc.network.layers] == ["conv1", "residual1", "conv2"]
+
+
+def test_a_block_cannot_be_dropped_into_itself(window):
+    doc, view = window.document, window.pipeline
+    build(window, "residual")
+    before = doc.network.to_dict()
+    accepted, _ = send_drop(view, view.drag_mime("residual1"), view.side_point("residual1", 0))
+    assert not accepted
+    assert doc.network.to_dict() == before
+
+
+def test_collapse_and_reveal(make_window):
+    window = make_window(preset_path("resnet18"))
+    view = window.pipeline
+    assert "layer1_0_conv1" in view.cards
+    view.toggle("layer1_0")
+    assert "layer1_0_conv1" not in view.cards
+    assert view.card("layer1_0").look.collapsed is True
+    window.document.select("layer1_0_conv1")  # e.g. from the table: the block opens
+    assert "layer1_0_conv1" in view.cards and view.card("layer1_0_conv1").selected
+    view.set_all_collapsed(True)
+    assert "layer1_0_conv1" not in view.cards and "layer1_0_relu" in view.cards  # after ⊕
+
+
+# ============================================================================ editing
+def test_copy_paste_cut_duplicate_delete(window):
+    doc = window.document
+    clipboard = QApplication.clipboard()
+    build(window, "conv", "relu")
+    doc.select("conv1")
+    window.inspector.editors["filters"].setValue(32)
+    window.copy_action.trigger()
+    items = json.loads(bytes(clipboard.mimeData().data(
+        "application/x-convscope-layers")).decode())
+    assert items == [{"type": "conv", "name": "conv1", "filters": 32}]
+    doc.select("relu1")
+    window.paste_action.trigger()
+    layers = doc.network.layers
+    assert [(l.name, l.TYPE) for l in layers] == [("conv1", "conv"), ("relu1", "relu"),
+                                                   ("conv2", "conv")]
+    assert layers[2].values["filters"] == 32 and doc.selected == "conv2"
+    window.duplicate_action.trigger()
+    assert [l.name for l in doc.network.layers] == ["conv1", "relu1", "conv2", "conv3"]
+    window.cut_action.trigger()
+    assert [l.name for l in doc.network.layers] == ["conv1", "relu1", "conv2"]
+    doc.select("conv1")
+    window.delete_action.trigger()
+    assert [l.name for l in doc.network.layers] == ["relu1", "conv2"]
+    assert doc.selected == "relu1"
+    window.paste_action.trigger()  # the cut conv3 comes back after relu1
+    assert [l.name for l in doc.network.layers] == ["relu1", "conv3", "conv2"]
+    # pasting plain JSON text (from a file or a message) works too
+    mime = QMimeData()
+    mime.setText('{"type": "fc", "units": 10}')
+    clipboard.setMimeData(mime)
+    window.paste_action.trigger()
+    assert doc.network.layers[2].TYPE == "fc" and doc.network.layers[2].values["units"] == 10
+
+
+def test_keyboard(window, qtbot):
+    doc, view = window.document, window.pipeline
+    build(window, "conv", "relu", "residual")
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    view.setFocus()
+    doc.select("conv1")
+    QTest.keyClick(view, Qt.Key.Key_Down)
+    assert doc.selected == "relu1"
+    QTest.keyClick(view, Qt.Key.Key_Up)
+    QTest.keyClick(view, Qt.Key.Key_Up)
+    assert doc.selected == INPUT
+    QTest.keyClick(view, Qt.Key.Key_Down)
+    # Alt+Down: conv1 steps past relu1, then into the residual's body, then out below it
+    QTest.keyClick(view, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    assert [l.name for l in doc.network.layers] == ["relu1", "conv1", "residual1"]
+    QTest.keyClick(view, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    assert [l.name for l in doc.network.layers[1].values["body"]] == ["conv1"]
+    QTest.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert [l.name for l in doc.network.layers[1].values["shortcut"]] == ["conv1"]
+    QTest.keyClick(view, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    assert [l.name for l in doc.network.layers] == ["relu1", "residual1", "conv1"]
+    QTest.keyClick(view, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert [l.name for l in doc.network.layers] == ["relu1", "residual1", "conv1", "conv2"]
+    QTest.keyClick(view, Qt.Key.Key_Delete)
+    assert [l.name for l in doc.network.layers] == ["relu1", "residual1", "conv1"]
+    QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [l.name for l in doc.network.layers] == ["relu1", "residual1", "conv1", "conv2"]
+    # Left collapses a selected block, Right opens it; Enter edits the selection
+    doc.select("residual1")
+    QTest.keyClick(view, Qt.Key.Key_Left)
+    assert view.card("residual1").look.collapsed is True
+    QTest.keyClick(view, Qt.Key.Key_Right)
+    assert view.card("residual1").look.collapsed is False
+    doc.select("conv1")
+    QTest.keyClick(view, Qt.Key.Key_Return)
+    assert window.inspector.editors["filters"].hasFocus()
+
+
+def test_wrap_and_branches(window):
+    doc = window.document
+    build(window, "conv")
+    window.wrap_concat_action.trigger()
+    block = doc.network.layers[0]
+    assert block.TYPE == "concat" and [len(b) for b in block.values["branches"]] == [1, 0]
+    assert doc.selected == "conv1"
+    assert editing.add_branch(doc)
+    assert [len(b) for b in block.values["branches"]] == [1, 0, 0]
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert doc.network.layers[0].TYPE == "conv"
+
+
+# ============================================================================ undo, redo
+def test_undo_and_redo_return_identical_documents(window, qtbot):
+    doc, view = window.document, window.pipeline
+    stack = doc.undo_stack
+    snapshots = [doc.network.to_dict()]
+
+    def step(action):
+        action()
+        snapshots.append(doc.network.to_dict())
+        assert stack.count() == len(snapshots) - 1
+
+    step(lambda: drop_type(window, "conv", below(view, INPUT)))
+    step(lambda: drop_type(window, "residual", below(view, "conv1")))
+    step(lambda: drop_type(window, "conv", view.side_point("residual1", 0)))
+    step(lambda: window.inspector.editors["padding"].h.setValue(1))
+    step(lambda: window.inspector.editors["name"].setText("body_conv")
+         or window.inspector.editors["name"].editingFinished.emit())
+    step(lambda: send_drop(view, view.drag_mime("conv1"), view.side_point("residual1", 1)))
+    step(lambda: doc.select("body_conv") or window.delete_action.trigger())
+    step(lambda: doc.select(INPUT) or window.inspector.editors["size"].h.setValue(227))
+    assert len({json.dumps(s, sort_keys=True) for s in snapshots}) == len(snapshots)
+    for expected in reversed(snapshots[:-1]):
+        stack.undo()
+        assert doc.network.to_dict() == expected
+    for expected in snapshots[1:]:
+        stack.redo()
+        assert doc.network.to_dict() == expected
+    # the views follow: conv1 sits in the shortcut of a 227×227 input, padded 0
+    assert view.card("conv1").look.shape == "225x225x64"
+
+
+# ============================================================================ files
+def test_save_and_reopen_gives_the_same_network_and_figures(make_window, dialogs, tmp_path):
+    window = make_window()
+    view = window.pipeline
+    build(window, "conv", "relu", "pool", "residual")
+    drop_type(window, "batchnorm", view.side_point("residual1", 0))
+    assert window.isWindowModified()
+    dialogs.save_path = str(tmp_path / "mine")  # the suffix is added
+    window.save_action.trigger()
+    saved = tmp_path / "mine.json"
+    assert saved.exists() and not window.isWindowModified()
+    assert window.windowTitle() == "mine.json[*] — ConvScope"
+    assert window.document.path == saved
+    other = make_window(saved)
+    assert other.document.network.to_dict() == window.document.network.to_dict()
+    assert other.document.report.to_dict() == window.document.report.to_dict()
+    assert totals_row(other) == totals_row(window)
+    assert other.pipeline.card("batchnorm1").look == window.pipeline.card("batchnorm1").look
+    # it is in Open Recent
+    other.recent_menu.aboutToShow.emit()
+    assert str(saved.resolve()) in [a.data() for a in other.recent_menu.actions()]
+
+
+def test_broken_file_shows_the_message_and_keeps_the_document(window, dialogs, tmp_path):
+    build(window, "conv")
+    before = window.document.network.to_dict()
+    count = window.document.undo_stack.count()
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"format": "convscope", "version": 1,
+                                  "input": {"channels": 3, "height": 32, "width": 32},
+                                  "layers": [{"type": "conv", "filters": 8},
+                                             {"type": "convv"}]}))
+    dialogs.answer = QMessageBox.StandardButton.Discard
+    assert not window.open_path(broken)
+    [message] = dialogs.of("critical")
+    assert message.startswith(f"{broken}: layers[1]: unknown layer type 'convv'")
+    assert "\n" not in message
+    assert window.document.network.to_dict() == before
+    assert window.document.undo_stack.count() == count
+    assert window.document.path is None
+
+
+def test_unsaved_changes_are_asked_about(make_window, dialogs, tmp_path):
+    window = make_window()
+    build(window, "conv")
+    dialogs.answer = QMessageBox.StandardButton.Cancel
+    assert not window.close()
+    assert window.isVisible() and len(dialogs.of("question")) == 1
+    assert not window.open_path(preset_path("lenet5"))
+    assert window.document.network.layers[0].name == "conv1"
+    dialogs.answer = QMessageBox.StandardButton.Save
+    dialogs.save_path = str(tmp_path / "kept.json")
+    assert window.open_path(preset_path("lenet5"))
+    assert Network.load(tmp_path / "kept.json").layers[0].name == "conv1"
+    assert window.document.network.name == "LeNet-5"
+    drop_type(window, "relu", below(window.pipeline, INPUT))
+    dialogs.answer = QMessageBox.StandardButton.Discard
+    assert window.close()
+
+
+def test_presets_menu_holds_every_preset(window, dialogs):
+    actions = [a for a in window.menu("Presets").actions() if a.data()]
+    assert [a.data() for a in actions] == [str(p) for p in preset_paths()]
+    for action, path in zip(actions, preset_paths()):
+        name, description = preset_title(path)
+        assert action.text() == name and action.toolTip() == description
+    actions[1].trigger()
+    assert window.document.network.name == "AlexNet"
+    assert window.document.path is None  # a preset is a template: Save asks for a name
+    assert window.pipeline.card("conv1").look.shape == "55x55x96"
+    assert totals_row(window)["Params"] == "62,378,344"
+
+
+def test_dropping_a_json_file_opens_it(window, tmp_path, qtbot):
+    path = tmp_path / "net.json"
+    Network.load(preset_path("lenet5")).save(path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    with qtbot.waitSignal(window.document.pathChanged):
+        send_drop(window.pipeline, mime, below(window.pipeline, INPUT))
+    assert window.document.path == path
+    assert window.document.network.name == "LeNet-5"
+
+
+# ============================================================================ recovery, layout
+def test_autosave_and_recovery_after_a_crash(make_window, dialogs, isolated):
+    from gui import recovery
+
+    window = make_window()
+    build(window, "conv", "relu")
+    assert window.recovery.autosave()
+    saved = window.recovery.file
+    assert recovery.read(saved).network.to_dict() == window.document.network.to_dict()
+    assert recovery.orphans(window.recovery.dir) == []  # its window is still running
+    # a crash: the file stays, the lock goes with the process
+    window.recovery._lock.unlock()
+    window.recovery.timer.stop()
+    lost = window.document.network.to_dict()
+    dialogs.answer = QMessageBox.StandardButton.Yes
+    fresh = make_window()
+    assert fresh.offer_recovery()
+    assert "did not close properly" in dialogs.of("question")[-1]
+    assert fresh.document.network.to_dict() == lost
+    assert fresh.document.dirty and fresh.isWindowModified()
+    assert not saved.exists()
+    assert not fresh.offer_recovery()  # offered once
+
+
+def test_recovery_file_goes_away_on_save(window, dialogs, tmp_path):
+    build(window, "conv")
+    assert window.recovery.autosave()
+    assert window.recovery.file.exists()
+    dialogs.save_path = str(tmp_path / "x.json")
+    assert window.save()
+    assert not window.recovery.file.exists()
+
+
+def test_panels_are_docks_and_the_layout_is_remembered(make_window, dialogs):
+    from PySide6.QtWidgets import QDockWidget, QLabel
+
+    window = make_window()
+    for name in ("layerPalette", "pipelineView", "layerInspector", "summaryTable"):
+        assert window.findChild(QWidget, name) is not None, name
+    inspector = window.findChild(QDockWidget, "InspectorDock")
+    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, inspector)
+    extra = window.add_panel("Notes", QLabel("hello"), Qt.DockWidgetArea.BottomDockWidgetArea)
+    assert extra.objectName() == "NotesDock"
+    assert extra.toggleViewAction() in window.menu("View").actions()
+    assert window.menu("Network") is window.menu("Network")
+    assert window.close()
+    again = make_window()
+    dock = again.findChild(QDockWidget, "InspectorDock")
+    assert again.dockWidgetArea(dock) == Qt.DockWidgetArea.LeftDockWidgetArea
+    again.reset_layout()
+    assert again.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea
+
+
+# ============================================================================ big networks
+def test_resnet50_edits_update_every_view(make_window):
+    window = make_window(preset_path("resnet50"))
+    view, doc = window.pipeline, window.document
+    assert len(doc.report.layers) > 170
+    view.set_all_collapsed(False)
+    assert len(view.cards) == len(doc.report.layers) + 1
+    doc.select("layer4_2_conv3")
+    window.inspector.editors["filters"].setValue(1024)
+    # the body now gives 7x7x1024 against the identity's 7x7x2048
+    assert view.card("layer4_2").look.status == "error"
+    assert view.card("fc").look.status == "blocked"
+    assert table_row(window, "fc")["Output"] == "[not computed]"
+    doc.undo_stack.undo()
+    assert view.card("fc").look.shape == "1x1x1000"
+    assert totals_row(window)["Params"] == "25,557,032"
+
+
+def test_screenshot_command(isolated, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from gui import app
+
+    out = tmp_path / "shot.png"
+    assert app.screenshot(str(preset_path("alexnet")), str(out)) == 0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1600, 1000)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    assert app.screenshot(str(bad), str(tmp_path / "no.png")) == 2
+    assert not (tmp_path / "no.png").exists()
+
+
+def test_recovered_work_keeps_its_loaded_weights(make_window, dialogs, tmp_path):
+    import numpy as np
+
+    from gui import recovery
+
+    net = Network.load(preset_path("lenet5"))
+    net.ensure_weights()
+    net.weights = {k: np.full_like(v, 0.5) for k, v in net.weights.items()}
+    net.save(tmp_path / "lenet.json", with_weights=True)
+    window = make_window(tmp_path / "lenet.json")
+    window.document.select("c1")
+    window.inspector.editors["name"].setText("conv1")
+    window.inspector.editors["name"].editingFinished.emit()
+    assert window.recovery.autosave()
+    found = recovery.read(window.recovery.file)
+    assert found.original == tmp_path / "lenet.json"
+    assert found.network.layers[0].name == "conv1"
+    assert float(found.network.weights["conv1.weight"].ravel()[0]) == 0.5
+    assert found.network.weights_file == "lenet.npz"
+    window.recovery.weights_file.unlink()  # without them, a save must not invent weights
+    assert recovery.read(window.recovery.file).network.weights_file is None
+    window.recovery.discard()
+    assert not window.recovery.file.exists()
+
+
+def test_plugged_in_panels_share_areas_as_tabs(make_window, qtbot):
+    from PySide6.QtWidgets import QDockWidget, QLabel
+
+    window = make_window()
+    right = Qt.DockWidgetArea.RightDockWidgetArea
+    maps = window.add_panel("Maps", QLabel("maps"), right)
+    kernels = window.add_panel("Kernels", QLabel("kernels"), right)
+    steps = window.add_panel("Steps", QLabel("steps"), Qt.DockWidgetArea.BottomDockWidgetArea)
+    # a third panel on the right becomes a tab (Qt groups the tabs once events run)
+    qtbot.waitUntil(lambda: window.tabifiedDockWidgets(maps) == [kernels])
+    assert window.tabifiedDockWidgets(window.docks["Summary"]) == [steps]
+    assert window.tabifiedDockWidgets(window.docks["Inspector"]) == []
+    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, kernels)
+    window.reset_layout()
+    assert window.dockWidgetArea(kernels) == right
+    assert window.findChild(QDockWidget, "KernelsDock") is kernels
+
+
+def test_qt_calls_keep_references_to_none_and_bools():
+    """PySide6 6.12.0 on Python 3.11 drops a reference to None on every void call (and to
+    True/False on every bool emit) and aborts a long session; pyproject pins it out. This
+    fails if a binding with that bug comes back."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    class Source(QObject):
+        flag = Signal(bool)
+
+    source = Source()
+    source.flag.connect(lambda value: None)
+    widget = QWidget()
+    none_before, true_before = sys.getrefcount(None), sys.getrefcount(True)
+    for _ in range(2_000):
+        widget.setVisible(False)
+        source.flag.emit(True)
+    assert sys.getrefcount(None) >= none_before - 50
+    assert sys.getrefcount(True) >= true_before - 50
+
+
+def test_input_inspector_offers_the_input_fix(window, qtbot):
+    from PySide6.QtWidgets import QPushButton
+
+    build(window, "conv")
+    window.inspector.editors["kernel"].h.setValue(11)
+    window.inspector.editors["stride"].h.setValue(4)
+    window.document.select(INPUT)
+    button = window.inspector.findChild(QPushButton, "inputFix")
+    assert button.text() == "Set the input to 227×227 (makes conv1 whole)"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert window.inspector.editors["size"].h.value() == 227
+    assert window.pipeline.card("conv1").look.shape == "55x55x64"
+
+
+def test_a_json_file_dropped_on_the_window_opens(window, qtbot, tmp_path):
+    from gui_helpers import send_drop_on
+    from PySide6.QtCore import QPoint
+
+    path = tmp_path / "vgg.json"
+    Network.load(preset_path("vgg16")).save(path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    with qtbot.waitSignal(window.document.pathChanged):  # on the status bar: the window's
+        accepted, event = send_drop_on(window.statusBar(), mime, QPoint(5, 5))
+    assert accepted and event.isAccepted()
+    assert window.document.network.name == "VGG16"
+
+
+def test_right_click_on_a_card_selects_it_and_offers_the_edits(window, monkeypatch):
+    from PySide6.QtGui import QContextMenuEvent
+
+    build(window, "conv", "relu")
+    QApplication.clipboard().clear()
+    shown = []
+    monkeypatch.setattr(window, "_card_menu", lambda position: shown.append(window.card_menu()))
+    view = window.pipeline
+    point = view.card_point("conv1")
+    event = QContextMenuEvent(QContextMenuEvent.Reason.Mouse, point, view.mapToGlobal(point))
+    QApplication.sendEvent(view.viewport(), event)
+    assert window.document.selected == "conv1"
+    [menu] = shown
+    enabled = [a.text() for a in menu.actions() if a.isEnabled() and a.text()]
+    assert enabled == ["Cu&t", "&Copy", "D&uplicate", "&Delete", "Move &Up", "Move Do&wn",
+                       "&Wrap in a Residual Block", "Wrap in a &Concat Block"]
+    assert not window.paste_action.isEnabled()  # nothing to paste yet
+    menu.actions()[4].trigger()  # Delete
+    assert [l.name for l in window.document.network.layers] == ["relu1"]
