@@ -57,6 +57,9 @@ class Network:
     seed: int = 0
     description: str = ""
     weights_file: str | None = None  # as written in the file, relative to it
+    # True once weights came from a file, training or the user: saving then writes them too,
+    # where seeded initial weights need no file (the seed makes them again)
+    own_weights: bool = False
     weights: dict = field(default_factory=dict)  # "<layer>.<param>" → array, filled lazily
     memory_budget: int = DEFAULT_MEMORY_BUDGET
 
@@ -116,7 +119,7 @@ class Network:
         each atomically (a failure leaves the old files whole)."""
         path = Path(path)
         if with_weights is None:
-            with_weights = bool(self.weights_file)
+            with_weights = bool(self.weights_file) or self.own_weights
         if with_weights:
             self.ensure_weights()
             self.weights_file = self.weights_file or (path.stem + ".npz")
@@ -130,6 +133,7 @@ class Network:
         net = Network.from_dict(self.to_dict())
         net.weights = dict(self.weights)
         net.memory_budget = self.memory_budget
+        net.own_weights = self.own_weights
         return net
 
     # ================================================================== weights
@@ -191,6 +195,7 @@ class Network:
                 raise ConvScopeError(f"'{key}' holds {arrays[key].dtype} values, not real "
                                      "numbers", source=source)
         self.weights = {k: np.array(v, dtype=np.float32) for k, v in arrays.items()}
+        self.own_weights = True
 
     # ================================================================== analysis
     def analyze(self) -> Report:

@@ -164,6 +164,7 @@ class Document(QObject):
         """Replace all weights (load, train); returns the old ones."""
         old = self.network.weights
         self.network.weights = dict(weights)
+        self.network.own_weights = True  # File ▸ Save writes them beside the architecture
         self._touch()
         return old
 

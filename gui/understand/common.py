@@ -1,0 +1,151 @@
+"""What the Understand panels share: snapshots of the document for the worker, the input
+image, tiling images into one picture, small widget helpers and rich-text escaping."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from PySide6 import QtCore
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
+
+import pyqtgraph as pg  # isort: skip
+
+from core import Network
+
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+HINT_STYLE = "color:#5d6470;"
+ERROR_STYLE = "color:#b3261e;"
+OK_STYLE = "color:#1b6e2c;"
+
+
+def live_controller(window):
+    """The live activations' controller, if that part of the app is installed."""
+    live = getattr(window, "activations", None)
+    return getattr(live, "controller", None)
+
+
+def snapshot(document, controller=None) -> Network:
+    """A copy of the document's network for the worker (weights shared, never written).
+
+    Weights the document does not hold yet (seeded ones) are taken from the live view's
+    last pass when it ran this very revision, so the worker need not draw them again
+    (VGG16's take two seconds)."""
+    net = document.network.copy()
+    result = getattr(controller, "result", None) if controller is not None else None
+    if result is not None and result.revision == document.revision:
+        for key, value in result.network.weights.items():
+            net.weights.setdefault(key, value)
+    return net
+
+
+def input_image(document, controller=None) -> np.ndarray | None:
+    """The input image as the network takes it (C, H, W), or None when there is none that
+    fits (no live view has made one yet)."""
+    spec = document.network.input
+    image = document.image
+    if image is not None and tuple(image.shape) == spec.shape:
+        return np.asarray(image, np.float32)
+    if controller is not None:
+        try:
+            return np.asarray(controller.network_image(), np.float32)
+        except Exception:  # no picture could be made: the caller says so
+            return None
+    return None
+
+
+def resize_nearest(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(C, H, W) → (C, height, width) by nearest neighbour."""
+    c, h, w = image.shape
+    rows = np.minimum((np.arange(height) * h) // height, h - 1)
+    cols = np.minimum((np.arange(width) * w) // width, w - 1)
+    return np.ascontiguousarray(image[:, rows][:, :, cols])
+
+
+def tile(images: np.ndarray, gap: int = 2, fill: float = np.nan) -> tuple[np.ndarray, int]:
+    """(K, H, W) or (K, H, W, 3) → one picture of K tiles in a near-square grid, ``gap``
+    pixels of ``fill`` between them. Returns (picture, columns)."""
+    images = np.asarray(images, np.float32)
+    k, h, w = images.shape[:3]
+    cols = int(np.ceil(np.sqrt(k)))
+    rows = -(-k // cols)
+    shape = (rows * (h + gap) - gap, cols * (w + gap) - gap) + images.shape[3:]
+    out = np.full(shape, fill, np.float32)
+    for index in range(k):
+        r, c = divmod(index, cols)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = images[index]
+    return out, cols
+
+
+def to_display(images: np.ndarray) -> np.ndarray:
+    """(K, C, H, W) in [0, 1] → (K, H, W) grey or (K, H, W, 3) colour (other channel counts:
+    the mean over channels)."""
+    if images.shape[1] == 3:
+        return images.transpose(0, 2, 3, 1)
+    if images.shape[1] == 1:
+        return images[:, 0]
+    return images.mean(axis=1)
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def hint(text: str = "", name: str = "") -> QLabel:
+    """A grey, wrapping, selectable explanation."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet(HINT_STYLE)
+    label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+def status_label(name: str) -> QLabel:
+    label = QLabel()
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def set_status(label: QLabel, text: str, kind: str = "") -> None:
+    """Show a status line: kind "error", "ok" or "" (plain)."""
+    label.setText(text)
+    label.setStyleSheet({"error": ERROR_STYLE, "ok": OK_STYLE}.get(kind, ""))
+
+
+def line() -> QFrame:
+    frame = QFrame()
+    frame.setFrameShape(QFrame.Shape.HLine)
+    frame.setFrameShadow(QFrame.Shadow.Sunken)
+    return frame
+
+
+def image_box(widget: pg.GraphicsLayoutWidget, title: str = "", col: int = 0):
+    """A ViewBox for a picture (y down, square pixels) with an ImageItem in it, in column
+    ``col`` of a layout widget, under ``title`` if given. Returns (viewbox, image item)."""
+    if title:
+        widget.addLabel(title, row=0, col=col)
+    box = widget.addViewBox(row=1 if title else 0, col=col)
+    box.setAspectLocked(True)
+    box.invertY(True)
+    box.setMenuEnabled(False)
+    item = pg.ImageItem()
+    box.addItem(item)
+    return box, item
+
+
+def scrolling(widget: QWidget, width: int = 0) -> QScrollArea:
+    """``widget`` in a frameless vertical scroll area, so that a short dock never squeezes
+    or clips its controls (they scroll instead)."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    if width:
+        area.setMinimumWidth(width)
+    return area

@@ -1,0 +1,260 @@
+"""Compare two architectures side by side, layer by layer and in total
+(core.understand.compare): the current network against a preset or a file, or the notes'
+example of one 7×7 conv against three stacked 3×3 convs."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import ConvScopeError, Network
+from core.presets import preset_paths, preset_title
+from core.summary import short
+from core.understand.compare import compare, example_7x7_vs_3x3
+from core.understand.memory import fmt_bytes
+
+from .common import hint, set_status, status_label
+
+CURRENT = "current"
+FILE = "file"
+SIDE_COLUMNS = ("Layer", "Output", "Params", "Memory", "MACs", "RF")
+TOTALS = (("params", "Parameters", "count"), ("weights", "Weights", "count"),
+          ("activations", "Activations (values)", "count"),
+          ("forward_bytes", "Forward memory / image", "bytes"),
+          ("training_bytes", "Training memory / image (SGD)", "bytes"),
+          ("macs", "MACs / image", "count"), ("depth", "Layers with weights", "plain"),
+          ("receptive_field", "Receptive field", "rf"))
+SHADE = QColor(238, 242, 248)
+
+
+def _hwc(shape) -> str:
+    if shape is None:
+        return "–"
+    c, h, w = shape
+    return f"{h}×{w}×{c}"
+
+
+def _value(value, kind) -> str:
+    if value is None:
+        return "–"
+    if kind == "bytes":
+        return fmt_bytes(value)
+    if kind == "count":
+        return f"{value:,}"
+    if kind == "rf":
+        return f"{value[0]}×{value[1]}"
+    return str(value)
+
+
+class ComparePanel(QWidget):
+    def __init__(self, document, parent=None):
+        super().__init__(parent)
+        self.setObjectName("comparePanel")
+        self.doc = document
+        self.comparison = None
+        self.nets = (None, None)
+        self.mode = ""  # "chosen" (the combos) or "example"
+        self._files = {}  # path → Network, opened by the user for side B
+        self._build()
+        self._timer = QTimer(self, singleShot=True, interval=0)
+        self._timer.timeout.connect(self._document_changed)
+        document.changed.connect(self._timer.start)
+
+    def _build(self):
+        self.side_a = self._chooser("compareA", current=True)
+        self.side_b = self._chooser("compareB", current=False)
+        self.example_button = QPushButton("7×7 conv vs three 3×3 convs",
+                                          objectName="compareExample")
+        self.example_button.setToolTip("The notes' argument for stacks of small filters: the "
+                                       "same 7×7 receptive field with 27C² weights instead of "
+                                       "49C²")
+        self.example_button.clicked.connect(lambda: self.show_example())
+        self.channels = QSpinBox(objectName="compareChannels", minimum=1, maximum=4096,
+                                 value=64, prefix="C = ")
+        self.size = QSpinBox(objectName="compareSize", minimum=8, maximum=1024, value=224,
+                             suffix=" px")
+        self.compare_button = QPushButton("Compare", objectName="compareRun")
+        self.compare_button.clicked.connect(self.compare_chosen)
+        bar = QHBoxLayout()
+        bar.addWidget(self.side_a, 1)
+        bar.addWidget(hint("against"))
+        bar.addWidget(self.side_b, 1)
+        bar.addWidget(self.compare_button)
+        example = QHBoxLayout()
+        example.addWidget(hint("or the notes' example:"))
+        example.addWidget(self.example_button)
+        example.addWidget(self.channels)
+        example.addWidget(self.size)
+        example.addStretch(1)
+        self.status = status_label("compareStatus")
+        self.totals = self._table("compareTotals")
+        self.table = self._table("compareTable")
+        splitter = QSplitter()
+        splitter.addWidget(self.totals)
+        splitter.addWidget(self.table)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([340, 900])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addLayout(example)
+        layout.addWidget(self.status)
+        layout.addWidget(splitter, 1)
+        set_status(self.status, "Choose two networks and press Compare, or try the notes' "
+                   "example.")
+
+    @staticmethod
+    def _table(name: str) -> QTableWidget:
+        table = QTableWidget(objectName=name)
+        table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(22)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        return table
+
+    def _chooser(self, name, current: bool) -> QComboBox:
+        combo = QComboBox(objectName=name)
+        if current:
+            combo.addItem("The current network", CURRENT)
+        for path in preset_paths():
+            try:
+                title, _ = preset_title(path)
+            except (OSError, ValueError):
+                continue
+            combo.addItem(f"Preset: {title}", str(path))
+        combo.addItem("Open a file…", FILE)
+        if not current:
+            combo.setCurrentIndex(min(3, combo.count() - 1))
+        combo.activated.connect(lambda _i, c=combo: self._chosen(c))
+        return combo
+
+    def _chosen(self, combo):
+        if combo.currentData() == FILE:
+            path, _ = QFileDialog.getOpenFileName(self, "A network to compare", "",
+                                                  "ConvScope architecture (*.json)")
+            if not path:
+                combo.setCurrentIndex(0)
+                return
+            combo.insertItem(combo.count() - 1, f"File: {path.rsplit('/', 1)[-1]}", path)
+            combo.setCurrentIndex(combo.count() - 2)
+
+    # ------------------------------------------------------------------ comparing
+    def _network(self, combo) -> Network:
+        data = combo.currentData()
+        if data == CURRENT:
+            return self.doc.network.copy()
+        return Network.load(data, weights=False)
+
+    def compare_chosen(self) -> bool:
+        try:
+            nets = (self._network(self.side_a), self._network(self.side_b))
+        except ConvScopeError as err:
+            set_status(self.status, str(err), "error")
+            return False
+        ok = self.show_pair(*nets)
+        self.mode = "chosen" if ok else self.mode
+        return ok
+
+    def show_example(self, channels: int | None = None, size: int | None = None) -> bool:
+        one, three = example_7x7_vs_3x3(channels or self.channels.value(),
+                                        size or self.size.value())
+        ok = self.show_pair(one, three)
+        if ok:
+            self.mode = "example"
+            c = channels or self.channels.value()
+            set_status(self.status, f"Both see a 7×7 window of the input. One 7×7 conv: "
+                       f"49·C² = {49 * c * c:,} weights; three 3×3 convs: 3·9·C² = "
+                       f"{27 * c * c:,} weights (45 % fewer) and three non-linearities "
+                       "instead of one, at the price of keeping three maps for backward.")
+        return ok
+
+    def show_pair(self, net_a: Network, net_b: Network) -> bool:
+        try:
+            comparison = compare(net_a, net_b)
+        except ConvScopeError as err:
+            set_status(self.status, str(err), "error")
+            return False
+        self.comparison, self.nets = comparison, (net_a, net_b)
+        self._fill(comparison)
+        t = comparison.totals
+        ratio = t["params"]["ratio"]
+        set_status(self.status, f"{comparison.name_a}: {short(t['params']['a'], 3)} params, "
+                   f"{short(t['macs']['a'], 3)} MACs · {comparison.name_b}: "
+                   f"{short(t['params']['b'], 3)} params, {short(t['macs']['b'], 3)} MACs"
+                   + (f" (×{ratio:.2f} the parameters)" if ratio else ""))
+        return True
+
+    def _document_changed(self):
+        """Keep a comparison that shows the current network up to date."""
+        if self.mode == "chosen" and self.side_a.currentData() == CURRENT:
+            self.compare_chosen()
+
+    # ------------------------------------------------------------------ the table
+    def _fill(self, comparison):
+        self._fill_totals(comparison)
+        table = self.table
+        headers = ["#"] + [f"A: {h}" for h in SIDE_COLUMNS] + [f"B: {h}" for h in SIDE_COLUMNS]
+        table.clear()
+        table.setColumnCount(len(headers))
+        table.setHorizontalHeaderLabels(headers)
+        table.setRowCount(len(comparison.rows))
+        for r, row in enumerate(comparison.rows):
+            table.setItem(r, 0, self._item(str(row.index + 1)))
+            for side, start in ((row.a, 1), (row.b, 1 + len(SIDE_COLUMNS))):
+                for c, text in enumerate(self._side_cells(side)):
+                    item = self._item(text, right=c >= 2)
+                    if start > 1:
+                        item.setBackground(QBrush(SHADE))
+                    table.setItem(r, start + c, item)
+
+    def _fill_totals(self, comparison):
+        table = self.totals
+        table.clear()
+        table.setColumnCount(4)
+        table.setHorizontalHeaderLabels(["Total", f"A: {comparison.name_a}",
+                                         f"B: {comparison.name_b}", "B / A"])
+        table.setRowCount(len(TOTALS))
+        for r, (key, title, kind) in enumerate(TOTALS):
+            pair = comparison.totals[key]
+            table.setItem(r, 0, self._item(title))
+            table.setItem(r, 1, self._item(_value(pair["a"], kind), right=True))
+            b = self._item(_value(pair["b"], kind), right=True)
+            b.setBackground(QBrush(SHADE))
+            table.setItem(r, 2, b)
+            ratio = pair.get("ratio")
+            table.setItem(r, 3, self._item("" if ratio is None else f"×{ratio:.3g}",
+                                           right=True))
+
+    @staticmethod
+    def _side_cells(side) -> list:
+        if side is None:
+            return [""] * len(SIDE_COLUMNS)
+        name = ("  " * side["depth"]) + side["name"] + (f" ({side['describe']})"
+                                                        if side["describe"] else "")
+        rf = side["receptive_field"]
+        return [name, _hwc(side["output"]), f"{side['params']:,}",
+                fmt_bytes(4 * side["activations"]) if side["activations"] else "–",
+                f"{side['macs']:,}" if side["macs"] else "–",
+                f"{rf[0]}×{rf[1]}" if rf else "–"]
+
+    @staticmethod
+    def _item(text: str, right: bool = False) -> QTableWidgetItem:
+        item = QTableWidgetItem(text)
+        if right:
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return item

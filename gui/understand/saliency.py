@@ -1,0 +1,449 @@
+"""Saliency and feature visualisation, both on the Understand worker.
+
+Saliency: the gradient of one class score (a channel of the last layer) or of one unit of
+the selected layer's feature map with respect to the input image, its largest magnitude
+over the channels drawn as a heat map over the image (core.understand.saliency). A pixel
+clicked in the Feature maps panel becomes the unit.
+
+Feature visualisation: for the selected layer, an input synthesised by gradient ascent (with
+jitter, blur and decay) for each of its first channels, all drawn as one tiled image that
+updates step by step (core.understand.featureviz). Cancellable; a few steps by default.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.understand.featureviz import for_display, visualize_channels
+from core.understand.saliency import saliency
+from gui.activations.common import clip_box, display_image, rect_item, set_box
+from gui.document import INPUT
+
+from .common import (
+    hint,
+    image_box,
+    input_image,
+    pg,
+    set_status,
+    snapshot,
+    status_label,
+    tile,
+    to_display,
+)
+
+HEAT_COLOURS = "inferno"
+OUTDATED = " (The network has changed since: Compute again.)"
+CLASS, UNIT = "class", "unit"
+
+
+def top_level_info(document, name: str):
+    """The LayerInfo of a top-level layer called ``name``, or None."""
+    if not name or name == INPUT:
+        return None
+    for info in document.report.top:
+        if info.name == name:
+            return info
+    return None
+
+
+class SaliencyPanel(QWidget):
+    computed = Signal(object)  # the core result dict now shown
+    failed = Signal(str)
+
+    def __init__(self, document, runner, controller=None, parent=None):
+        super().__init__(parent)
+        self.setObjectName("saliencyPanel")
+        self.doc, self.runner, self.controller = document, runner, controller
+        self.result = None
+        self._revision = -1  # the document revision the result was computed on
+        self._applied_probe = None
+        self._build()
+        runner.finished.connect(self._finished)
+        runner.failed.connect(self._failed)
+        self._timer = QTimer(self, singleShot=True, interval=0)
+        self._timer.timeout.connect(self._refresh_limits)
+        document.changed.connect(self._timer.start)
+        document.selectionChanged.connect(lambda _n: self._refresh_limits())
+        if controller is not None:
+            controller.probeChanged.connect(self._probe_changed)
+        self._refresh_limits()
+
+    def _build(self):
+        self.target = QComboBox(objectName="saliencyTarget")
+        self.target.addItem("a class score (the last layer)", CLASS)
+        self.target.addItem("a unit of the selected layer", UNIT)
+        self.target.currentIndexChanged.connect(lambda _i: self._refresh_limits())
+        self.channel = QSpinBox(objectName="saliencyChannel", minimum=-1, value=-1)
+        self.channel.setSpecialValueText("the top class")
+        self.channel.setToolTip("Which class (the last layer's channel) or channel of the "
+                                "selected layer")
+        self.strongest = QCheckBox("where the channel is strongest", objectName="saliencyAuto",
+                                   checked=True)
+        self.y = QSpinBox(objectName="saliencyY", minimum=0)
+        self.x = QSpinBox(objectName="saliencyX", minimum=0)
+        self.strongest.toggled.connect(self._position_toggled)
+        self._position_toggled(True)
+        place = QHBoxLayout()
+        place.addWidget(self.strongest)
+        place.addWidget(hint("y"))
+        place.addWidget(self.y)
+        place.addWidget(hint("x"))
+        place.addWidget(self.x)
+        place.addStretch(1)
+        self.compute_button = QPushButton("Compute", objectName="saliencyCompute")
+        self.compute_button.setToolTip("One forward and one backward pass, on the worker")
+        self.compute_button.clicked.connect(self.compute)
+        self.opacity = QSlider(Qt.Orientation.Horizontal, objectName="saliencyOpacity",
+                               minimum=0, maximum=100, value=70)
+        self.opacity.setToolTip("0: the image alone; 100: the gradient alone")
+        self.opacity.valueChanged.connect(self._set_opacity)
+        form = QFormLayout()
+        form.addRow("Gradient of", self.target)
+        self.layer_label = status_label("saliencyLayer")
+        form.addRow("Layer", self.layer_label)
+        form.addRow("Channel", self.channel)
+        form.addRow("Position", place)
+        row = QHBoxLayout()
+        row.addWidget(self.compute_button)
+        row.addWidget(hint("Over the image:"))
+        row.addWidget(self.opacity, 1)
+
+        self.graphics = pg.GraphicsLayoutWidget()
+
+        self.graphics.setObjectName("saliencyView")
+        self.graphics.setBackground((235, 235, 235))
+        self.viewbox, self.image = image_box(self.graphics)
+        self.heat = pg.ImageItem()
+        self.heat.setLookupTable(pg.colormap.get(HEAT_COLOURS).getLookupTable(nPts=256))
+        self.heat.setZValue(1)
+        self.viewbox.addItem(self.heat)
+        self.window_box = rect_item((0, 220, 255), width=2, dashed=True)
+        self.viewbox.addItem(self.window_box)
+        self._set_opacity(self.opacity.value())
+        self.info = status_label("saliencyInfo")
+        self.info.setText("Press Compute: the gradient is drawn over the input image.")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        layout.addLayout(row)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.info)
+        layout.addWidget(hint("Bright: the pixels whose change would change the score most "
+                              "(the largest |∂score/∂pixel| over the colour channels). The "
+                              "dashed box is the unit's receptive field."))
+
+    def _position_toggled(self, auto: bool):
+        self.y.setEnabled(not auto)
+        self.x.setEnabled(not auto)
+
+    def _set_opacity(self, value: int):
+        self.heat.setOpacity(value / 100)
+
+    # ------------------------------------------------------------------ what can be asked
+    def target_layer(self) -> str:
+        """The layer whose unit is differentiated ("" if none can be)."""
+        net = self.doc.network
+        if self.target.currentData() == CLASS:
+            return net.layers[-1].name if net.layers else ""
+        info = top_level_info(self.doc, self.doc.selected)
+        return info.name if info is not None else ""
+
+    def _refresh_limits(self):
+        self._timer.stop()
+        if self.result is not None and self.doc.revision != self._revision and \
+                not self.info.text().endswith(OUTDATED):
+            self.info.setText(self.info.text() + OUTDATED)
+        name = self.target_layer()
+        info = top_level_info(self.doc, name)
+        if info is None or info.out is None:
+            why = ("select a top-level layer in the pipeline (a layer inside a block: choose "
+                   "the block)" if self.target.currentData() == UNIT else
+                   "the network has no output yet")
+            self.layer_label.setText(why)
+            self.compute_button.setEnabled(False)
+            return
+        c, h, w = info.out
+        self.layer_label.setText(f"{name}: {w}×{h}×{c}")
+        # a class score: "the top class" (−1) unless the user picks one
+        self.channel.setMinimum(-1 if self.target.currentData() == CLASS else 0)
+        self.channel.setMaximum(c - 1)
+        self.y.setMaximum(h - 1)
+        self.x.setMaximum(w - 1)
+        self.compute_button.setEnabled(True)
+
+    def _probe_changed(self, probe):
+        if probe is None or probe == self._applied_probe:
+            return
+        self._applied_probe = probe
+        if self.doc.selected != probe.layer:
+            return
+        self.target.setCurrentIndex(self.target.findData(UNIT))
+        self._refresh_limits()
+        self.channel.setValue(probe.channel)
+        self.strongest.setChecked(False)
+        self.y.setValue(probe.y)
+        self.x.setValue(probe.x)
+
+    # ------------------------------------------------------------------ running
+    def request(self) -> dict:
+        """The arguments of core's saliency() as the widgets ask."""
+        args = {"target_layer": self.target_layer(), "channel": self.channel.value()}
+        if not self.strongest.isChecked():
+            args.update(y=self.y.value(), x_pos=self.x.value())
+        return args
+
+    def compute(self) -> bool:
+        image = input_image(self.doc, self.controller)
+        if image is None:
+            set_status(self.info, "No input image: open one (File ▸ Open image…).", "error")
+            return False
+        args = self.request()
+        if not args["target_layer"]:
+            set_status(self.info, "Select a top-level layer first.", "error")
+            return False
+        net = snapshot(self.doc, self.controller)
+        spec = net.input
+        what = "class" if self.target.currentData() == CLASS else "channel"
+
+        def job(job):
+            if args["channel"] < 0:  # the top class: the one the network picks
+                scores = net.forward(image[None])[args["target_layer"]]
+                args["channel"] = int(np.argmax(scores[0].reshape(len(scores[0]), -1).max(1)))
+            result = saliency(net, image, **args)
+            result["image"], result["spec"] = image, spec
+            result["what"] = what
+            return result
+
+        set_status(self.info, "Computing the gradient…")
+        self._revision = self.doc.revision
+        self.runner.submit("saliency", job)
+        return True
+
+    def _finished(self, kind, result):
+        if kind != "saliency":
+            return
+        self.result = result
+        shown = display_image(result["image"], result["spec"])
+        self.image.setImage(shown, levels=(0.0, 1.0), autoLevels=False)
+        heat = result["map"]
+        top = float(heat.max()) or 1.0
+        self.heat.setImage(heat, levels=(0.0, top), autoLevels=False)
+        h, w = heat.shape
+        set_box(self.window_box, clip_box(result["window"], h, w))
+        self.viewbox.autoRange(padding=0.02)
+        y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        (t, b), (left, r) = result["window"]
+        set_status(self.info, f"∂({result['layer']} {result['what']} {result['channel']} at "
+                   f"{result['position']}, value {result['score']:.4g}) / ∂input: largest "
+                   f"|gradient| {top:.3g} at row {y}, column {x}. Receptive field: rows "
+                   f"{t}..{b}, columns {left}..{r}.")
+        self.computed.emit(result)
+
+    def _failed(self, kind, message):
+        if kind == "saliency":
+            set_status(self.info, message, "error")
+            self.failed.emit(message)
+
+
+class FeatureVizPanel(QWidget):
+    updated = Signal(int)  # the step now shown
+    done = Signal(object)  # the final images (K, C, H, W), in the network's input space
+    failed = Signal(str)
+
+    def __init__(self, document, runner, controller=None, parent=None):
+        super().__init__(parent)
+        self.setObjectName("featureVizPanel")
+        self.doc, self.runner, self.controller = document, runner, controller
+        self.images = None  # the latest images shown, (K, C, H, W)
+        self.layer = ""
+        self._revision = -1
+        self._build()
+        runner.finished.connect(self._finished)
+        runner.failed.connect(self._failed)
+        runner.progress.connect(self._progress)
+        document.selectionChanged.connect(lambda _n: self._refresh())
+        self._timer = QTimer(self, singleShot=True, interval=0)
+        self._timer.timeout.connect(self._refresh)
+        document.changed.connect(self._timer.start)
+        self._refresh()
+
+    def _build(self):
+        self.count = QSpinBox(objectName="vizChannels", minimum=1, maximum=4096, value=16)
+        self.wanted = 16  # what the user asked for; a layer with fewer channels shows fewer
+        self.count.valueChanged.connect(self._count_edited)
+        self.count.setToolTip("Visualise the layer's first N channels (one image each)")
+        self.steps = QSpinBox(objectName="vizSteps", minimum=1, maximum=2000, value=16)
+        self.lr = QDoubleSpinBox(objectName="vizRate", decimals=3, minimum=0.001, maximum=5.0,
+                                 singleStep=0.01, value=0.05)
+        self.jitter = QSpinBox(objectName="vizJitter", minimum=0, maximum=16, value=2)
+        self.jitter.setToolTip("Shift the image by up to this many pixels before every step")
+        self.blur_every = QSpinBox(objectName="vizBlur", minimum=0, maximum=100, value=4)
+        self.blur_every.setToolTip("Blur a little every this many steps (0: never)")
+        self.run_button = QPushButton("Run", objectName="vizRun")
+        self.cancel_button = QPushButton("Cancel", objectName="vizCancel", enabled=False)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        form = QFormLayout()
+        self.layer_label = status_label("vizLayer")
+        form.addRow("Layer", self.layer_label)
+        form.addRow("Channels", self.count)
+        form.addRow("Steps", self.steps)
+        form.addRow("Step size", self.lr)
+        extra = QHBoxLayout()
+        extra.addWidget(hint("jitter"))
+        extra.addWidget(self.jitter)
+        extra.addWidget(hint("blur every"))
+        extra.addWidget(self.blur_every)
+        extra.addStretch(1)
+        form.addRow("Keep it natural", extra)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar(objectName="vizProgress")
+        self.progress.setFormat("step %v of %m")
+        buttons.addWidget(self.progress, 1)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setObjectName("vizView")
+        self.graphics.setBackground((235, 235, 235))
+        self.viewbox, self.image = image_box(self.graphics)
+        self.info = status_label("vizInfo")
+        self.info.setText("Select a layer and press Run: a few steps take seconds on a "
+                          "small network, longer on a deep one (Cancel stops it).")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.info)
+        layout.addWidget(hint("Each tile is an input made to excite one channel of the layer "
+                              "most (gradient ascent from faint noise), channel 0 at the top "
+                              "left, row by row."))
+
+    def _refresh(self):
+        self._timer.stop()
+        if self.images is not None and self.doc.revision != self._revision and \
+                not self.info.text().endswith(OUTDATED.replace("Compute", "Run")):
+            self.info.setText(self.info.text() + OUTDATED.replace("Compute", "Run"))
+        info = top_level_info(self.doc, self.doc.selected)
+        busy = "featureviz" in self.runner.busy
+        if info is None or info.out is None:
+            self.layer_label.setText("select a top-level layer in the pipeline")
+            self.run_button.setEnabled(False)
+            return
+        c, h, w = info.out
+        self.count.blockSignals(True)
+        self.count.setMaximum(c)
+        self.count.setValue(min(self.wanted, c))
+        self.count.blockSignals(False)
+        macs = self._macs_up_to(info.name)
+        self.layer_label.setText(f"{info.name}: {c} channels of {h}×{w}; each step runs "
+                                 f"{min(self.count.value(), c)} images through "
+                                 f"{_short(macs)} MACs each, and back")
+        self.run_button.setEnabled(not busy)
+
+    def _count_edited(self, value: int):
+        self.wanted = value
+        self._refresh()
+
+    def _macs_up_to(self, name: str) -> int:
+        total = 0
+        for info in self.doc.report.top:
+            total += info.macs or 0
+            if info.name == name:
+                break
+        return total
+
+    def run(self) -> bool:
+        info = top_level_info(self.doc, self.doc.selected)
+        if info is None:
+            set_status(self.info, "Select a top-level layer first.", "error")
+            return False
+        net = snapshot(self.doc, self.controller)
+        layer = info.name
+        channels = list(range(min(self.count.value(), info.out[0])))
+        options = dict(steps=self.steps.value(), lr=self.lr.value(), jitter=self.jitter.value(),
+                       blur_every=self.blur_every.value())
+
+        def job(job):
+            def each_step(step, images, objective):
+                job.report({"step": step, "images": for_display(images),
+                            "objective": objective.copy()})
+                return not job.should_stop()
+
+            images = visualize_channels(net, layer, channels, callback=each_step, **options)
+            return {"layer": layer, "images": images, "display": for_display(images)}
+
+        self.layer = layer
+        self._revision = self.doc.revision
+        self.progress.setRange(0, options["steps"])
+        self.progress.setValue(0)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        set_status(self.info, f"Synthesising {len(channels)} inputs for {layer}…")
+        self.runner.submit("featureviz", job)
+        return True
+
+    def cancel(self):
+        self.runner.cancel("featureviz")
+        self.cancel_button.setEnabled(False)
+        self.run_button.setEnabled(True)
+        set_status(self.info, "Cancelled: the last step's images stay.")
+
+    def _show(self, display: np.ndarray):
+        picture, _ = tile(to_display(display), gap=2, fill=np.nan)
+        if picture.ndim == 3:  # colour: NaN gaps as mid grey
+            picture = np.nan_to_num(picture, nan=0.5)
+        self.image.setImage(picture, levels=(0.0, 1.0), autoLevels=False)
+
+    def _progress(self, kind, payload):
+        if kind != "featureviz":
+            return
+        self._show(payload["images"])
+        self.progress.setValue(payload["step"])
+        objective = payload["objective"]
+        set_status(self.info, f"Step {payload['step']}: mean activation of each channel "
+                   f"{objective.min():.3g} … {objective.max():.3g}")
+        if payload["step"] == 1:
+            self.viewbox.autoRange(padding=0.02)
+        self.updated.emit(payload["step"])
+
+    def _finished(self, kind, result):
+        if kind != "featureviz":
+            return
+        self.images = result["images"]
+        self._show(result["display"])
+        self.viewbox.autoRange(padding=0.02)
+        self.cancel_button.setEnabled(False)
+        self.run_button.setEnabled(True)
+        self.progress.setValue(self.progress.maximum())
+        set_status(self.info, f"{len(self.images)} channels of {result['layer']}: done.", "ok")
+        self.done.emit(result["images"])
+
+    def _failed(self, kind, message):
+        if kind == "featureviz":
+            self.cancel_button.setEnabled(False)
+            self.run_button.setEnabled(True)
+            set_status(self.info, message, "error")
+            self.failed.emit(message)
+
+
+def _short(value: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.3g}{unit}"
+    return str(value)

@@ -1,0 +1,615 @@
+"""Train live: train the document's network on bundled data while watching it learn.
+
+Training runs on the Understand worker thread in chunks of about a quarter second
+(core.train.Trainer.run), so Pause and Stop answer within one step and other jobs (saliency)
+can run between chunks. After each chunk the panel plots the loss and accuracy; at most about
+once a second, and at every pause, stop and end, it puts the weights into the document, so
+the kernels and feature maps show them. Those weights go in through one undoable
+``TrainWeights`` command per run, which each later preview merges into: Undo puts back the
+weights from before the run, and the undo stack is not flooded with steps.
+
+Anything else that changes the document during a run (an edit, Undo, opening a file) ends the
+run: the trainer's copy of the network would no longer be the document's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import ConvScopeError
+from core.datasets import generated_digits, has_sklearn, sklearn_digits, split
+from core.presets import preset_path
+from core.train import TrainConfig, Trainer
+from gui.commands import SetInputValues, SetValue
+
+from .commands import TrainWeights
+from .common import hint, pg, scrolling, set_status, snapshot, status_label
+
+
+@dataclass(frozen=True)
+class Dataset:
+    key: str
+    title: str
+    size: int | None  # None: any square size (scaled to the network's input)
+    shapes: bool = False
+    sklearn: bool = False
+
+    @property
+    def classes(self) -> int:
+        return 15 if self.shapes else 10
+
+
+DATASETS = (
+    Dataset("digits32", "Generated digits, 32×32 (10 classes)", 32),
+    Dataset("digits28", "Generated digits, 28×28 (10 classes)", 28),
+    Dataset("shapes32", "Generated digits and shapes, 32×32 (15 classes)", 32, shapes=True),
+    Dataset("shapes28", "Generated digits and shapes, 28×28 (15 classes)", 28, shapes=True),
+    Dataset("sklearn", "scikit-learn handwritten digits, 8×8 scaled to the input (10 classes)",
+            None, sklearn=True),
+)
+OPTIMIZERS = (("SGD + momentum", "momentum", 0.05), ("SGD", "sgd", 0.05),
+              ("Adam", "adam", 0.002))
+MAX_CHANNELS = 4  # the generated images are grey, repeated over up to 4 channels
+CHUNK_SECONDS = 0.25
+PREVIEW_SECONDS = 1.0
+EVAL_EVERY = 50
+
+
+@dataclass
+class Fix:
+    label: str
+    apply: object  # () -> None
+
+
+@dataclass
+class Problem:
+    message: str
+    fixes: list = field(default_factory=list)
+
+
+def dataset_size(dataset: Dataset, net) -> int:
+    return dataset.size if dataset.size is not None else net.input.height
+
+
+def check_match(net, report, dataset: Dataset, batch: int = 1) -> Problem | None:
+    """Why ``net`` cannot be trained on ``dataset`` (None if it can), in one sentence, with
+    the fixes a button can apply (filled in by the panel)."""
+    spec = net.input
+    size = dataset_size(dataset, net)
+    if dataset.sklearn and not has_sklearn():
+        return Problem("scikit-learn is not installed (pip install scikit-learn); use the "
+                       "generated digits.")
+    if spec.channels > MAX_CHANNELS or (spec.height, spec.width) != (size, size):
+        return Problem(f"The network takes {spec.height}×{spec.width}×{spec.channels} images "
+                       f"but these are {size}×{size} (grey): the input must be {size}×{size} "
+                       f"with 1 to {MAX_CHANNELS} channels.")
+    try:
+        net.check_runnable(batch, report)
+    except ConvScopeError as err:
+        return Problem(f"The network cannot run: {err}")
+    out = report.output
+    if out is None or out[1:] != (1, 1):
+        return Problem("Training needs class scores K×1×1 at the end; this network ends in "
+                       f"{out[1]}×{out[2]}×{out[0]}: end it with an fc layer.")
+    if out[0] < dataset.classes:
+        return Problem(f"The network gives {out[0]} scores but the data has "
+                       f"{dataset.classes} classes: the last layer needs "
+                       f"{dataset.classes} units.")
+    return None
+
+
+def make_data(dataset: Dataset, count: int, size: int, channels: int):
+    """(x_train, y_train, x_test, y_test) in [0, 1], N×channels×size×size."""
+    if dataset.sklearn:
+        x, y = sklearn_digits(size)
+        if channels > 1:
+            x = np.repeat(x, channels, axis=1)
+        order = np.random.default_rng(0).permutation(len(x))
+        return split(x[order], y[order], test_fraction=1 / 6)
+    tests = test_count(count)
+    x_train, y_train = generated_digits(count, size, seed=1, shapes=dataset.shapes,
+                                        channels=channels)
+    x_test, y_test = generated_digits(tests, size, seed=2, shapes=dataset.shapes,
+                                      channels=channels)
+    return x_train, y_train, x_test, y_test
+
+
+def test_count(count: int) -> int:
+    return min(2000, max(200, count // 6))
+
+
+@dataclass
+class Session:
+    """One training run: the trainer works on ``net``, a copy of the document's network."""
+
+    run_id: int
+    net: object
+    config: TrainConfig
+    data_key: tuple
+    start_weights: dict  # the document's weights before the run (what Undo puts back)
+    trainer: Trainer | None = None
+    request: str = ""  # "pause" or "stop", asked from the GUI thread
+    state: str = "preparing"
+    seconds: float = 0.0  # training time (data making not counted)
+    pushed_at: float = 0.0
+    pushed_step: int = 0
+
+
+class TrainingPanel(QWidget):
+    stateChanged = Signal(str)  # idle, preparing, running, paused, stopped, finished
+    progressed = Signal(object)  # list of core.train.Progress since the last chunk
+    runFailed = Signal(str)
+
+    def __init__(self, document, runner, controller=None, opener=None, parent=None):
+        super().__init__(parent)
+        self.setObjectName("trainingPanel")
+        self.doc, self.runner, self.controller = document, runner, controller
+        self.opener = opener  # path -> bool: open a preset in the window
+        self.session: Session | None = None
+        self.state = "idle"
+        self.preview_seconds = PREVIEW_SECONDS
+        self.chunk_seconds = CHUNK_SECONDS
+        self._data: dict = {}  # data key -> arrays (made once per dataset and size)
+        self._runs = 0
+        self._pushing = False
+        self._problem: Problem | None = None
+        self._build()
+        runner.finished.connect(self._finished)
+        runner.failed.connect(self._failed)
+        runner.progress.connect(self._progress)
+        self._timer = QTimer(self, singleShot=True, interval=0)
+        self._timer.timeout.connect(self._check)
+        document.changed.connect(self._document_changed)
+        self._check()
+
+    # ================================================================== widgets
+    def _build(self):
+        self.dataset = QComboBox(objectName="trainDataset")
+        model = QStandardItemModel(self.dataset)
+        self.dataset.setModel(model)
+        for data in DATASETS:
+            self.dataset.addItem(data.title, data.key)
+            if data.sklearn and not has_sklearn():
+                item = model.item(self.dataset.count() - 1)
+                item.setEnabled(False)
+                item.setToolTip("scikit-learn is not installed (pip install scikit-learn)")
+                self.dataset.setItemData(self.dataset.count() - 1, item.toolTip(),
+                                         Qt.ItemDataRole.ToolTipRole)
+        self.dataset.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.dataset.setMinimumContentsLength(12)
+        self.dataset.setToolTip("Made by ConvScope: no download. LeNet-5 takes the 32×32 "
+                                "digits as it is.")
+        self.count = QSpinBox(objectName="trainCount", minimum=100, maximum=60000,
+                              singleStep=1000, value=12000)
+        self.count.setToolTip("Training images (a test set of a sixth as many, at most 2,000, "
+                              "is made apart)")
+        self.optimizer = QComboBox(objectName="trainOptimizer")
+        for title, key, _lr in OPTIMIZERS:
+            self.optimizer.addItem(title, key)
+        self.lr = QDoubleSpinBox(objectName="trainLearningRate", decimals=4, minimum=0.0001,
+                                 maximum=10.0, singleStep=0.001, value=0.05)
+        self.lr_decay = QDoubleSpinBox(objectName="trainLrDecay", decimals=2, minimum=0.05,
+                                       maximum=1.0, singleStep=0.05, value=0.5)
+        self.lr_decay.setToolTip("The learning rate is multiplied by this after every epoch")
+        self.batch = QSpinBox(objectName="trainBatch", minimum=1, maximum=4096, value=64)
+        self.epochs = QSpinBox(objectName="trainEpochs", minimum=1, maximum=1000, value=2)
+        self.optimizer.currentIndexChanged.connect(self._optimizer_changed)
+        self.dataset.currentIndexChanged.connect(lambda _i: self._check())
+        self.batch.valueChanged.connect(lambda _v: self._check())
+
+        form = QFormLayout()
+        form.addRow("Data", self.dataset)
+        form.addRow("Training images", self.count)
+        form.addRow("Optimizer", self.optimizer)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("× after each epoch", self.lr_decay)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Epochs", self.epochs)
+        self.settings_widgets = (self.dataset, self.count, self.optimizer, self.lr,
+                                 self.lr_decay, self.batch, self.epochs)
+
+        self.start_button = QPushButton("Start", objectName="trainStart")
+        self.pause_button = QPushButton("Pause", objectName="trainPause")
+        self.stop_button = QPushButton("Stop", objectName="trainStop")
+        self.save_button = QPushButton("Save trained network…", objectName="trainSave")
+        self.save_button.setToolTip("Write the architecture (.json) and its weights (.npz)")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.save_button.clicked.connect(self.save_dialog)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+
+        self.reason = status_label("trainReason")
+        self.fix_buttons = [QPushButton(objectName=f"trainFix{k}") for k in range(2)]
+        fixes = QVBoxLayout()
+        for button in self.fix_buttons:
+            button.hide()
+            button.clicked.connect(self._apply_fix)
+            fixes.addWidget(button)
+        self.progress = QProgressBar(objectName="trainProgress")
+        self.progress.setFormat("step %v of %m")
+        self.figures = status_label("trainFigures")
+
+        controls = QWidget()
+        column = QVBoxLayout(controls)
+        column.setContentsMargins(4, 4, 4, 4)
+        column.addLayout(form)
+        column.addLayout(buttons)
+        column.addWidget(self.reason)
+        column.addLayout(fixes)
+        column.addWidget(self.progress)
+        column.addWidget(self.figures)
+        column.addWidget(self.save_button)
+        column.addWidget(hint("The weights go into the network about once a second, so the "
+                              "Kernels and Feature maps panels change as it learns; each run "
+                              "is one step to undo."))
+        column.addStretch(1)
+
+        self.plots = pg.GraphicsLayoutWidget()
+
+        self.plots.setObjectName("trainPlots")
+        self.plots.setBackground("w")
+        self.loss_plot = self.plots.addPlot(title="Loss")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.showGrid(y=True, alpha=0.3)
+        self.acc_plot = self.plots.addPlot(title="Accuracy")
+        self.acc_plot.setLabel("bottom", "step")
+        self.acc_plot.setYRange(0, 1)
+        self.acc_plot.addLegend(offset=(-10, -10))
+        self.acc_plot.showGrid(y=True, alpha=0.3)
+        light = pg.mkPen((150, 180, 230), width=1)
+        bold = pg.mkPen((200, 60, 40), width=2)
+        self.loss_curve = self.loss_plot.plot(pen=light, name="batch")
+        self.test_loss_curve = self.loss_plot.plot(pen=bold, symbol="o", symbolSize=5,
+                                                   symbolBrush=(200, 60, 40), name="test")
+        self.acc_curve = self.acc_plot.plot(pen=light, name="batch")
+        self.test_acc_curve = self.acc_plot.plot(pen=bold, symbol="o", symbolSize=5,
+                                                 symbolBrush=(200, 60, 40), name="test")
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(scrolling(controls, 300))
+        splitter.addWidget(self.plots)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([380, 900])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+        self._show_state()
+
+    def _optimizer_changed(self, index: int):
+        self.lr.setValue(OPTIMIZERS[index][2])  # each optimizer's usual starting rate
+
+    # ================================================================== checks
+    def current_dataset(self) -> Dataset:
+        key = self.dataset.currentData()
+        return next(d for d in DATASETS if d.key == key)
+
+    def _document_changed(self):
+        if self._pushing:
+            return
+        if self.session is not None and self.session.state in ("preparing", "running",
+                                                                "paused"):
+            self._end_run("stopped", "The network changed (an edit, Undo or another file), "
+                                     "so the run ended. Start trains it as it is now.")
+        self._timer.start()
+
+    def _check(self) -> Problem | None:
+        """Enable Start, or say why not and offer the fixes."""
+        self._timer.stop()
+        dataset = self.current_dataset()
+        net = self.doc.network
+        problem = check_match(net, self.doc.report, dataset, self.batch.value())
+        if problem is not None:
+            problem.fixes = self._fixes(net, dataset)
+        self._problem = problem
+        for button, fix in zip(self.fix_buttons, problem.fixes if problem else []):
+            button.setText(fix.label)
+        for k, button in enumerate(self.fix_buttons):
+            button.setVisible(problem is not None and k < len(problem.fixes))
+        if self.state in ("idle", "stopped", "finished"):
+            self._say(problem.message if problem else self._ready_text(dataset),
+                      "error" if problem else "")
+        self._show_state()
+        return problem
+
+    def _ready_text(self, dataset) -> str:
+        spec = self.doc.network.input
+        return (f"Ready: {self.doc.network.name} ({spec.height}×{spec.width}×{spec.channels}) "
+                f"on {dataset.title.split(',')[0].lower()}.")
+
+    def _fixes(self, net, dataset) -> list:
+        fixes = []
+        size = dataset_size(dataset, net)
+        spec = net.input
+        if self.opener is not None and size == 32 and net.name != "LeNet-5":
+            fixes.append(Fix("Open LeNet-5 (made for 32×32 digits)",
+                             lambda: self.opener(preset_path("lenet5"))))
+        if (spec.height, spec.width) != (size, size) or spec.channels > MAX_CHANNELS:
+            values = {"height": size, "width": size}
+            if spec.channels > MAX_CHANNELS:
+                values.update(channels=1, mean=None, std=None)
+            fixes.append(Fix(f"Set the input to {size}×{size}", lambda: self.doc.undo_stack.push(
+                SetInputValues(self.doc, values))))
+            return fixes
+        last = net.layers[-1] if net.layers else None
+        out = self.doc.report.output
+        if last is not None and last.TYPE == "fc" and out is not None and \
+                out[0] < dataset.classes:
+            path = self.doc.path_of(last.name)
+            fixes.append(Fix(f"Set {last.name} to {dataset.classes} units",
+                             lambda: self.doc.undo_stack.push(
+                                 SetValue(self.doc, path, "units", dataset.classes))))
+        return fixes
+
+    def _apply_fix(self):
+        index = self.fix_buttons.index(self.sender())
+        if self._problem is not None and index < len(self._problem.fixes):
+            self._problem.fixes[index].apply()
+            self._check()
+
+    # ================================================================== running
+    def config(self) -> TrainConfig:
+        return TrainConfig(optimizer=self.optimizer.currentData(), lr=self.lr.value(),
+                           batch_size=self.batch.value(), epochs=self.epochs.value(),
+                           lr_decay=self.lr_decay.value(), eval_every=EVAL_EVERY,
+                           eval_limit=2000)
+
+    def start(self) -> bool:
+        """A new run from the document's current weights."""
+        if self.state in ("preparing", "running", "paused"):
+            return False
+        if self._check() is not None:
+            return False
+        dataset = self.current_dataset()
+        spec = self.doc.network.input
+        size = dataset_size(dataset, self.doc.network)
+        count = self.count.value()
+        key = (dataset.key, size, spec.channels, None if dataset.sklearn else count)
+        self._runs += 1
+        self.session = Session(self._runs, snapshot(self.doc, self.controller), self.config(),
+                               key, dict(self.doc.network.weights))
+        self._clear_plots()
+        self._set_state("preparing")
+        data = self._data.get(key)
+        if data is None:
+            what = "scikit-learn digits" if dataset.sklearn else f"{count:,} training images"
+            self._say(f"Making the {what} at {size}×{size}…")
+        self._submit(data, (dataset, count, size, spec.channels))
+        return True
+
+    def _submit(self, data, recipe):
+        session = self.session
+        chunk = self.chunk_seconds
+
+        def job(job):
+            made = None
+            if session.trainer is None:
+                arrays = data
+                if arrays is None:
+                    arrays = made = make_data(*recipe)
+                job.report({"run": session.run_id, "message": "started"})
+                session.trainer = Trainer(session.net, *arrays, session.config)
+                if session.request:  # paused or stopped while the data was being made
+                    return {"run": session.run_id, "status": "paused", "progress": [],
+                            "weights": None, "seconds": 0.0, "data": made}
+            return run_chunk(job, session, chunk, made)
+
+        self.runner.submit("train", job)
+
+    def toggle_pause(self):
+        if self.state == "paused":
+            self.resume()
+        elif self.state in ("running", "preparing") and self.session is not None:
+            self.session.request = "pause"
+            self.pause_button.setEnabled(False)  # until the step in progress ends
+
+    def resume(self) -> bool:
+        session = self.session
+        if session is None or self.state != "paused":
+            return False
+        session.request = ""
+        self._set_state("running")
+        self._submit(None, None)
+        return True
+
+    def stop(self):
+        session = self.session
+        if session is None:
+            return
+        if self.state == "paused":  # nothing is running: its weights are in already
+            self._end_run("stopped", self._stopped_text(session))
+        elif self.state in ("running", "preparing"):
+            session.request = "stop"
+            self.stop_button.setEnabled(False)
+
+    # ================================================================== results
+    def _progress(self, kind, payload):
+        if kind == "train" and self.session is not None and \
+                payload.get("run") == self.session.run_id and self.state == "preparing":
+            self._set_state("running")
+            self._say("Training…")
+
+    def _finished(self, kind, result):
+        session = self.session
+        if kind != "train" or session is None or result["run"] != session.run_id:
+            return
+        if result["data"] is not None:
+            self._data = {session.data_key: result["data"]}  # one dataset kept at a time
+        session.seconds += result["seconds"]
+        trainer = session.trainer
+        self._plot(trainer)
+        self.progressed.emit(result["progress"])
+        status = result["status"]
+        now = time.monotonic()
+        if status != "chunk" or session.request or now - session.pushed_at >= \
+                self.preview_seconds:
+            self._push(session, result["weights"], trainer.step_count)
+        if status == "chunk" and not session.request:
+            self._set_state("running")
+            self._submit(None, None)
+        elif status == "finished":
+            self._end_run("finished", self._finished_text(session))
+        elif session.request == "stop" or status == "stopped":
+            self._end_run("stopped", self._stopped_text(session))
+        else:
+            session.request = ""
+            self._set_state("paused")
+            self._say(f"Paused at step {trainer.step_count}: the weights so far are in the "
+                      "network. Resume goes on from here.")
+
+    def _failed(self, kind, message):
+        if kind != "train" or self.session is None:
+            return
+        self._end_run("stopped", f"Training stopped: {message}", error=True)
+        self.runFailed.emit(message)
+
+    def _push(self, session, weights, step):
+        """The run's weights into the document: one undo entry per run (merged)."""
+        if weights is None or step == session.pushed_step:
+            return
+        session.pushed_at, session.pushed_step = time.monotonic(), step
+        name = self.doc.network.name
+        self._pushing = True
+        try:
+            self.doc.undo_stack.push(TrainWeights(self.doc, session.run_id, session.start_weights,
+                                                  weights, f"Train {name} ({step} steps)"))
+        finally:
+            self._pushing = False
+
+    def _end_run(self, state, text, error=False):
+        if self.state in ("preparing", "running"):
+            self.runner.cancel("train")
+        if self.session is not None:
+            self.session.state = state
+        self._set_state(state)
+        self._say(text, "error" if error else ("ok" if state == "finished" else ""))
+
+    def _stopped_text(self, session) -> str:
+        trainer = session.trainer
+        if trainer is None:
+            return "Stopped before the first step."
+        return (f"Stopped at step {trainer.step_count} of {trainer.total_steps}: the weights "
+                "so far are in the network (Undo puts back the ones from before).")
+
+    def _finished_text(self, session) -> str:
+        t = session.trainer
+        accuracy = "" if t.test_accuracy is None else \
+            f": test accuracy {100 * t.test_accuracy:.1f} %"
+        return (f"Finished {t.total_steps} steps in {session.seconds:.1f} s{accuracy}. "
+                "The trained weights are in the network; Save keeps them.")
+
+    # ================================================================== showing it
+    def _set_state(self, state: str):
+        if state != self.state:
+            self.state = state
+            self._show_state()
+            self.stateChanged.emit(state)
+        else:
+            self._show_state()
+
+    def _show_state(self):
+        active = self.state in ("preparing", "running", "paused")
+        self.start_button.setEnabled(not active and self._problem is None)
+        self.start_button.setToolTip(self._problem.message if self._problem else
+                                     "Train from the network's current weights")
+        self.pause_button.setEnabled(self.state in ("running", "paused", "preparing"))
+        self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
+        self.stop_button.setEnabled(active)
+        for widget in self.settings_widgets:
+            widget.setEnabled(not active)
+        if self.state == "preparing":
+            self.progress.setRange(0, 0)  # busy: the data is being made
+
+    def _say(self, text: str, kind: str = ""):
+        set_status(self.reason, text, kind)
+
+    def _clear_plots(self):
+        for curve in (self.loss_curve, self.test_loss_curve, self.acc_curve,
+                      self.test_acc_curve):
+            curve.setData([], [])
+        self.figures.clear()
+
+    def _plot(self, trainer):
+        h = trainer.history
+        self.loss_curve.setData(h.steps, h.loss)
+        self.acc_curve.setData(h.steps, h.accuracy)
+        self.test_loss_curve.setData(h.test_steps, h.test_loss)
+        self.test_acc_curve.setData(h.test_steps, h.test_accuracy)
+        self.progress.setRange(0, trainer.total_steps)
+        self.progress.setValue(trainer.step_count)
+        recent = np.mean(h.loss[-20:]) if h.loss else float("nan")
+        text = (f"Step {trainer.step_count:,} of {trainer.total_steps:,} · epoch "
+                f"{trainer.epoch:.2f} · loss {recent:.3f} (mean of the last 20 batches)")
+        if trainer.test_accuracy is not None:
+            text += (f" · test accuracy {100 * trainer.test_accuracy:.1f} %, test loss "
+                     f"{trainer.test_loss:.3f} (at step {h.test_steps[-1]:,})")
+        text += f" · {self.session.seconds:.1f} s"
+        self.figures.setText(text)
+
+    # ================================================================== saving
+    def save_dialog(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the trained network",
+                                              str(Path.home() / "trained.json"),
+                                              "ConvScope architecture (*.json)")
+        if not path:
+            return False
+        return self.save_to(path)
+
+    def save_to(self, path) -> bool:
+        """The document's network with its weights: path (.json) and its .npz beside it."""
+        path = Path(path)
+        if path.suffix.lower() != ".json":
+            path = path.with_name(path.name + ".json")
+        net = self.doc.network.copy()
+        net.weights_file = None
+        try:
+            net.save(path, with_weights=True)
+        except (ConvScopeError, OSError) as err:
+            self._say(f"Not saved: {err}", "error")
+            return False
+        self._say(f"Saved {path.name} and {path.stem}.npz.", "ok")
+        return True
+
+
+def run_chunk(job, session: Session, budget: float, made) -> dict:
+    """On the worker: train for about ``budget`` seconds (or until paused, stopped or
+    stale); returns the chunk's figures and a copy of the weights."""
+    trainer = session.trainer
+    start = time.perf_counter()
+    progress = []
+
+    def after_step(p):
+        progress.append(p)
+        if session.request or job.should_stop() or time.perf_counter() - start > budget:
+            trainer.pause()
+
+    status = trainer.run(callback=after_step)
+    if status in ("paused", "stopped") and not session.request:
+        status = "chunk"  # paused by the time budget (or staleness), not by the user
+    weights = {k: v.copy() for k, v in trainer.net.weights.items()}
+    return {"run": session.run_id, "status": status, "progress": progress, "weights": weights,
+            "seconds": time.perf_counter() - start, "data": made}
