@@ -1,0 +1,120 @@
+"""Live activations: the network runs on an image while it is edited, and these views show
+what every layer does to it.
+
+``install(window)`` puts the panels and menu actions on the main window (through its
+``document``, ``add_panel`` and ``menu``); ``Activations(document)`` builds the same pieces
+without a window (tests, benchmarks, scripts).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from .controller import WORKER_BLAS_THREADS, LiveController, Probe
+from .featuremaps import FeatureMapView
+from .inputview import InputView
+from .kernels import KernelView
+from .stepper import KernelWindowView
+from .weights import apply_classic_filters, first_conv, load_weights
+
+__all__ = ["Activations", "FeatureMapView", "InputView", "KernelView", "KernelWindowView",
+           "LiveController", "Probe", "install"]
+
+WEIGHTS_FILTER = "NumPy weights (*.npz);;All files (*)"
+
+
+class Activations:
+    """The controller (with its worker thread) and the four views over one document."""
+
+    def __init__(self, document, parent=None, blas_threads: int | None = WORKER_BLAS_THREADS):
+        self.document = document
+        self.controller = LiveController(document, parent, blas_threads)
+        self.input_view = InputView(document, self.controller)
+        self.feature_maps = FeatureMapView(document, self.controller)
+        self.kernels = KernelView(document, self.controller)
+        self.kernel_window = KernelWindowView(document, self.controller)
+
+    @property
+    def views(self):
+        return (self.input_view, self.feature_maps, self.kernels, self.kernel_window)
+
+    def close(self):
+        self.controller.close()
+
+    # ------------------------------------------------------------------ actions
+    def classic_filters(self, parent=None) -> str:
+        problem = apply_classic_filters(self.document)
+        if problem:
+            QMessageBox.information(parent, "Classic filters", problem)
+        return problem
+
+    def load_weights_dialog(self, parent=None) -> str:
+        path, _ = QFileDialog.getOpenFileName(parent, "Load weights", "", WEIGHTS_FILTER)
+        if not path:
+            return ""
+        problem = load_weights(self.document, path)
+        if problem:
+            QMessageBox.warning(parent, "Load weights", problem)
+        return problem
+
+
+def install(window) -> Activations:
+    """Add the input, feature map, kernel and kernel window panels and their actions."""
+    live = Activations(window.document, window)
+    area = Qt.DockWidgetArea
+    window.add_panel("Input", live.input_view, area.LeftDockWidgetArea)
+    window.add_panel("Feature maps", live.feature_maps, area.RightDockWidgetArea)
+    window.add_panel("Kernels", live.kernels, area.RightDockWidgetArea)
+    window.add_panel("Kernel window", live.kernel_window, area.BottomDockWidgetArea)
+
+    def action(menu, text, slot, tip="", before=None):
+        item = QAction(text, window)
+        item.setStatusTip(tip)
+        item.triggered.connect(slot)
+        if before is not None:
+            menu.insertAction(before, item)
+        else:
+            menu.addAction(item)
+        return item
+
+    network = window.menu("Network")
+    classic = action(network, "Classic filters for conv1",
+                     lambda: live.classic_filters(window),
+                     "Start the first conv from oriented edges, Gabors and colour blobs "
+                     "(undoable)")
+    action(network, "Load weights…", lambda: live.load_weights_dialog(window),
+           "Read a .npz weights file into the network (undoable)")
+
+    def name_the_conv():
+        info = first_conv(window.document.report)
+        classic.setEnabled(info is not None)
+        classic.setText(f"Classic filters for {info.name if info else 'conv1'}")
+
+    window.document.changed.connect(name_the_conv)
+    name_the_conv()
+
+    file_menu = window.menu("File")
+    anchor = _quit_group(file_menu)
+    if anchor is not None:
+        file_menu.insertSeparator(anchor)
+    else:
+        file_menu.addSeparator()
+    action(file_menu, "Open image…", live.input_view.open_dialog,
+           "The picture the network runs on", anchor)
+    for text, slot in (("Export feature maps as PNG…", live.feature_maps.export_dialog),
+                       ("Export kernels as PNG…", live.kernels.export_dialog),
+                       ("Export kernel window as PNG…", live.kernel_window.export_dialog)):
+        action(file_menu, text, slot, "", anchor)
+    window.activations = live
+    return live
+
+
+def _quit_group(menu):
+    """The separator above Quit (or Quit itself): our File actions go before it."""
+    items = menu.actions()
+    for k, item in enumerate(items):
+        if item.text().replace("&", "") == "Quit":
+            return items[k - 1] if k and items[k - 1].isSeparator() else item
+    return None

@@ -1,0 +1,263 @@
+"""A conv layer's filters as one tiled image: the first layer's RGB filters in colour, any
+other layer's filters one input channel at a time; or one filter's slices, one per input
+channel (double-click a filter, or pick "one filter")."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import ConvScopeError
+
+from .common import WEIGHT_COLOURS, colour_map, pg, rect_item
+from .export import ask_and_save, coloured, enlarge, rgb_image
+from .mosaic import tile, tile_rgb
+from .tensors import shown_layer
+from .weights import apply_classic_filters, has_seeded_first_conv
+
+ALL, ONE = 0, 1
+NO_LIMIT = 1 << 40
+
+
+class KernelView(QWidget):
+    displayed = Signal(str)  # the conv layer whose filters are on screen
+
+    def __init__(self, document, controller, parent=None):
+        super().__init__(parent)
+        self.setObjectName("kernelView")
+        self.doc, self.live = document, controller
+        self.layer = ""
+        self.weights = None  # (F, C/g, kh, kw) of the shown layer
+        self.layout_mosaic = None  # tile geometry of what is shown
+        self.rgb = False
+        self._framed = None  # the grid size the view was last fitted to
+        self._build()
+        controller.resultReady.connect(self.refresh)
+        controller.failed.connect(lambda text: self.show_message(text))
+        controller.probeChanged.connect(self._mark_probe)
+        document.selectionChanged.connect(lambda _name: self.refresh())
+        document.changed.connect(self._update_banner)
+
+    def _build(self):
+        self.title = QLabel(objectName="kernelTitle")
+        self.mode = QComboBox(objectName="kernelMode")
+        self.mode.addItems(["all filters", "one filter's slices"])
+        self.mode.currentIndexChanged.connect(lambda _index: self._redraw())
+        self.filter = QSpinBox(objectName="filterSpin", minimum=0, maximum=0)
+        self.filter.setToolTip("The filter whose slices are shown (one per input channel)")
+        self.filter.valueChanged.connect(lambda _value: self._redraw())
+        self.slice = QSpinBox(objectName="sliceSpin", minimum=-1, maximum=0, value=-1)
+        self.slice.setSpecialValueText("RGB")
+        self.slice.setToolTip("Which input channel of every filter to show (RGB: all three "
+                              "as colour, for a layer that reads an RGB image)")
+        self.slice.valueChanged.connect(lambda _value: self._redraw())
+        export = QToolButton(text="PNG", toolTip="Export the kernels as PNG")
+        export.clicked.connect(self.export_dialog)
+        bar = QHBoxLayout()
+        bar.addWidget(self.title)
+        bar.addStretch(1)
+        for label, widget in (("show", self.mode), ("filter", self.filter),
+                              ("input channel", self.slice)):
+            bar.addWidget(QLabel(label))
+            bar.addWidget(widget)
+        bar.addWidget(export)
+
+        self.banner = QWidget()
+        row = QHBoxLayout(self.banner)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.banner_text = QLabel(wordWrap=True)
+        self.classic = QPushButton("Use classic filters", objectName="classicButton")
+        self.classic.setToolTip("Oriented edges, Gabors and colour blobs, as trained conv1 "
+                                "filters look (an undoable edit)")
+        self.classic.clicked.connect(lambda: apply_classic_filters(self.doc))
+        row.addWidget(self.banner_text, 1)
+        row.addWidget(self.classic)
+        self.banner.setVisible(False)
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.viewbox = self.graphics.addViewBox(row=0, col=0)
+        self.viewbox.setAspectLocked(True)
+        self.viewbox.invertY(True)
+        self.image = pg.ImageItem()
+        self.viewbox.addItem(self.image)
+        self.marker = rect_item((255, 210, 0), 2)
+        self.viewbox.addItem(self.marker)
+        self.colorbar = pg.ColorBarItem(values=(-1, 1), colorMap=colour_map(WEIGHT_COLOURS),
+                                        interactive=False, rounding=1e-9, width=18)
+        self.graphics.addItem(self.colorbar, row=0, col=1)
+        self.viewbox.menu.addAction("Export kernels as PNG…", self.export_dialog)
+        self.graphics.scene().sigMouseMoved.connect(self._hover)
+        self.graphics.scene().sigMouseClicked.connect(self._clicked)
+        self.message = QLabel(objectName="kernelMessage", wordWrap=True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.graphics)
+        self.stack.addWidget(self.message)
+        self.value_label = QLabel(objectName="kernelValue")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(bar)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.value_label)
+        self.show_message("The filters of the selected conv layer show here.")
+
+    # ------------------------------------------------------------------ content
+    def refresh(self, *_):
+        self._update_banner()
+        result = self.live.result
+        if result is None:
+            self.show_message(self.live.message or "Waiting for the first forward pass…")
+            return
+        name = shown_layer(result.report, self.doc.selected)
+        info = result.report.by_name(name) if name and name != "input" else None
+        if info is None or info.type != "conv":
+            self.show_message("Select a conv layer to see its filters." if name else
+                              "The network has no layers yet.")
+            return
+        weights = result.network.weights.get(f"{name}.weight")
+        if weights is None:
+            self.show_message(f"{name} has no weights yet (it is not computed).")
+            return
+        if name != self.layer:
+            self.slice.blockSignals(True)
+            self.slice.setValue(-1 if weights.shape[1] == 3 else 0)
+            self.slice.blockSignals(False)
+        self.layer, self.weights = name, weights
+        f, c, kh, kw = weights.shape
+        groups = info.layer.values["groups"]
+        self.title.setText(f"<b>{name}</b> · {f} filters of {kh}×{kw}×{c}"
+                           + (f" (groups {groups})" if groups > 1 else ""))
+        for spin, top in ((self.filter, f - 1), (self.slice, c - 1)):
+            spin.blockSignals(True)
+            spin.setMaximum(top)
+            spin.blockSignals(False)
+        self.slice.setMinimum(-1 if c == 3 else 0)
+        self._redraw()
+        self.displayed.emit(name)
+
+    def show_message(self, text: str):
+        self.layer, self.weights, self.layout_mosaic = "", None, None
+        self.message.setText(text)
+        self.stack.setCurrentWidget(self.message)
+
+    def _update_banner(self):
+        show = has_seeded_first_conv(self.doc)
+        if show:
+            self.banner_text.setText(
+                "The first conv has seeded random (He) weights, so its maps show little. "
+                "Trained first layers look like edges, Gabors and colour blobs:")
+        self.banner.setVisible(show)
+
+    def _redraw(self):
+        w = self.weights
+        if w is None:
+            return
+        one = self.mode.currentIndex() == ONE
+        self.filter.setEnabled(one)
+        self.slice.setEnabled(not one)
+        self.rgb = not one and self.slice.value() == -1 and w.shape[1] == 3
+        if self.rgb:
+            picture, self.layout_mosaic = tile_rgb(w)
+            self.image.setImage(picture, levels=(0.0, 1.0), autoLevels=False)
+            self.image.setLookupTable(None)
+            self.colorbar.setVisible(False)
+        else:
+            maps = w[self.filter.value()] if one else w[:, max(self.slice.value(), 0)]
+            self.layout_mosaic = tile(maps, max_pixels=NO_LIMIT)
+            m = float(np.abs(maps).max()) or 1.0
+            self.layout_mosaic.levels = (-m, m)  # symmetric: white is zero
+            self.colorbar.setVisible(True)
+            self.colorbar.setImageItem(self.image)
+            self.image.setImage(self.layout_mosaic.image, levels=(-m, m), autoLevels=False)
+            self.colorbar.setLevels((-m, m))
+        self.stack.setCurrentWidget(self.graphics)
+        shape = self.image.image.shape[:2]
+        if shape != self._framed:  # keep the user's zoom while the grid stays the same
+            self._framed = shape
+            self.viewbox.autoRange(padding=0.01)
+        self._mark_probe(self.live.probe)
+
+    # ------------------------------------------------------------------ pointer
+    def hit(self, scene_pos):
+        """Scene position → (filter, input channel, i, j), or None."""
+        if self.layout_mosaic is None or self.stack.currentWidget() is not self.graphics:
+            return None
+        self.viewbox.updateMatrix()  # a range set since the last paint is applied lazily
+        point = self.image.mapFromScene(scene_pos)
+        found = self.layout_mosaic.locate(point.x(), point.y())
+        if found is None:
+            return None
+        k, i, j = found
+        if self.mode.currentIndex() == ONE:
+            return self.filter.value(), k, i, j
+        return k, max(self.slice.value(), 0), i, j
+
+    def scene_pos(self, tile_index: int, i: int = 0, j: int = 0) -> QPointF:
+        self.viewbox.updateMatrix()
+        x, y = self.layout_mosaic.to_mosaic(tile_index, i + 0.5, j + 0.5)
+        return self.image.mapToScene(QPointF(x, y))
+
+    def _hover(self, scene_pos):
+        found = self.hit(scene_pos)
+        if found is None:
+            self.value_label.clear()
+            return
+        f, c, i, j = found
+        text = f"{self.layer} · filter {f} · "
+        if self.rgb:
+            rgb = ", ".join(f"{v:.4g}" for v in self.weights[f, :, i, j])
+            text += f"tap ({i}, {j}) · R, G, B = {rgb}"
+        else:
+            text += f"input channel {c} · tap ({i}, {j}) · w = {self.weights[f, c, i, j]:.5g}"
+        self.value_label.setText(text)
+
+    def _clicked(self, event):
+        if event.double() and self.click_at(event.scenePos(), double=True):
+            event.accept()
+
+    def click_at(self, scene_pos, double: bool = True) -> bool:
+        """Double-click a filter: its slices; double-click a slice: all filters again."""
+        found = self.hit(scene_pos)
+        if found is None or not double:
+            return False
+        if self.mode.currentIndex() == ONE:
+            self.mode.setCurrentIndex(ALL)
+        else:
+            self.filter.setValue(found[0])
+            self.mode.setCurrentIndex(ONE)
+        return True
+
+    def _mark_probe(self, probe):
+        if (probe is None or probe.layer != self.layer or self.layout_mosaic is None
+                or self.mode.currentIndex() == ONE):
+            self.marker.setVisible(False)
+            return
+        top, left = self.layout_mosaic.origin(probe.channel)
+        th, tw = self.layout_mosaic.tile
+        self.marker.setRect(left, top, tw, th)
+        self.marker.setVisible(True)
+
+    # ------------------------------------------------------------------ export
+    def export_image(self):
+        if self.layout_mosaic is None:
+            raise ConvScopeError("no kernels are shown")
+        if self.rgb:
+            return enlarge(rgb_image(self.image.image))
+        return enlarge(coloured(self.layout_mosaic.image, self.layout_mosaic.levels,
+                                colour_map(WEIGHT_COLOURS)))
+
+    def export_dialog(self):
+        return ask_and_save(self, "Export kernels as PNG", f"{self.layer or 'kernels'}.png",
+                            self.export_image)

@@ -1,0 +1,544 @@
+"""Live activations, driven as a person would: open a preset, pick a layer, click a map pixel,
+edit while a pass runs, make the network too large, step the kernel, export.
+
+Every number checked here is worked out independently: feature maps against the core's own
+forward pass on the same image, receptive fields by hand from the layer sizes, the
+step-through sum against the forward pass and against torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gui_helpers import send_drop_on
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QImage
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+from core import Network
+from core.filterbank import classic_filters
+from core.presets import preset_path
+from gui.activations import Activations, Probe
+from gui.activations.controller import SAMPLES
+from gui.activations.mosaic import normalise_channels
+from gui.commands import SetInput, SetValue
+from gui.document import Document
+from gui.images import load_image
+
+WAIT = 60_000  # ms; a pass takes well under a second, but the machine may be busy
+
+
+@pytest.fixture(scope="module")
+def alexnet():
+    """AlexNet with its seeded weights made once (each test gets a copy sharing them)."""
+    net = Network.load(preset_path("alexnet"))
+    net.ensure_weights()
+    return net
+
+
+@pytest.fixture
+def live(qtbot):
+    doc = Document()
+    acts = Activations(doc)
+    for view in acts.views:
+        qtbot.addWidget(view)
+        view.resize(900, 700)
+        view.show()
+    yield acts
+    acts.close()
+
+
+def open_network(qtbot, live, net, path=None):
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        live.document.replace_network(net, path)
+    return live.controller.result
+
+
+def push_and_wait(qtbot, live, command):
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        live.document.undo_stack.push(command)
+    return live.controller.result
+
+
+def core_forward(doc):
+    """The core's own pass on the document's network and image (no GUI code)."""
+    return {k: v[0] for k, v in doc.network.copy().forward(doc.image[None]).items()}
+
+
+def tile_of(view, channel):
+    mosaic = view.mosaic
+    top, left = mosaic.origin(view.shown.index(channel))
+    th, tw = mosaic.tile
+    return view.image.image[top:top + th, left:left + tw]
+
+
+def click(view, scene_pos, double=False):
+    """A real mouse click (or double-click) on the graphics view at a scene position."""
+    viewport = view.graphics.viewport()
+    point = view.graphics.mapFromScene(scene_pos)
+    QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=point)
+    if double:  # as Qt sends it: press, release, double-click, release
+        QTest.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=point)
+        QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=point)
+    QApplication.processEvents()
+
+
+def tiny(layers, channels=3, size=16, extra=None):
+    data = {"format": "convscope", "version": 1, "name": "tiny",
+            "input": {"channels": channels, "height": size, "width": size}, "seed": 1,
+            "layers": layers}
+    data.update(extra or {})
+    return Network.from_dict(data)
+
+
+# ============================================================================ mosaic
+def test_mosaic_pixels_are_the_core_activations(qtbot, live, alexnet):
+    doc = live.document
+    open_network(qtbot, live, alexnet.copy(), preset_path("alexnet"))
+    # the default picture, made as the CLI's --image makes it
+    expected_image = load_image(SAMPLES / "shapes.png", doc.network.input)
+    np.testing.assert_array_equal(doc.image, expected_image)
+    view = live.feature_maps
+    doc.select("conv2")
+    assert view.tensor == "conv2"
+    acts = core_forward(doc)
+    maps = acts["conv2"]  # 27×27×256 → 16×16 tiles of 27 + 1 gap
+    assert view.mosaic.step == 1 and (view.mosaic.rows, view.mosaic.cols) == (16, 16)
+    assert view.image.image.shape == (16 * 28 - 1, 16 * 28 - 1)
+    # the worker tiles the shown layer with the pass, so the GUI thread only sets it: the
+    # first pass tiled conv1 (nothing was selected); conv2 was tiled here on selection; the
+    # next pass brings conv2 tiled
+    assert live.controller.result.extra["mosaic"][0] == ("conv1", -1, True, view.max_pixels)
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        live.controller.submit()
+    premade = live.controller.result.extra["mosaic"]
+    assert premade[0] == ("conv2", -1, True, view.max_pixels) and view.mosaic is premade[1]
+    # per channel (the default): each tile is its map stretched to [0, 1]
+    stretched = normalise_channels(maps)
+    for c in (0, 17, 255):
+        np.testing.assert_allclose(tile_of(view, c), stretched[c], atol=1e-6)
+    view.scaling.setCurrentText("shared")
+    image = view.image.image
+    for c in (0, 1, 16, 100, 255):  # row-major tiles: channel c at row c // 16, column c % 16
+        r, k = divmod(c, 16)
+        np.testing.assert_array_equal(image[r * 28:r * 28 + 27, k * 28:k * 28 + 27], maps[c])
+    assert np.isnan(image[27, :]).all() and np.isnan(image[:, 27]).all()  # the gaps
+    assert tuple(view.image.levels) == pytest.approx((maps.min(), maps.max()))
+    assert view.colorbar.levels() == pytest.approx((maps.min(), maps.max()))
+    # a double-click enlarges one channel at full resolution
+    click(view, view.scene_pos(100, 5, 5), double=True)
+    assert view.shown == [100]
+    np.testing.assert_array_equal(view.image.image, maps[100])
+
+
+def test_value_under_the_cursor(qtbot, live, alexnet):
+    open_network(qtbot, live, alexnet.copy())
+    view = live.feature_maps
+    view.graphics.scene().sigMouseMoved.emit(view.scene_pos(7, 12, 30))
+    value = live.controller.result.activations["conv1"][7, 12, 30]
+    assert view.value_label.text() == f"conv1 · channel 7 · y 12, x 30 · {value:.5g}"
+
+
+# ============================================================================ the overlay
+def test_click_draws_the_hand_worked_windows(qtbot, live, alexnet):
+    open_network(qtbot, live, alexnet.copy())
+    doc, view = live.document, live.feature_maps
+    # conv1 11×11 stride 4: output (0, 0) reads input rows 0..10, cols 0..10
+    doc.select("conv1")
+    click(view, view.scene_pos(3, 0, 0))
+    assert live.controller.probe == Probe("conv1", 3, 0, 0)
+    assert live.input_view.overlay.rects() == {"window": ((0, 10), (0, 10)),
+                                               "field": ((0, 10), (0, 10))}
+    # pool1 3×3 stride 2: (1, 1) reads conv1 rows 2..4; conv1 rows 2..4 read input rows
+    # 2·4 = 8 .. 4·4 + 10 = 26
+    doc.select("pool1")
+    click(view, view.scene_pos(5, 1, 1))
+    assert live.controller.probe == Probe("pool1", 5, 1, 1)
+    assert live.kernel_window.overlay.rects()["window"] == ((2, 4), (2, 4))
+    assert live.kernel_window.foot.source == "relu1"
+    assert live.input_view.overlay.rects() == {"field": ((8, 26), (8, 26))}
+    assert "rows 8..26, cols 8..26 (19×19)" in live.input_view.info.text()
+    # the marker on the clicked pixel of the mosaic
+    assert view.marker.isVisible()
+
+
+def test_padding_and_dilation_windows_unclipped_in_numbers(qtbot, live):
+    net = tiny([{"type": "conv", "name": "a", "filters": 4, "kernel": 3, "padding": 1},
+                {"type": "conv", "name": "b", "filters": 4, "kernel": 3, "dilation": 2,
+                 "padding": 2, "stride": 2}])
+    open_network(qtbot, live, net)
+    # b (0, 0): window on a: rows 0·2 − 2 .. −2 + (2·2 + 1) − 1 = −2..2 (taps −2, 0, 2);
+    # a rows −2..2 read the input rows −3..3; drawn clipped to 0..3
+    live.controller.set_probe(Probe("b", 1, 0, 0))
+    window = live.kernel_window.overlay.rects()["window"]
+    assert window == ((-2, 2), (-2, 2))
+    assert live.input_view.overlay.rects() == {"field": ((0, 3), (0, 3))}
+    assert "rows -3..3, cols -3..3 (7×7)" in live.input_view.info.text()
+    step = live.kernel_window.foot.step
+    assert list(step.taps_y) == [-2, 0, 2]
+    # the weights are painted on the taps only (dilation 2: every other pixel)
+    picture = live.kernel_window.overlay.weights.image
+    assert picture.shape[:2] == (5, 5)
+    assert (picture[::2, ::2, 3] > 0).all() and (picture[1::2, :, 3] == 0).all()
+
+
+# ============================================================================ stale results
+def test_an_edit_during_a_pass_never_shows_the_stale_maps(qtbot, live, alexnet):
+    doc, controller = live.document, live.controller
+    open_network(qtbot, live, alexnet.copy())
+    doc.select("conv1")
+    shown = []
+    live.feature_maps.displayed.connect(shown.append)
+    with qtbot.waitSignal(controller.passStarted, timeout=WAIT) as started:
+        doc.undo_stack.push(SetValue(doc, doc.path_of("pool1"), "mode", "avg"))
+    stale_id = started.args[0]
+    assert controller.busy
+    # edit while that pass is in flight: it becomes stale at once
+    with qtbot.waitSignal(controller.resultReady, timeout=WAIT) as ready:
+        doc.undo_stack.push(SetValue(doc, doc.path_of("conv1"), "filters", 64))
+    final = ready.args[0]
+    qtbot.wait(50)  # let any late signal of the stale pass arrive
+    assert stale_id not in shown and shown == [final.id]
+    assert controller.cancelled + controller.dropped >= 1
+    assert final.revision == doc.revision
+    maps = core_forward(doc)["conv1"]
+    assert maps.shape == (64, 55, 55)  # both edits are in
+    live.feature_maps.scaling.setCurrentText("shared")
+    np.testing.assert_array_equal(tile_of(live.feature_maps, 63), maps[63])
+
+
+def test_a_result_for_an_older_request_is_dropped(qtbot, live):
+    open_network(qtbot, live, tiny([{"type": "conv", "filters": 2, "kernel": 3}]))
+    controller = live.controller
+    old = controller.result
+    shown = []
+    live.feature_maps.displayed.connect(shown.append)
+    with qtbot.waitSignal(controller.resultReady, timeout=WAIT):
+        controller.submit()
+    dropped = controller.dropped
+    controller._finished(old)  # arrives late, as a pass finishing after an edit would
+    assert controller.dropped == dropped + 1
+    assert controller.result is not old and shown == [controller.result.id]
+
+
+def test_the_worker_stops_a_stale_pass_between_layers(qtbot, live, alexnet):
+    controller = live.controller
+    open_network(qtbot, live, alexnet.copy())
+    request = controller._request()
+    seen = []
+
+    def is_latest(request_id):
+        seen.append(request_id)
+        return len(seen) < 4  # stale after the third layer
+
+    controller.worker.is_latest = is_latest
+    with qtbot.waitSignal(controller.passCancelled, timeout=WAIT) as cancelled:
+        controller.requested.emit(request)
+    assert cancelled.args == [request.id]
+    assert len(seen) == 4  # asked before the pass, then before layers 1, 2: stopped there
+
+
+# ============================================================================ too large
+def test_a_too_large_network_says_why_and_the_app_keeps_working(qtbot, live, alexnet):
+    doc, controller = live.document, live.controller
+    open_network(qtbot, live, alexnet.copy())
+    with qtbot.waitSignal(controller.failed, timeout=WAIT) as failed:
+        doc.undo_stack.beginMacro("Input 4096×4096")
+        doc.undo_stack.push(SetInput(doc, "height", 4096))
+        doc.undo_stack.push(SetInput(doc, "width", 4096))
+        doc.undo_stack.endMacro()
+    message = failed.args[0]
+    assert message.startswith("not run: one pass of batch 1 needs about") and "GiB" in message
+    view = live.feature_maps
+    assert view.stack.currentWidget() is view.message and view.message.text() == message
+    assert controller.result is None and not controller.busy
+    assert doc.image.shape == (3, 227, 227)  # no 4096×4096 image was made for nothing
+    with qtbot.waitSignal(controller.resultReady, timeout=WAIT):
+        doc.undo_stack.undo()
+    assert view.stack.currentWidget() is view.graphics and view.tensor == "conv1"
+
+
+# ============================================================================ step-through
+def test_step_through_sum_is_the_forward_value(qtbot, live, alexnet):
+    import torch
+
+    open_network(qtbot, live, alexnet.copy())
+    doc, stepper = live.document, live.kernel_window
+    doc.select("conv1")
+    qtbot.mouseClick(stepper.next, Qt.MouseButton.LeftButton)  # no probe yet: starts at (0, 0)
+    assert live.controller.probe == Probe("conv1", 0, 0, 0)
+    stepper.step_by(1)
+    stepper.step_by(1)
+    assert live.controller.probe == Probe("conv1", 0, 0, 2)
+    stepper.step_by(55)  # 55 pixels per row: one row on
+    assert live.controller.probe == Probe("conv1", 0, 1, 2)
+    live.controller.set_probe(Probe("conv1", 42, 1, 2))
+    step = stepper.foot.step
+    acts = core_forward(doc)
+    assert step.total == pytest.approx(float(acts["conv1"][42, 1, 2]), rel=1e-5, abs=1e-6)
+    assert step.forward == float(acts["conv1"][42, 1, 2])
+    # the same value from torch, from the window the view shows (rows 4..14, cols 8..18)
+    assert list(step.taps_y) == list(range(4, 15)) and list(step.taps_x) == list(range(8, 19))
+    w = torch.from_numpy(doc.network.weights["conv1.weight"][42:43])
+    x = torch.from_numpy(doc.image[None, :, 4:15, 8:19])
+    assert step.total == pytest.approx(float(torch.nn.functional.conv2d(x, w)), abs=1e-5)
+    np.testing.assert_allclose(step.window, doc.image[:, 4:15, 8:19], rtol=1e-6)
+    # the text and the table show those numbers
+    assert f"<b>{step.total:.6g}</b>" in stepper.sums.text()
+    assert "✓ the same" in stepper.sums.text()
+    k = step.channels.index(stepper.channel.value())
+    assert stepper.table.item(3, 4).text() == f"{step.products[k, 3, 4]:.3g}" or \
+        stepper.table.item(3, 4).text() == f"{step.products[k, 3, 4]:.1e}"
+    # keys move it too
+    stepper.setFocus()
+    qtbot.keyClick(stepper, Qt.Key.Key_Left)
+    assert live.controller.probe == Probe("conv1", 42, 1, 1)
+
+
+def test_step_through_padded_grouped_conv(qtbot, live):
+    net = tiny([{"type": "conv", "name": "g", "filters": 4, "kernel": 3, "padding": 1,
+                 "groups": 2}], channels=4, size=6)
+    open_network(qtbot, live, net)
+    live.controller.set_probe(Probe("g", 3, 0, 5))  # corner: 5 of 9 taps in the padding
+    step = live.kernel_window.foot.step
+    assert step.channels == [2, 3]  # filter 3 is in the second group
+    assert step.agrees and step.window[:, 0, :].sum() == 0 and step.window[:, :, 2].sum() == 0
+    acts = core_forward(live.document)
+    assert step.total == pytest.approx(float(acts["g"][3, 0, 5]), abs=1e-5)
+
+
+def test_pool_step_and_play(qtbot, live, alexnet):
+    open_network(qtbot, live, alexnet.copy())
+    live.controller.set_probe(Probe("pool1", 7, 3, 4))
+    step = live.kernel_window.foot.step
+    relu1 = live.controller.result.activations["relu1"]
+    assert step.total == relu1[7, 6:9, 8:11].max() == step.forward
+    stepper = live.kernel_window
+    stepper.play.setChecked(True)
+    qtbot.waitUntil(lambda: live.controller.probe.x >= 6, timeout=WAIT)
+    stepper.play.setChecked(False)
+    assert live.controller.probe.y == 3
+
+
+# ============================================================================ kernels
+def test_kernel_view_rgb_filters_and_slices(qtbot, live, alexnet):
+    open_network(qtbot, live, alexnet.copy())
+    view = live.kernels
+    live.document.select("conv1")
+    w = live.document.network.weights["conv1.weight"]
+    assert view.rgb and view.image.image.shape == (10 * 12 - 1, 10 * 12 - 1, 3)
+    f = 13
+    top, left = view.layout_mosaic.origin(f)
+    expected = 0.5 + 0.5 * w[f].transpose(1, 2, 0) / np.abs(w[f]).max()
+    np.testing.assert_allclose(view.image.image[top:top + 11, left:left + 11], expected,
+                               rtol=1e-6)
+    # double-click filter 13: its three slices, one per input channel
+    view.click_at(view.scene_pos(f, 2, 2), double=True)
+    assert view.mode.currentIndex() == 1 and view.filter.value() == f
+    np.testing.assert_array_equal(view.image.image[:11, :11], w[f, 0])
+    np.testing.assert_array_equal(view.image.image[:11, 12:23], w[f, 1])
+    # a deeper layer: one input channel of every filter
+    live.document.select("conv2")
+    w2 = live.document.network.weights["conv2.weight"]
+    view.mode.setCurrentIndex(0)
+    view.slice.setValue(5)
+    assert not view.rgb
+    np.testing.assert_array_equal(view.image.image[:5, 6:11], w2[1, 5])
+
+
+def test_classic_filters_are_an_undoable_edit(qtbot, live):
+    doc = live.document
+    net = Network.load(preset_path("lenet5"))
+    open_network(qtbot, live, net, preset_path("lenet5"))
+    assert doc.image.shape == (1, 32, 32)  # greyscale for a 1-channel network
+    assert live.kernels.banner.isVisibleTo(live.kernels)
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        qtbot.mouseClick(live.kernels.classic, Qt.MouseButton.LeftButton)
+    assert doc.undo_stack.undoText() == "Classic filters for c1"  # LeNet-5's C1
+    bank = classic_filters(6, 1, 5, 5, seed=doc.network.seed)
+    np.testing.assert_array_equal(doc.network.weights["c1.weight"], bank)
+    np.testing.assert_array_equal(live.controller.result.network.weights["c1.weight"], bank)
+    assert not live.kernels.banner.isVisibleTo(live.kernels)
+    acts = core_forward(doc)
+    np.testing.assert_allclose(live.controller.result.activations["c1"], acts["c1"],
+                               rtol=1e-6)
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        doc.undo_stack.undo()
+    assert "c1.weight" not in doc.network.weights
+    assert not np.array_equal(live.controller.result.network.weights["c1.weight"], bank)
+
+
+# ============================================================================ blocks, vectors
+def test_blocks_show_their_branches(qtbot, live):
+    net = tiny([
+        {"type": "conv", "name": "stem", "filters": 4, "kernel": 3, "padding": 1},
+        {"type": "concat", "name": "mix", "branches": [
+            [{"type": "conv", "name": "b1", "filters": 2, "kernel": 1}],
+            [{"type": "conv", "name": "b3a", "filters": 3, "kernel": 3, "padding": 1},
+             {"type": "relu", "name": "b3r"}],
+            []]},
+        {"type": "residual", "name": "res", "body": [
+            {"type": "conv", "name": "body", "filters": 9, "kernel": 3, "padding": 1}]},
+    ])
+    open_network(qtbot, live, net)
+    view, doc = live.feature_maps, live.document
+    doc.select("mix")
+    items = [view.branch.itemText(k) for k in range(view.branch.count())]
+    assert items == ["mix (block output)", "branches[0] → b1", "branches[1] → b3r",
+                     "branches[2]: identity (the block's input)"]
+    assert view.maps.shape == (9, 16, 16)
+    view.select_branch("b3r")
+    assert view.tensor == "b3r" and view.maps.shape == (3, 16, 16)
+    view.branch.setCurrentIndex(3)
+    view.refresh()
+    assert view.tensor == "stem"
+    doc.select("res")
+    assert [view.branch.itemData(k) for k in range(view.branch.count())] == \
+        ["res", "body", "mix"]  # an empty shortcut is the identity: the block's input
+    # the first layer of a branch reads what the block reads
+    live.controller.set_probe(Probe("b3a", 0, 0, 0))
+    assert live.kernel_window.foot.source == "stem"
+
+
+def test_vector_bars_and_softmax_top_classes(qtbot, live):
+    net = tiny([{"type": "conv", "filters": 4, "kernel": 3}, {"type": "fc", "name": "fc",
+                                                               "units": 12},
+                {"type": "softmax", "name": "prob"}])
+    open_network(qtbot, live, net)
+    view, doc = live.feature_maps, live.document
+    doc.select("fc")
+    scores = live.controller.result.activations["fc"][:, 0, 0]
+    assert view.stack.currentWidget() is view.vector_page
+    np.testing.assert_array_equal(view.bars.opts["height"], scores)
+    assert not view.top.isVisibleTo(view)
+    doc.select("prob")
+    p = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+    order = np.argsort(p)[::-1][:5]
+    assert [k for k, _ in view.top_classes()] == list(order)
+    assert view.top.item(1).text() == f"class {order[0]}: {p[order[0]]:.1%}"
+
+
+# ============================================================================ input
+def test_open_drop_and_a_bad_file(qtbot, live, tmp_path, monkeypatch):
+    open_network(qtbot, live, tiny([{"type": "conv", "filters": 2, "kernel": 3}],
+                                   extra={"input": {"channels": 3, "height": 16, "width": 16,
+                                                    "mean": [0.5, 0.5, 0.5],
+                                                    "std": [0.25, 0.25, 0.25]}}))
+    doc = live.document
+    red = QImage(40, 20, QImage.Format.Format_RGB888)
+    red.fill(Qt.GlobalColor.red)
+    path = tmp_path / "red.png"
+    assert red.save(str(path))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        qtbot.mouseClick(live.input_view.open_button, Qt.MouseButton.LeftButton)
+    # red (1, 0, 0) normalised by mean 0.5 and std 0.25: (2, −2, −2) everywhere
+    np.testing.assert_allclose(doc.image[:, 5, 5], [2.0, -2.0, -2.0])
+    assert doc.image.shape == (3, 16, 16) and doc.image_source == str(path)
+    np.testing.assert_allclose(live.input_view.image.image[3, 3], [1.0, 0.0, 0.0])
+
+    blue = tmp_path / "blue.png"
+    red.fill(Qt.GlobalColor.blue)
+    assert red.save(str(blue))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(blue))])
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        accepted, drop = send_drop_on(live.input_view.graphics.viewport(), mime, QPoint(20, 20))
+    assert accepted and drop.isAccepted()
+    np.testing.assert_allclose(doc.image[:, 0, 0], [-2.0, -2.0, 2.0])
+
+    junk = tmp_path / "notes.png"
+    junk.write_text("not a picture")
+    assert not live.input_view.use(str(junk))
+    assert live.input_view.info.text().endswith("not an image that can be read (PNG, JPEG, "
+                                                "BMP, ...)")
+    assert doc.image_source == str(blue)  # the old picture stays
+
+
+# ============================================================================ export
+def test_export_maps_kernels_and_window(qtbot, live, alexnet, tmp_path, monkeypatch):
+    open_network(qtbot, live, alexnet.copy())
+    target = {}
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(tmp_path / target["name"]), ""))
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: pytest.fail(str(a)))
+    view = live.feature_maps
+    view.scaling.setCurrentText("shared")
+    target["name"] = "maps"  # the suffix is added
+    written = view.export_dialog()
+    assert written == str(tmp_path / "maps.png")
+    image = QImage(written)
+    mosaic = view.mosaic
+    factor = image.width() // mosaic.image.shape[1]
+    assert factor >= 1 and image.width() == factor * mosaic.image.shape[1] >= 512
+    # the brightest pixel of the mosaic is the colour map's top colour
+    r, c = np.unravel_index(np.nanargmax(mosaic.image), mosaic.image.shape)
+    top = view.colorbar.colorMap().map(1.0, mode="byte")
+    assert image.pixelColor(c * factor, r * factor).getRgb()[:3] == tuple(top[:3])
+
+    target["name"] = "kernels.png"
+    written = live.kernels.export_dialog()
+    assert QImage(written).width() >= 512
+
+    live.controller.set_probe(Probe("conv1", 0, 2, 2))
+    target["name"] = "window.png"
+    written = live.kernel_window.export_dialog()
+    assert not QImage(written).isNull()
+
+
+def test_install_on_the_main_window(qtbot, tmp_path):
+    from gui.activations import install
+    from gui.mainwindow import MainWindow
+
+    window = MainWindow(restore_layout=False, autosave=False)
+    qtbot.addWidget(window)
+    live = install(window)
+    try:
+        assert {"Input", "Feature maps", "Kernels", "Kernel window"} <= set(window.docks)
+        for name in ("inputView", "featureMapView", "kernelView"):
+            assert window.findChild(type(getattr(live, {
+                "inputView": "input_view", "featureMapView": "feature_maps",
+                "kernelView": "kernels"}[name])), name) is not None
+        texts = [a.text() for a in window.menu("Network").actions()]
+        assert "Classic filters for conv1" in texts and "Load weights…" in texts
+        with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+            window.document.replace_network(Network.load(preset_path("lenet5")), None)
+        assert live.feature_maps.tensor == "c1"
+    finally:
+        live.close()
+
+
+def test_load_weights_shows_the_real_ones(qtbot, live, tmp_path, monkeypatch):
+    open_network(qtbot, live, tiny([{"type": "conv", "name": "c", "filters": 2, "kernel": 3}]))
+    doc = live.document
+    path = tmp_path / "real.npz"
+    np.savez(path, **{"c.weight": np.full((2, 3, 3, 3), 0.5, np.float32),
+                      "c.bias": np.array([1.0, -1.0], np.float32)})
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        assert live.load_weights_dialog() == ""
+    assert doc.undo_stack.undoText() == "Load weights real.npz"
+    maps = live.controller.result.activations["c"]
+    x = doc.image.astype(np.float64)
+    # by hand: every weight is 0.5, so the output is half the window's sum plus the bias
+    assert maps[0, 4, 7] == pytest.approx(0.5 * x[:, 4:7, 7:10].sum() + 1.0, rel=1e-6)
+    assert maps[1, 0, 0] == pytest.approx(0.5 * x[:, 0:3, 0:3].sum() - 1.0, rel=1e-6)
+
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **{"c.weight": np.zeros((2, 3, 5, 5), np.float32),
+                     "c.bias": np.zeros(2, np.float32)})
+    warnings = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a: warnings.append(text))
+    problem = live.load_weights_dialog()
+    assert warnings == [problem] and problem.endswith(
+        "'c.weight' has shape (2, 3, 5, 5) but the network needs (2, 3, 3, 3)")
+    assert doc.undo_stack.undoText() == "Load weights real.npz"  # nothing was pushed
+
+
+def test_a_network_of_other_channel_counts_gets_grey_in_each(qtbot, live):
+    open_network(qtbot, live, tiny([{"type": "conv", "filters": 2, "kernel": 3}], channels=2))
+    image = live.document.image
+    assert image.shape == (2, 16, 16)
+    np.testing.assert_array_equal(image[0], image[1])
+    assert image.std() > 0.05

@@ -1,0 +1,48 @@
+"""The bundled sample pictures: made by assets/tools/make_images.py, listed in the input
+view, and varied enough to show what a first conv layer does."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+from core.presets import ASSETS
+from gui.activations.controller import SAMPLES, sample_paths
+from gui.images import qimage_to_array
+
+TOOL = ASSETS / "tools" / "make_images.py"
+
+
+def pixels(path) -> np.ndarray:
+    return qimage_to_array(QImage(str(path)), 3).astype(float) / 255
+
+
+def test_at_least_five_varied_pictures(qapp):
+    paths = sample_paths()
+    assert [p.stem for p in paths[:2]] == ["shapes", "landscape"]
+    assert len(paths) >= 5
+    for path in paths:
+        image = QImage(str(path))
+        assert (image.width(), image.height()) == (256, 256), path
+        rgb = pixels(path)
+        assert rgb.std() > 0.15, path  # not a flat picture
+        # edges: a good share of neighbouring pixels differ clearly (the digit is soft)
+        assert (np.abs(np.diff(rgb.mean(axis=2), axis=1)) > 0.05).mean() > 0.01, path
+    colours = pixels(SAMPLES / "colours.png")
+    hues = {tuple((colours[int(32 + 64 * r), int(21 + 42.7 * c)] * 4).round())
+            for r in range(4) for c in range(6)}
+    assert len(hues) >= 18  # the chart's patches differ
+
+
+def test_the_tool_makes_them_again(qapp, tmp_path):
+    spec = importlib.util.spec_from_file_location("make_images", TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(["--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
+        p.name for p in SAMPLES.glob("*.png"))
+    for name in ("textures", "colours"):  # NumPy and plain fills: the same to the pixel
+        np.testing.assert_array_equal(pixels(tmp_path / f"{name}.png"),
+                                      pixels(SAMPLES / f"{name}.png"))
