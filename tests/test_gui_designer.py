@@ -9,17 +9,7 @@ import html
 import json
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
-
-from core import CATEGORIES, REGISTRY, Network
-from core.presets import preset_path, preset_paths, preset_title
-from gui import editing
-from gui.document import INPUT
-
-pytest.register_assert_rewrite("gui_helpers")
-from gui_helpers import (  # noqa: E402
+from gui_helpers import (
     below,
     between,
     drop_type,
@@ -28,8 +18,14 @@ from gui_helpers import (  # noqa: E402
     table_row,
     totals_row,
 )
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-pytest_plugins = ["gui_helpers"]  # the fixtures: window, make_window, dialogs, isolated
+from core import CATEGORIES, REGISTRY, Network
+from core.presets import preset_path, preset_paths, preset_title
+from gui import editing
+from gui.document import INPUT
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 

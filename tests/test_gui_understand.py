@@ -22,7 +22,6 @@ from gui.commands import SetValue
 from gui.document import INPUT
 from gui.understand import install
 
-pytest_plugins = ["gui_helpers"]  # the fixtures: make_window, dialogs, isolated
 pytestmark = pytest.mark.usefixtures("dialogs")
 
 WAIT = 60_000  # ms: generous, the machine may be busy; nothing here takes seconds alone

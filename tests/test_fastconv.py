@@ -1,0 +1,246 @@
+"""The fast convolution paths (core/fastconv.py) against the direct computation.
+
+Winograd F(2×2, 3×3) and F(4×4, 3×3) must give the direct im2col result (and torch's) to
+1e-4 of the output's scale on odd sizes, every padding, batches and with or without bias;
+``ops.conv_forward`` must really route eligible convs there (a spy sees the call), and the
+transformed-weight cache must never hand back weights that were changed or replaced.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import Network, fastconv, ops
+
+TOL = 1e-4  # relative to the largest output magnitude
+
+
+def rel_diff(a, b):
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def direct(x, w, b, padding):
+    with fastconv.fast_paths(False):
+        return ops.conv_forward(x, w, b, (1, 1), padding)[0]
+
+
+def random_conv(rng, n, c, f, h, w, bias=True):
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    wt = rng.standard_normal((f, c, 3, 3), dtype=np.float32) / np.float32(3 * np.sqrt(c))
+    b = rng.standard_normal(f, dtype=np.float32) if bias else None
+    return x, wt, b
+
+
+# (N, C, F, H, W, padding, bias): odd and even sizes, sizes that leave partial tiles,
+# paddings 0/1/2 and rectangular, a single-row output, batch > 1.
+CASES = [
+    (1, 16, 16, 8, 8, (1, 1), True),
+    (2, 17, 19, 9, 11, (1, 1), True),
+    (3, 16, 32, 30, 29, (0, 2), False),
+    (1, 32, 16, 5, 5, (2, 2), True),
+    (2, 20, 24, 13, 7, (1, 0), True),
+    (1, 16, 16, 3, 17, (0, 1), False),
+    (4, 24, 16, 31, 33, (1, 1), True),
+]
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[:5])) + f"p{c[5]}")
+def test_winograd_matches_direct(m, case):
+    n, c, f, h, w, padding, bias = case
+    x, wt, b = random_conv(np.random.default_rng(hash(case) % 2**32), n, c, f, h, w, bias)
+    want = direct(x, wt, b, padding)
+    got = fastconv.winograd_conv(x, wt, b, padding, m)
+    assert got.shape == want.shape
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    assert rel_diff(got, want) < TOL
+
+
+def test_winograd_on_a_large_map_matches_torch():
+    torch = pytest.importorskip("torch")
+    x, wt, b = random_conv(np.random.default_rng(7), 2, 64, 48, 57, 60)
+    want = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(wt),
+                                      torch.from_numpy(b), padding=1).numpy()
+    got, _ = ops.conv_forward(x, wt, b, (1, 1), (1, 1))
+    assert fastconv.winograd_tile(x.shape, wt.shape, (1, 1), (1, 1), (1, 1), 1) == 4
+    assert rel_diff(got, want) < TOL
+
+
+def test_direct_reference_is_the_plain_sum():
+    """The reference itself, checked by a plain sum over the kernel taps on a tiny case."""
+    x, wt, b = random_conv(np.random.default_rng(3), 1, 2, 2, 4, 5)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    want = np.zeros((1, 2, 4, 5), np.float64) + b.reshape(1, 2, 1, 1)
+    for i in range(3):
+        for j in range(3):
+            want += np.einsum("fc,nchw->nfhw", wt[:, :, i, j], xp[:, :, i:i + 4, j:j + 5])
+    assert rel_diff(direct(x, wt, b, (1, 1)), want) < 1e-6
+
+
+# --------------------------------------------------------------------------- routing
+@pytest.fixture
+def spy(monkeypatch):
+    calls = []
+    real = fastconv.winograd_conv
+
+    def recording(x, w, b, padding, m):
+        calls.append((x.shape, w.shape, m))
+        return real(x, w, b, padding, m)
+
+    monkeypatch.setattr(fastconv, "winograd_conv", recording)
+    return calls
+
+
+@pytest.mark.parametrize("shape, m", [
+    ((1, 64, 112, 112), 4),   # VGG conv2 size
+    ((1, 64, 56, 56), 4),     # ResNet layer1
+    ((2, 32, 28, 28), 4),
+    ((1, 512, 14, 14), 2),    # VGG conv5
+])
+def test_eligible_convs_take_winograd(spy, shape, m):
+    n, c, h, w = shape
+    x, wt, b = random_conv(np.random.default_rng(0), n, c, c, h, w)
+    out, cache = ops.conv_forward(x, wt, b, (1, 1), (1, 1), (1, 1), 1)
+    assert spy == [(x.shape, wt.shape, m)]
+    assert out.shape == (n, c, h, w)
+    assert cache[0] is x and cache[1] is wt  # conv_backward reads the same cache
+
+
+@pytest.mark.parametrize("shape, kernel, stride, dilation, groups, dtype", [
+    ((1, 64, 56, 56), 3, 2, 1, 1, np.float32),   # strided
+    ((1, 64, 56, 56), 5, 1, 1, 1, np.float32),   # not 3×3
+    ((1, 64, 56, 56), 3, 1, 2, 1, np.float32),   # dilated
+    ((1, 64, 56, 56), 3, 1, 1, 2, np.float32),   # grouped
+    ((1, 3, 224, 224), 3, 1, 1, 1, np.float32),  # too few channels (VGG conv1_1)
+    ((1, 16, 56, 56), 3, 1, 1, 1, np.float32),   # too few channels for F(4×4)
+    ((1, 256, 7, 7), 3, 1, 1, 1, np.float32),    # map too small
+    ((1, 32, 32, 32), 3, 1, 1, 1, np.float64),   # float64 runs stay exact
+])
+def test_other_convs_stay_direct(spy, shape, kernel, stride, dilation, groups, dtype):
+    n, c, h, w = shape
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(dtype)
+    wt = rng.standard_normal((c, c // groups, kernel, kernel)).astype(dtype)
+    ops.conv_forward(x, wt, None, (stride, stride), (1, 1), (dilation, dilation), groups)
+    assert spy == []
+
+
+def test_fast_paths_switch_turns_routing_off(spy):
+    x, wt, b = random_conv(np.random.default_rng(2), 1, 32, 32, 32, 32)
+    with fastconv.fast_paths(False):
+        ops.conv_forward(x, wt, b, (1, 1), (1, 1))
+    assert spy == []
+    ops.conv_forward(x, wt, b, (1, 1), (1, 1))
+    assert len(spy) == 1
+
+
+# --------------------------------------------------------------------------- networks
+def small_vgg():
+    conv = {"type": "conv", "kernel": 3, "padding": 1}
+    return Network.from_dict({
+        "format": "convscope", "version": 1, "name": "tiny-vgg",
+        "input": {"channels": 3, "height": 32, "width": 32},
+        "layers": [{**conv, "filters": 32}, {"type": "relu"}, {**conv, "filters": 32},
+                   {"type": "relu"}, {"type": "pool", "mode": "max", "kernel": 2},
+                   {**conv, "filters": 24}, {"type": "relu"},
+                   {"type": "fc", "units": 5}]})
+
+
+def test_network_forward_and_backward_agree_with_the_direct_path(spy):
+    net = small_vgg()
+    x = np.random.default_rng(4).standard_normal((2, 3, 32, 32), dtype=np.float32)
+    grad = np.random.default_rng(5).standard_normal((2, 5, 1, 1), dtype=np.float32)
+    with fastconv.fast_paths(False):
+        want = net.forward(x)
+        want_grads = net.backward(grad)
+    assert spy == []
+    got = net.forward(x)
+    got_grads = net.backward(grad)
+    assert [call[2] for call in spy] == [4]  # conv2 (32→32 at 32×32); conv1 has 3 channels
+    for name in want:
+        assert rel_diff(got[name], want[name]) < TOL, name
+    for name in want_grads:
+        assert rel_diff(got_grads[name], want_grads[name]) < TOL, name
+
+
+# --------------------------------------------------------------------------- weight cache
+def test_weight_cache_reuses_and_never_goes_stale():
+    rng = np.random.default_rng(6)
+    x, wt, b = random_conv(rng, 1, 32, 32, 28, 28)
+    fastconv.clear_weight_cache()
+    first = fastconv._weights(wt, 4)
+    assert fastconv._weights(wt, 4) is first  # unchanged weights: the cached transform
+
+    wt -= np.float32(0.1) * rng.standard_normal(wt.shape, dtype=np.float32)  # training step
+    assert fastconv._weights(wt, 4) is not first
+    out, _ = ops.conv_forward(x, wt, b, (1, 1), (1, 1))
+    assert rel_diff(out, direct(x, wt, b, (1, 1))) < TOL
+
+    wt[3, 2, 1, 1] += 1.0  # one element changed in place
+    out, _ = ops.conv_forward(x, wt, b, (1, 1), (1, 1))
+    assert rel_diff(out, direct(x, wt, b, (1, 1))) < TOL
+
+    replaced = wt * np.float32(-2)  # a new array (maybe at a recycled id)
+    out, _ = ops.conv_forward(x, replaced, b, (1, 1), (1, 1))
+    assert rel_diff(out, direct(x, replaced, b, (1, 1))) < TOL
+
+
+def test_weight_cache_can_be_turned_off_and_forgets_dead_arrays():
+    x, wt, b = random_conv(np.random.default_rng(8), 1, 32, 32, 28, 28)
+    fastconv.clear_weight_cache()
+    with fastconv.weight_cache(False):
+        out = ops.conv_forward(x, wt, b, (1, 1), (1, 1))[0]
+        assert not fastconv._cache
+    assert rel_diff(out, direct(x, wt, b, (1, 1))) < TOL
+    ops.conv_forward(x, wt, b, (1, 1), (1, 1))
+    assert len(fastconv._cache) == 1
+    del wt  # the conv's own cache tuple, which also held it, is gone already
+    assert not fastconv._cache  # the entry died with its weight array
+
+
+def test_transform_weights_is_g_g_gt():
+    w = np.random.default_rng(9).standard_normal((3, 2, 3, 3)).astype(np.float32)
+    for m in (2, 4):
+        g = np.asarray(fastconv._G[m])
+        want = np.einsum("ik,fckl,jl->ijfc", g, w.astype(np.float64), g)
+        got = fastconv.transform_weights(w, m).reshape(want.shape)
+        assert np.allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- max pooling
+def brute_max_pool(x, kernel, stride, padding, out_size):
+    """Window by window, the plain definition (−∞ padding; windows clipped at the edge)."""
+    (kh, kw), (sh, sw), (ph, pw), (ho, wo) = kernel, stride, padding, out_size
+    n, c, h, w = x.shape
+    out = np.empty((n, c, ho, wo), np.float32)
+    for i in range(ho):
+        for j in range(wo):
+            r0, c0 = i * sh - ph, j * sw - pw
+            win = x[:, :, max(r0, 0):min(r0 + kh, h), max(c0, 0):min(c0 + kw, w)]
+            out[:, :, i, j] = win.max(axis=(2, 3))
+    return out
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding, ceil", [
+    ((2, 3, 11, 11), (3, 3), (2, 2), (1, 1), False),   # ResNet's stem pool
+    ((1, 4, 13, 13), (3, 3), (2, 2), (0, 0), False),   # AlexNet's
+    ((2, 2, 10, 9), (3, 3), (2, 2), (1, 1), True),     # ceil mode, windows off the edge
+    ((1, 3, 9, 12), (3, 4), (1, 3), (1, 2), True),     # rectangular
+    ((1, 2, 8, 8), (2, 2), (2, 2), (0, 0), False),     # 2×2: tap by tap
+])
+def test_max_pool_matches_the_definition(monkeypatch, shape, kernel, stride, padding, ceil):
+    x = np.random.default_rng(10).standard_normal(shape, dtype=np.float32)
+    size = []
+    for n, k, s, p in zip(shape[2:], kernel, stride, padding):
+        span = n + 2 * p - k
+        out = (-(-span // s) if ceil else span // s) + 1
+        if ceil and (out - 1) * s >= n + p:  # PyTorch: the last window must start inside
+            out -= 1
+        size.append(out)
+    calls = []
+    real = ops._separable_max
+    monkeypatch.setattr(ops, "_separable_max", lambda *a: calls.append(a) or real(*a))
+    got, _ = ops.pool_forward(x, "max", kernel, stride, padding, tuple(size))
+    assert np.array_equal(got, brute_max_pool(x, kernel, stride, padding, size))
+    assert bool(calls) == (kernel[0] * kernel[1] > kernel[0] + kernel[1])
