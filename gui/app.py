@@ -8,7 +8,7 @@ import os
 import sys
 
 # Parts of the app that add their own panels and menus: a module with ``install(window)``.
-EXTENSIONS = ("gui.activations", "gui.understand")
+EXTENSIONS = ("gui.activations", "gui.understand", "gui.interop")
 
 
 def _application():

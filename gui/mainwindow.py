@@ -376,7 +376,7 @@ class MainWindow(QMainWindow):
         return self.save_to(self.document.path)
 
     def save_as(self) -> bool:
-        start = self.document.path or Path.home() / f"{_file_stem(self.document.network.name)}.json"
+        start = self.document.path or Path.home() / f"{file_stem(self.document.network.name)}.json"
         path, _ = QFileDialog.getSaveFileName(self, "Save the architecture", str(start),
                                               FILE_FILTER)
         if not path:
@@ -595,7 +595,7 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _file_stem(name: str) -> str:
+def file_stem(name: str) -> str:
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
     return stem.lower() or "network"
 

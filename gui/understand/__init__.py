@@ -4,13 +4,15 @@ Feature visualisation, Compare and FC→CONV.
 ``install(window)`` adds the panels as docks and an "Understand" menu that shows each of
 them (and puts "Convert FC Layers to CONV" in the Network menu too); ``Understand(document)``
 builds the same pieces without a window (scripts, tests). The heavy work runs on one worker
-thread of this package (``worker.JobRunner``), never on the GUI thread.
+thread (``gui.jobs.JobRunner``, shared with the ONNX import and exports), never on the GUI thread.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
+
+from gui.jobs import JobRunner
 
 from .common import live_controller
 from .compare import ComparePanel
@@ -19,7 +21,6 @@ from .fcconv import FcConvPanel
 from .memory import MemoryPanel
 from .saliency import FeatureVizPanel, SaliencyPanel
 from .training import TrainingPanel
-from .worker import JobRunner
 
 __all__ = ["Understand", "install"]
 

@@ -1,5 +1,5 @@
-"""One worker thread for the Understand panels: training chunks, saliency, feature
-visualisation and the FC→CONV passes.
+"""One worker thread for jobs other than the live forward pass: training chunks, saliency,
+feature visualisation, the FC→CONV passes, ONNX import and exports.
 
 The live activations' ForwardWorker takes forward-pass requests only, so these jobs get a
 thread of their own, with the same discipline: every job carries an id per kind ("train",
