@@ -68,3 +68,18 @@ def set_box(item, box) -> None:
     (t, b), (l, r) = box
     item.setRect(l, t, r - l + 1, b - t + 1)
     item.setVisible(True)
+
+
+def image_box(widget: pg.GraphicsLayoutWidget, title: str = "", col: int = 0,
+              menu: bool = False):
+    """A ViewBox for a picture (y down, square pixels) with an ImageItem in it, in column
+    ``col`` of a layout widget, under ``title`` if given. Returns (viewbox, image item)."""
+    if title:
+        widget.addLabel(title, row=0, col=col)
+    box = widget.addViewBox(row=1 if title else 0, col=col)
+    box.setAspectLocked(True)
+    box.invertY(True)
+    box.setMenuEnabled(menu)
+    item = pg.ImageItem()
+    box.addItem(item)
+    return box, item

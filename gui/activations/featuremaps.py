@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from core import ConvScopeError, fmt_shape
 
-from .common import MAP_COLOURS, colour_map, pg, rect_item
+from .common import MAP_COLOURS, colour_map, image_box, pg, rect_item
 from .controller import Probe
 from .export import ask_and_save, coloured, enlarge
 from .mosaic import DEFAULT_MAX_PIXELS, tile
@@ -84,11 +84,7 @@ class FeatureMapView(QWidget):
         bar.addWidget(export)
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.viewbox = self.graphics.addViewBox(row=0, col=0)
-        self.viewbox.setAspectLocked(True)
-        self.viewbox.invertY(True)
-        self.image = pg.ImageItem()
-        self.viewbox.addItem(self.image)
+        self.viewbox, self.image = image_box(self.graphics, menu=True)
         self.marker = rect_item((255, 60, 60), 2)
         self.viewbox.addItem(self.marker)
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=colour_map(MAP_COLOURS[0]),

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from core import ConvScopeError
 
-from .common import box_text, display_image, pg
+from .common import box_text, display_image, image_box, pg
 from .controller import sample_paths
 from .export import ask_and_save
 from .overlay import WindowOverlay, footprint, weight_picture
@@ -70,11 +70,7 @@ class InputView(QWidget):
         bar.addWidget(export)
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.viewbox = self.graphics.addViewBox()
-        self.viewbox.setAspectLocked(True)
-        self.viewbox.invertY(True)
-        self.image = pg.ImageItem()
-        self.viewbox.addItem(self.image)
+        self.viewbox, self.image = image_box(self.graphics, menu=True)
         self.overlay = WindowOverlay(self.viewbox)
         self.graphics.setAcceptDrops(False)
         self.graphics.viewport().setAcceptDrops(True)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from core import ConvScopeError
 
-from .common import WEIGHT_COLOURS, colour_map, pg, rect_item
+from .common import WEIGHT_COLOURS, colour_map, image_box, pg, rect_item
 from .export import ask_and_save, coloured, enlarge, rgb_image
 from .mosaic import tile, tile_rgb
 from .tensors import shown_layer
@@ -86,11 +86,7 @@ class KernelView(QWidget):
         self.banner.setVisible(False)
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.viewbox = self.graphics.addViewBox(row=0, col=0)
-        self.viewbox.setAspectLocked(True)
-        self.viewbox.invertY(True)
-        self.image = pg.ImageItem()
-        self.viewbox.addItem(self.image)
+        self.viewbox, self.image = image_box(self.graphics, menu=True)
         self.marker = rect_item((255, 210, 0), 2)
         self.viewbox.addItem(self.marker)
         self.colorbar = pg.ColorBarItem(values=(-1, 1), colorMap=colour_map(WEIGHT_COLOURS),

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from core import ConvScopeError
 
-from .common import box_text, display_image, pg
+from .common import box_text, display_image, image_box, pg
 from .controller import Probe
 from .export import ask_and_save
 from .overlay import WindowOverlay, footprint, weight_picture
@@ -80,11 +80,7 @@ class KernelWindowView(QWidget):
         controls.addWidget(export)
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.viewbox = self.graphics.addViewBox()
-        self.viewbox.setAspectLocked(True)
-        self.viewbox.invertY(True)
-        self.image = pg.ImageItem()
-        self.viewbox.addItem(self.image)
+        self.viewbox, self.image = image_box(self.graphics, menu=True)
         self.overlay = WindowOverlay(self.viewbox)
         self.viewbox.menu.addAction("Export kernel window as PNG…", self.export_dialog)
         left = QWidget()

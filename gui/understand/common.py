@@ -124,20 +124,6 @@ def line() -> QFrame:
     return frame
 
 
-def image_box(widget: pg.GraphicsLayoutWidget, title: str = "", col: int = 0):
-    """A ViewBox for a picture (y down, square pixels) with an ImageItem in it, in column
-    ``col`` of a layout widget, under ``title`` if given. Returns (viewbox, image item)."""
-    if title:
-        widget.addLabel(title, row=0, col=col)
-    box = widget.addViewBox(row=1 if title else 0, col=col)
-    box.setAspectLocked(True)
-    box.invertY(True)
-    box.setMenuEnabled(False)
-    item = pg.ImageItem()
-    box.addItem(item)
-    return box, item
-
-
 def scrolling(widget: QWidget, width: int = 0) -> QScrollArea:
     """``widget`` in a frameless vertical scroll area, so that a short dock never squeezes
     or clips its controls (they scroll instead)."""

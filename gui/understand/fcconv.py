@@ -33,13 +33,12 @@ from core.understand.fcconv import (
     resized,
     sliding_cost,
 )
-from gui.activations.common import display_image
+from gui.activations.common import display_image, image_box
 
 from .commands import ConvertFcToConv
 from .common import (
     escape,
     hint,
-    image_box,
     input_image,
     pg,
     resize_nearest,

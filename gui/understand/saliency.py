@@ -30,12 +30,11 @@ from PySide6.QtWidgets import (
 
 from core.understand.featureviz import for_display, visualize_channels
 from core.understand.saliency import saliency
-from gui.activations.common import clip_box, display_image, rect_item, set_box
+from gui.activations.common import clip_box, display_image, image_box, rect_item, set_box
 from gui.document import INPUT
 
 from .common import (
     hint,
-    image_box,
     input_image,
     pg,
     set_status,
