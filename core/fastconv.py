@@ -1,0 +1,289 @@
+"""Fast, exact paths for the forward convolution: Winograd minimal filtering.
+
+``ops.conv_forward`` routes here; the result equals the direct im2col product up to float
+rounding (relative error about 1e-5, well inside 1e-4), and ``conv_backward`` is untouched
+because the cache it reads is built the same way on every path.
+
+Winograd F(m×m, 3×3) (Lavin & Gray 2015) computes an m×m block of outputs from an
+(m+2)×(m+2) tile of input with (m+2)² multiplies instead of 9·m²: 2.25× fewer for m = 2,
+4× fewer for m = 4. Per tile, Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A. Summed over input channels, the
+element-wise product becomes (m+2)² independent matrix products, one per tile position ξ:
+
+    U[ξ] (F × C) @ V[ξ] (C × tiles) = M[ξ] (F × tiles)
+
+Everything else is a matrix product too, so BLAS does all the arithmetic: the input transform
+is kron(Bᵀ, Bᵀ) ((m+2)² × (m+2)²) times the tiles laid out as columns, the output transform
+kron(Aᵀ, Aᵀ) (m² × (m+2)²) times M. The work runs over bands of tile rows so the tiles, V and
+M of a band stay in cache.
+
+Transformed weights U are cached (4× the weight memory for m = 4). An entry is keyed on the
+weight array's identity and holds a copy of the weights it was made from; every lookup checks
+the array is still the same object with equal contents (``np.array_equal`` reads the weights
+once, cheap beside the convolution), so an array replaced or changed in place (training's
+``w -= lr * g``) gets a fresh transform, never a stale one. ``weight_cache(False)`` turns the
+cache off; entries die with their weight array (weakref) and the whole cache is bounded.
+``fast_paths(False)`` routes every conv to the direct product (for comparisons).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from contextlib import contextmanager
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+# ----------------------------------------------------------------------------- transforms
+# Lavin & Gray's matrices, interpolation points 0, ±1 (m = 2) and 0, ±1, ±2 (m = 4), plus ∞.
+_BT = {
+    2: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+    4: [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+}
+_G = {
+    2: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+    4: [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+}
+_AT = {
+    2: [[1, 1, 1, 0], [0, 1, -1, -1]],
+    4: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+}
+
+
+def _kron(table, m):
+    a = np.asarray(table[m], dtype=np.float64)
+    return np.ascontiguousarray(np.kron(a, a), dtype=np.float32)
+
+
+# kron(Bᵀ, Bᵀ): (a², a²) on tiles flattened row-major; kron(Aᵀ, Aᵀ): (m², a²);
+# kron(G, G): (a², 9) on 3×3 kernels flattened row-major. Bᵀ and Aᵀ hold small integers, so
+# the first two are exact in float32.
+_K_IN = {m: _kron(_BT, m) for m in _BT}
+_K_OUT = {m: _kron(_AT, m) for m in _AT}
+_K_W = {m: _kron(_G, m) for m in _G}
+
+# Bytes of one band's transformed tiles V (a² × C × band tiles): a few MB keeps a band's
+# tiles, V and M in the last-level cache while BLAS works on them.
+_BAND_BYTES = 4 << 20
+
+# ----------------------------------------------------------------------------- routing
+# Smallest output side for each tile size, and the fewest channels (in and out) worth it.
+# With few channels the transforms (about a⁴·C + m²a²·F multiply-adds per tile) outweigh
+# the a²·C·F saved, and the (a²) products are too thin for BLAS. Measured per layer on the
+# presets' shapes: F(4×4) pays from 28×28 with 32+ channels (1.5–2× faster than direct
+# from 128 channels, even at 64); on 14×14 maps only F(2×2) with 384+ channels gains a
+# little; at 7×7 and on the small ResNet/AlexNet maps the direct product is as fast.
+MIN_SIDE = {4: 28, 2: 14}
+MIN_CHANNELS = {4: 32, 2: 384}
+
+
+_routing = {"enabled": True}
+
+
+@contextmanager
+def fast_paths(enabled: bool):
+    """Inside the block, ``conv_forward`` takes (or, with False, never takes) the fast paths:
+    for comparing them with the direct computation."""
+    before = _routing["enabled"]
+    _routing["enabled"] = enabled
+    try:
+        yield
+    finally:
+        _routing["enabled"] = before
+
+
+def plan(x, w, stride, padding, dilation, groups):
+    """The Winograd tile size ``conv_forward`` uses for arrays x and w, or None (direct).
+
+    Only float32 data takes the fast path: it computes in float32, and a caller running the
+    core in float64 (the gradient checks) must get the direct float64 computation."""
+    if x.dtype != np.float32 or w.dtype != np.float32:
+        return None
+    return winograd_tile(x.shape, w.shape, stride, padding, dilation, groups)
+
+
+def winograd_tile(x_shape, w_shape, stride, padding, dilation, groups):
+    """The Winograd tile size m (4 or 2) ``conv_forward`` uses for this conv, or None.
+
+    Eligible: 3×3 kernels, stride 1, dilation 1, one group, enough channels and filters.
+    """
+    if not _routing["enabled"]:
+        return None
+    f, cg, kh, kw = w_shape
+    if (kh, kw) != (3, 3) or tuple(stride) != (1, 1) or tuple(dilation) != (1, 1):
+        return None
+    if groups != 1:
+        return None
+    h, w = x_shape[2:]
+    side = min(h + 2 * padding[0] - 2, w + 2 * padding[1] - 2)
+    for m in (4, 2):
+        if side >= MIN_SIDE[m] and min(cg, f) >= MIN_CHANNELS[m]:
+            return m
+    return None
+
+
+# ----------------------------------------------------------------------------- weights
+_cache_lock = threading.RLock()  # re-entrant: a weakref callback may fire inside
+_cache: OrderedDict = OrderedDict()  # (id(w), m) -> (weakref(w), copy of w, U)
+_cache_state = {"enabled": True, "bytes": 0}
+CACHE_LIMIT_BYTES = 1 << 30  # transforms + copies kept at most (VGG16 needs ~0.23 GB)
+
+
+@contextmanager
+def weight_cache(enabled: bool):
+    """Turn the transformed-weight cache on or off inside a ``with`` block."""
+    before = _cache_state["enabled"]
+    _cache_state["enabled"] = enabled
+    try:
+        yield
+    finally:
+        _cache_state["enabled"] = before
+
+
+def clear_weight_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+        _cache_state["bytes"] = 0
+
+
+def transform_weights(w, m):
+    """w: (F, C, 3, 3) → U: (a², F, C) float32, U[ξ] = (G g Gᵀ)[ξ] for every (f, c)."""
+    f, c = w.shape[:2]
+    flat = np.ascontiguousarray(w, dtype=np.float32).reshape(f * c, 9)
+    return np.matmul(_K_W[m], flat.T).reshape(-1, f, c)
+
+
+def _weights(w, m):
+    """U for ``w``, from the cache when ``w`` is the very array, unchanged, it was made from."""
+    if not _cache_state["enabled"]:
+        return transform_weights(w, m)
+    key = (id(w), m)
+    with _cache_lock:
+        entry = _cache.get(key)
+    if entry is not None:
+        ref, saved, u = entry
+        if ref() is w and saved.shape == w.shape and np.array_equal(saved, w):
+            with _cache_lock:
+                if key in _cache:
+                    _cache.move_to_end(key)
+            return u
+    u = transform_weights(w, m)
+    _remember(key, w, u)
+    return u
+
+
+def _remember(key, w, u):
+    try:
+        ref = weakref.ref(w, lambda _r, key=key: _forget(key))
+    except TypeError:  # not weak-referenceable: do not cache
+        return
+    saved = np.array(w, dtype=w.dtype, copy=True)
+    with _cache_lock:
+        _drop(key)
+        _cache[key] = (ref, saved, u)
+        _cache_state["bytes"] += u.nbytes + saved.nbytes
+        while _cache_state["bytes"] > CACHE_LIMIT_BYTES and len(_cache) > 1:
+            _drop(next(iter(_cache)))
+
+
+def _forget(key):
+    with _cache_lock:
+        _drop(key)
+
+
+def _drop(key):
+    entry = _cache.pop(key, None)
+    if entry is not None:
+        _cache_state["bytes"] -= entry[1].nbytes + entry[2].nbytes
+
+
+# ----------------------------------------------------------------------------- the conv
+_workspaces = threading.local()  # per thread: role -> flat float32 buffer, reused across calls
+
+
+def _workspace(role, size):
+    """A float32 buffer of at least ``size`` elements, reused across calls in this thread
+    (fresh large arrays cost page faults on every call)."""
+    pool = _workspaces.__dict__.setdefault("pool", {})
+    buf = pool.get(role)
+    if buf is None or buf.size < size:
+        buf = pool[role] = np.empty(size, dtype=np.float32)
+    return buf[:size]
+
+
+def release_workspaces() -> None:
+    """Free this thread's buffers (they hold a few tens of MB after a VGG pass)."""
+    _workspaces.__dict__.pop("pool", None)
+
+
+def _padded(x, ph, pw, rows, cols):
+    """x zero-padded by (ph, pw) at the top-left to (N, C, rows, cols), in a workspace."""
+    n, c, h, w = x.shape
+    xp = _workspace("padded", n * c * rows * cols).reshape(n, c, rows, cols)
+    xp[:, :, :ph] = 0
+    xp[:, :, ph + h:] = 0
+    xp[:, :, ph:ph + h, :pw] = 0
+    xp[:, :, ph:ph + h, pw + w:] = 0
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
+def winograd_conv(x, w, b, padding, m):
+    """3×3, stride-1 convolution by Winograd F(m×m, 3×3); same result as the direct one.
+
+    x: (N, C, H, W) float32; w: (F, C, 3, 3); b: (F,) or None; padding: (ph, pw).
+    Returns out (N, F, Ho, Wo), Ho = H + 2·ph − 2, Wo = W + 2·pw − 2, contiguous.
+    """
+    n, c, h, wd = x.shape
+    f = w.shape[0]
+    ph, pw = padding
+    ho, wo = h + 2 * ph - 2, wd + 2 * pw - 2
+    a = m + 2
+    th, tw = -(-ho // m), -(-wo // m)
+    # Zero-padded input covering every tile, the last ones partly past the output's edge.
+    xp = _padded(x, ph, pw, m * th + 2, m * tw + 2)
+    u = _weights(w, m)
+    out = np.empty((n, f, m * th, m * tw), dtype=np.float32)
+    blocks = out.reshape(n, f, th, m, tw, m)
+    bias = None if b is None else np.asarray(b, np.float32).reshape(1, f, 1, 1)
+    k_in, k_out = _K_IN[m], _K_OUT[m]
+    band = max(1, min(th, _BAND_BYTES // max(1, 4 * a * a * c * tw)))
+    cols_ws = _workspace("tiles", n * a * a * c * band * tw)
+    v_ws = _workspace("transformed", n * a * a * c * band * tw)
+    prod_ws = _workspace("products", n * a * a * f * band * tw)
+    y_ws = _workspace("outputs", n * m * m * f * band * tw)
+    s_n, s_c, s_h, s_w = xp.strides
+    for t0 in range(0, th, band):
+        t1 = min(th, t0 + band)
+        count = (t1 - t0) * tw  # tiles in this band
+        tiles = as_strided(xp[:, :, m * t0:], (n, a, a, c, t1 - t0, tw),
+                           (s_n, s_h, s_w, s_c, m * s_h, m * s_w), writeable=False)
+        cols = cols_ws[:n * a * a * c * count].reshape(tiles.shape)
+        np.copyto(cols, tiles)                                # one column per (c, tile)
+        v = v_ws[:cols.size].reshape(n, a * a, c * count)
+        np.matmul(k_in, cols.reshape(v.shape), out=v)         # Bᵀ d B for every tile
+        prod = prod_ws[:n * a * a * f * count].reshape(n, a * a, f, count)
+        np.matmul(u, v.reshape(n, a * a, c, count), out=prod)  # the (a²) products
+        y = y_ws[:n * m * m * f * count].reshape(n, m * m, f * count)
+        np.matmul(k_out, prod.reshape(n, a * a, f * count), out=y)  # Aᵀ M A
+        _scatter(y.reshape(n, m, m, f, t1 - t0, tw), blocks[:, :, t0:t1], bias)
+    if (m * th, m * tw) != (ho, wo):
+        out = np.ascontiguousarray(out[:, :, :ho, :wo])
+    return out
+
+
+def _scatter(y, dest, bias):
+    """Output tiles y (N, m, m, F, rows, tw) into dest (N, F, rows, m, tw, m), plus the bias.
+
+    One copy per position (u, v) in the tile: each reads a contiguous block, about twice as
+    fast as one copy through a transposed view (whose innermost runs are m long)."""
+    m = y.shape[1]
+    for u in range(m):
+        for v in range(m):
+            if bias is None:
+                np.copyto(dest[:, :, :, u, :, v], y[:, u, v])
+            else:
+                np.add(y[:, u, v], bias, out=dest[:, :, :, u, :, v])
