@@ -137,10 +137,11 @@ class Network:
         return net
 
     # ================================================================== weights
-    def param_shapes(self) -> dict:
-        """"<layer>.<param>" → shape for every parameter and buffer of the network."""
+    def param_shapes(self, report: Report | None = None) -> dict:
+        """"<layer>.<param>" → shape for every parameter and buffer of the network.
+        ``report``: this network's analysis, if the caller has one."""
         # shapes only: skip analyze()'s search for input sizes that fix warnings (~30 ms)
-        report = analyze(self.layers, self.input.shape, self.name)
+        report = report or analyze(self.layers, self.input.shape, self.name)
         shapes = {}
         for info in report.layers:
             if info.in_shape is None or info.out is None or isinstance(info.layer, Block):
@@ -149,12 +150,12 @@ class Network:
                 shapes[f"{info.name}.{key}"] = tuple(shape)
         return shapes
 
-    def ensure_weights(self) -> None:
+    def ensure_weights(self, report: Report | None = None) -> None:
         """Initialise every parameter that is missing or no longer fits its layer.
 
         Each layer draws from its own generator, seeded by (seed, layer name), so editing
         one layer never changes another's weights."""
-        shapes = self.param_shapes()
+        shapes = self.param_shapes(report)
         layers = {layer.name: layer for layer in iter_layers(self.layers)}
         missing = {key: shape for key, shape in shapes.items()
                    if self.weights.get(key) is None or self.weights[key].shape != shape}
@@ -238,7 +239,7 @@ class Network:
                                  f"(N, {', '.join(map(str, self.input.shape))})", "input")
         # shapes only: analyze()'s search for inputs that fix warnings costs ~10 ms on ResNets
         report = self.check_runnable(x.shape[0], analyze(self.layers, self.input.shape, self.name))
-        self.ensure_weights()
+        self.ensure_weights(report)
         ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed),
                          should_stop)
         out, cache = ctx.run(self.layers, x)
@@ -295,6 +296,10 @@ class RunContext:
 
     def __init__(self, net, report, training, rng, should_stop=None):
         self.weights = net.weights
+        self.by_layer: dict = {}  # layer name → {param: array}, grouped once per pass
+        for key, value in net.weights.items():
+            layer, param = key.rsplit(".", 1)
+            self.by_layer.setdefault(layer, {})[param] = value
         self.should_stop = should_stop
         self.shapes = {i.name: i.out for i in report.layers}
         self.training = training
@@ -303,8 +308,7 @@ class RunContext:
         self.grads: dict = {}
 
     def params(self, layer) -> dict:
-        prefix = layer.name + "."
-        return {k[len(prefix):]: v for k, v in self.weights.items() if k.startswith(prefix)}
+        return self.by_layer.get(layer.name, {})
 
     def out_shape(self, layer) -> tuple:
         return self.shapes[layer.name]

@@ -329,20 +329,28 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, eps, momentum, 
         running_var *= 1 - momentum
         running_var += momentum * var * count / max(1, count - 1)
     else:
-        mean, var = running_mean, running_var
+        # inference is one affine map per channel: two passes over the data, and x̂ is
+        # made only if a backward pass asks for it
+        inv_std = (1.0 / np.sqrt(running_var + eps)).astype(np.float32)
+        scale = (gamma * inv_std).astype(np.float32)
+        out = x * scale.reshape(shape)
+        out += (beta - running_mean * scale).astype(np.float32).reshape(shape)
+        return out, (x, running_mean.copy(), gamma, inv_std, False)
     inv_std = (1.0 / np.sqrt(var + eps)).astype(np.float32)
     # in place where possible: the same arithmetic in the same order, 4 passes instead of 5
     xhat = x - mean.reshape(shape)
     xhat *= inv_std.reshape(shape)
     out = gamma.reshape(shape) * xhat
     out += beta.reshape(shape)
-    return out.astype(np.float32, copy=False), (xhat, gamma, inv_std, training)
+    return out.astype(np.float32, copy=False), (xhat, None, gamma, inv_std, True)
 
 
 def batchnorm_backward(dout, cache):
     """→ dx, dgamma, dbeta."""
-    xhat, gamma, inv_std, training = cache
+    xhat, mean, gamma, inv_std, training = cache
     shape = (1, -1, 1, 1)
+    if mean is not None:  # inference: the cache holds x and the running mean
+        xhat = (xhat - mean.reshape(shape)) * inv_std.reshape(shape)
     dbeta = dout.sum(axis=(0, 2, 3))
     dgamma = (dout * xhat).sum(axis=(0, 2, 3))
     dxhat = dout * gamma.reshape(shape)
