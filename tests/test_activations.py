@@ -265,9 +265,8 @@ def test_step_through_sum_is_the_forward_value(qtbot, live, alexnet):
     open_network(qtbot, live, alexnet.copy())
     doc, stepper = live.document, live.kernel_window
     doc.select("conv1")
-    qtbot.mouseClick(stepper.next, Qt.MouseButton.LeftButton)  # no probe yet: starts at (0, 0)
-    assert live.controller.probe == Probe("conv1", 0, 0, 0)
-    stepper.step_by(1)
+    assert live.controller.probe == Probe("conv1", 0, 0, 0)  # shown before any click
+    qtbot.mouseClick(stepper.next, Qt.MouseButton.LeftButton)
     stepper.step_by(1)
     assert live.controller.probe == Probe("conv1", 0, 0, 2)
     stepper.step_by(55)  # 55 pixels per row: one row on

@@ -252,10 +252,23 @@ class LiveController(QObject):
             self.probe = probe
             self.probeChanged.emit(probe)
 
+    def _default_probe(self) -> None:
+        """With no pixel clicked yet, the kernel window shows output pixel (0, 0) of the
+        selected layer, or else of the first layer with a kernel: where a step-through starts,
+        and a first look at what a window is, instead of an empty panel."""
+        layers = self.doc.report.layers
+        selected = [i for i in layers if i.name == self.doc.selected]
+        for info in selected + layers:
+            maps = self.result.activations.get(info.name)
+            if info.window and info.depth == 0 and maps is not None and maps.shape[1] > 1:
+                self.set_probe(Probe(info.name, 0, 0, 0))
+                return
+
     def _check_probe(self) -> None:
         """Keep the probe if its layer still exists, moved inside the map if it shrank."""
         probe = self.probe
         if probe is None:
+            self._default_probe()
             return
         maps = self.result.activations.get(probe.layer)
         if maps is None:
