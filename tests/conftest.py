@@ -12,3 +12,17 @@ import pytest
 # The GUI tests' shared fixtures (window, make_window, dialogs, isolated) and drag helpers.
 pytest.register_assert_rewrite("gui_helpers")
 pytest_plugins = ["gui_helpers"]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch's thread pool and NumPy's BLAS threads, taking turns on two cores, spin against
+    each other (see shared/notes): comparison tests run torch on one thread."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

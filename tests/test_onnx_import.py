@@ -180,16 +180,7 @@ if torch is not None:
             return torch.softmax(x, 1)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Torch's threads and NumPy's BLAS threads spin against each other on two cores."""
-    if torch is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def torch_to_onnx(model, size, path, preserve=False):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from netutil import relative_error
 
 from core import Network
 from core.analysis import analyze
@@ -176,11 +177,6 @@ def randomise_weights(net, seed):
 
 
 # ============================================================================ the tests
-def relative_error(got, want):
-    scale = max(float(np.abs(want).max()), 1e-3)
-    return float(np.abs(got - want).max()) / scale
-
-
 @settings(max_examples=50, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(net=networks())

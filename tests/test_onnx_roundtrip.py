@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 import pytest
+from netutil import randomise_norms, relative_error
 
 from core import Network
 from core.interop import run_onnx
@@ -33,22 +34,6 @@ SMALLER = {"alexnet": 67, "zfnet": 67, "vgg16": 32, "googlenet": 96, "resnet18":
 FULL = os.environ.get("CONVSCOPE_FULL_PRESETS") == "1"
 PRESETS = {p.stem: p for p in preset_paths()}
 MAX_ERRORS: dict = {}  # preset → worst relative error, printed at the end of the module
-
-
-def relative_error(got, want):
-    scale = max(float(np.abs(want).max()), 1e-3)
-    return float(np.abs(got - want).max()) / scale
-
-
-def randomise_norms(net, seed=0):
-    """Batchnorm statistics that are not the identity, so the layer really is tested."""
-    rng = np.random.default_rng(seed)
-    net.ensure_weights()
-    for key, value in net.weights.items():
-        if key.endswith("running_var"):
-            net.weights[key] = rng.uniform(0.5, 2.0, value.shape).astype(np.float32)
-        elif key.endswith(("running_mean", "bias")):
-            net.weights[key] = rng.normal(0.0, 0.1, value.shape).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

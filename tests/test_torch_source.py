@@ -8,6 +8,7 @@ import runpy
 
 import numpy as np
 import pytest
+from netutil import randomise_norms
 
 from core import Network
 from core.interop.torch_source import class_name, export, to_source
@@ -28,17 +29,7 @@ needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed: 
 
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Torch's thread pool and NumPy's BLAS threads, taking turns on two cores, spin
-    against each other (see shared/notes): run torch on one thread here."""
-    if torch is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # Every layer type, odd names, blocks nested two deep.
@@ -92,16 +83,6 @@ def test_generated_source_compiles_and_needs_only_torch(name):
         assert "class Residual(nn.Module):" in source and "class Concat(nn.Module):" in source
 
 
-def randomise(net, seed=0):
-    rng = np.random.default_rng(seed)
-    net.ensure_weights()
-    for key, value in net.weights.items():
-        if key.endswith("running_var"):
-            net.weights[key] = rng.uniform(0.5, 2.0, value.shape).astype(np.float32)
-        elif key.endswith(("running_mean", "bias")):
-            net.weights[key] = rng.normal(0.0, 0.1, value.shape).astype(np.float32)
-
-
 def run_generated(net, tmp_path, x):
     """Write the source and weights, run the module in torch: layer name → output."""
     path = tmp_path / "model.py"
@@ -126,7 +107,7 @@ def test_generated_module_gives_convscope_numbers(name, tmp_path):
     net = Network.from_dict(ODD) if name == "odd" else Network.load(PRESETS[name])
     if name in SMALLER:
         net.input.height = net.input.width = SMALLER[name]
-    randomise(net)
+    randomise_norms(net)
     x = np.random.default_rng(1).standard_normal((1, *net.input.shape)).astype(np.float32)
     ours = net.forward(x)
     theirs, _, _ = run_generated(net, tmp_path, x)
