@@ -7,7 +7,7 @@ import html
 
 import numpy as np
 from PySide6 import QtCore
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 import pyqtgraph as pg  # isort: skip
 
@@ -135,3 +135,18 @@ def scrolling(widget: QWidget, width: int = 0) -> QScrollArea:
     if width:
         area.setMinimumWidth(width)
     return area
+
+
+def controls_beside(panel: QWidget, controls: QWidget, view: QWidget, controls_width: int,
+                    sizes: tuple[int, int]) -> None:
+    """Lay ``panel`` out as its controls (scrolling, at least ``controls_width`` wide) left
+    of a view that takes the rest, in a splitter the user can drag."""
+    splitter = QSplitter(QtCore.Qt.Orientation.Horizontal)
+    splitter.addWidget(scrolling(controls, controls_width))
+    splitter.addWidget(view)
+    splitter.setStretchFactor(1, 1)
+    splitter.setSizes(list(sizes))
+    layout = QVBoxLayout(panel)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(splitter)
+

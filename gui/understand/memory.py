@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHeaderView,
     QSpinBox,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -32,7 +31,7 @@ from PySide6.QtWidgets import (
 from core import ConvScopeError
 from core.understand.memory import fmt_bytes, memory_budget
 
-from .common import escape, hint, pg, scrolling, set_status, status_label
+from .common import controls_beside, escape, hint, pg, set_status, status_label
 
 DTYPES = (("float32 (4 bytes)", 4), ("float16 (2 bytes)", 2), ("float64 (8 bytes)", 8))
 OPTIMIZERS = (("SGD", "sgd"), ("SGD + momentum", "momentum"), ("Adam", "adam"))
@@ -158,14 +157,7 @@ class MemoryPanel(QWidget):
         self.tabs.addTab(chart_box, "Chart")
         self.tabs.addTab(self.table, "Per layer")
         self.tabs.addTab(self.explain, "Why backward keeps activations")
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scrolling(left, 250))
-        splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([290, 900])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        controls_beside(self, left, self.tabs, 250, (290, 900))
 
     def _training_toggled(self, on: bool):
         self.optimizer.setEnabled(on)

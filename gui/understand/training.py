@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -42,7 +41,7 @@ from core.train import TrainConfig, Trainer
 from gui.commands import SetInputValues, SetValue
 
 from .commands import TrainWeights
-from .common import hint, pg, scrolling, set_status, snapshot, status_label
+from .common import controls_beside, hint, pg, set_status, snapshot, status_label
 
 
 @dataclass(frozen=True)
@@ -290,14 +289,7 @@ class TrainingPanel(QWidget):
         self.test_acc_curve = self.acc_plot.plot(pen=bold, symbol="o", symbolSize=5,
                                                  symbolBrush=(200, 60, 40), name="test")
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scrolling(controls, 300))
-        splitter.addWidget(self.plots)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([380, 900])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        controls_beside(self, controls, self.plots, 300, (380, 900))
         self._show_state()
 
     def _optimizer_changed(self, index: int):
