@@ -33,6 +33,7 @@ def install_extensions(window) -> None:
                 window.extensions.append(install(window))
         except Exception as err:  # an optional panel must not stop the designer
             print(f"convscope: {name} not loaded: {err}", file=sys.stderr)
+    window.reapply_layout()
 
 
 def create_window(extensions: bool = True, **options):

@@ -116,8 +116,10 @@ class MainWindow(QMainWindow):
         toggle = dock.toggleViewAction()
         toggle.setStatusTip(f"Show or hide the {name} panel")
         self.menu("View").insertAction(self._panels_end, toggle)
-        if self._restored:  # a panel added after the layout was restored gets its place
-            self.restoreDockWidget(dock)
+        # A panel added to a shown or restored window starts hidden in Qt: show it in its
+        # default place; ``reapply_layout`` then puts the ones a saved layout knows back
+        # where the user left them (closed ones closed).
+        dock.show()
         return dock
 
     def _default_tab(self, area) -> str | None:
@@ -466,6 +468,16 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self._restored = self.restoreState(state, STATE_VERSION)
+
+    def reapply_layout(self) -> None:
+        """Restore the saved layout again once plug-ins have added their panels (they come
+        after the window is shown, to keep start-up fast), so they return where the user
+        left them; panels the saved layout never knew keep their default place."""
+        if not self._restored:
+            return
+        state = app_settings.settings().value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state, STATE_VERSION)
 
     def save_layout(self):
         stored = app_settings.settings()
