@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from math import prod
 
@@ -214,3 +215,46 @@ def _figures(info, layer, shape, out):
 
 def shape_text(shape) -> str:
     return fmt_shape(shape) if shape else "—"
+
+
+
+
+class _Fatal(Exception):
+    """A layer whose shape cannot be computed: nothing after it can be."""
+
+
+def first_problem(layers: list, input_shape: tuple) -> int:
+    """The reading-order index (as in ``Report.layers``) of the first layer with a warning or
+    an error for this input, or the number of layers if there is none. Shapes only (no
+    figures), and it stops at the first error: what the search for input sizes that fix a
+    warning needs, many times per edit."""
+    count, first = 0, None
+
+    def note(index):
+        nonlocal first
+        first = index if first is None else min(first, index)
+
+    def walk(seq, shape):
+        nonlocal count
+        for layer in seq:
+            index, count = count, count + 1
+            if isinstance(layer, Block):
+                try:
+                    outs = [walk(sub, shape) for _, sub in layer.sequences()]
+                except _Fatal:  # a layer inside fails: so does the block, listed first
+                    note(index)
+                    raise
+                shaped = layer.combine(outs)
+            else:
+                shaped = layer.shaped(shape)
+            if shaped.out is None or any(d.severity in ("warning", "error")
+                                         for d in shaped.diagnostics):
+                note(index)
+            if shaped.out is None:
+                raise _Fatal
+            shape = shaped.out
+        return shape
+
+    with contextlib.suppress(_Fatal):  # the first problem is noted before it is raised
+        walk(layers, tuple(input_shape))
+    return count if first is None else first

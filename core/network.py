@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import fileio
-from .analysis import Report, analyze
+from .analysis import Report, analyze, first_problem
 from .errors import ConvScopeError
 from .fields import MAX_COUNT, MAX_SPATIAL
 from .layers import REGISTRY, Block, Layer, fmt_shape
@@ -503,10 +503,7 @@ def _add_input_fixes(net, report) -> None:
 
     def clean_until(h, w, until):
         if (h, w) not in first_bad:
-            infos = analyze(net.layers, (net.input.channels, h, w)).layers
-            first_bad[(h, w)] = next(
-                (n for n, i in enumerate(infos) if i.blocked_by or any(
-                    d.severity in ("warning", "error") for d in i.diagnostics)), len(infos))
+            first_bad[(h, w)] = first_problem(net.layers, (net.input.channels, h, w))
         return first_bad[(h, w)] > until
 
     for d in report.diagnostics:
