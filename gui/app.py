@@ -22,8 +22,21 @@ def _application():
     return app
 
 
+def collect_garbage_on_the_gui_thread() -> None:
+    """Python's cyclic garbage collector runs in whichever thread happens to allocate; if
+    that is a worker and the garbage holds Qt objects, Qt crashes. Before any worker
+    starts, switch automatic collection off and collect on a GUI-thread timer instead
+    (pyqtgraph's GarbageCollector does exactly this)."""
+    app = _application()
+    if getattr(app, "garbage_collector", None) is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        app.garbage_collector = GarbageCollector(interval=1.0)
+
+
 def install_extensions(window) -> None:
     """Let optional parts plug into the window; one that fails says so in one line."""
+    collect_garbage_on_the_gui_thread()
     for name in EXTENSIONS:
         try:
             if importlib.util.find_spec(name) is None:

@@ -1,5 +1,6 @@
 """Test setup: Qt runs offscreen, set before any Qt module loads."""
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -26,3 +27,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# The cyclic garbage collector runs in whichever thread allocates; a worker thread that
+# collects garbage holding Qt objects crashes Qt (seen once in CI: a segfault while
+# "Garbage-collecting" on a job thread). As the app does (gui.app), a test that drives Qt
+# collects on the main thread only: automatic collection off while it runs, one full
+# collection after it (its workers have stopped by then).
+@pytest.fixture(autouse=True)
+def collect_garbage_on_the_main_thread(request):
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
