@@ -23,6 +23,9 @@ from core.summary import label, memory_expr, short, totals_lines, weights_expr
 from gui.document import INPUT
 
 COLUMNS = ("Layer", "Name", "Output", "Memory", "Weights", "Params", "MACs", "RF", "Status")
+# The memory and weights formulas grow long; capped, so that RF and Status stay in view
+# (the row's tooltip has it whole).
+WIDEST = {"Memory": 140, "Weights": 190}
 NUMERIC = {"Params", "MACs"}
 ROW_FILL = {"warning": QColor("#fff3d1"), "error": QColor("#fde1e1"),
             "blocked": QColor("#efefef")}
@@ -197,6 +200,8 @@ class SummaryTable(QTableView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAlternatingRowColors(False)
         self.setWordWrap(False)
+        # a narrowed cell keeps its end: "…4096 = 102,760,448" still shows the number
+        self.setTextElideMode(Qt.TextElideMode.ElideLeft)
         self.setShowGrid(False)
         self.verticalHeader().hide()
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
@@ -225,7 +230,7 @@ class SummaryTable(QTableView):
             longest = max((row[column] for row in rows[:-1]), key=len)  # proportional: close
             widest = max(fm.horizontalAdvance(title), fm.horizontalAdvance(longest) + 4,
                          bold_fm.horizontalAdvance(rows[-1][column]))
-            widths.append(min(widest + 18, 420))
+            widths.append(min(widest + 12, WIDEST.get(title, 420)))
         return widths
 
     def _fit_columns(self):

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import ConvScopeError, Network
+from core.analysis import shape_text
 from core.presets import preset_paths, preset_title
 from core.summary import short
 from core.understand.compare import compare, example_7x7_vs_3x3
@@ -39,13 +40,6 @@ TOTALS = (("params", "Parameters", "count"), ("weights", "Weights", "count"),
           ("macs", "MACs / image", "count"), ("depth", "Layers with weights", "plain"),
           ("receptive_field", "Receptive field", "rf"))
 SHADE = QColor(238, 242, 248)
-
-
-def _hwc(shape) -> str:
-    if shape is None:
-        return "–"
-    c, h, w = shape
-    return f"{h}×{w}×{c}"
 
 
 def _value(value, kind) -> str:
@@ -247,7 +241,7 @@ class ComparePanel(QWidget):
         name = ("  " * side["depth"]) + side["name"] + (f" ({side['describe']})"
                                                         if side["describe"] else "")
         rf = side["receptive_field"]
-        return [name, _hwc(side["output"]), f"{side['params']:,}",
+        return [name, shape_text(side["output"]), f"{side['params']:,}",
                 fmt_bytes(4 * side["activations"]) if side["activations"] else "–",
                 f"{side['macs']:,}" if side["macs"] else "–",
                 f"{rf[0]}×{rf[1]}" if rf else "–"]
