@@ -81,7 +81,12 @@ class Report:
 
     @property
     def has_error(self) -> bool:
-        return any(d.severity == "error" for d in self.diagnostics)
+        return self.first_error is not None
+
+    @property
+    def first_error(self):
+        """The first error diagnostic in reading order, or None."""
+        return next((d for d in self.diagnostics if d.severity == "error"), None)
 
     def by_name(self, name: str) -> LayerInfo:
         for info in self.layers:

@@ -720,6 +720,3 @@ class Concat(Block):
         for branch, d, c in zip(self.values["branches"], splits, caches):
             dx = dx + ctx.back(branch, np.ascontiguousarray(d), c)
         return dx, {}
-
-    def to_dict(self):
-        return {"type": self.TYPE, **({"name": self.name} if self.name else {})}

@@ -19,7 +19,7 @@ from . import fileio
 from .analysis import Report, analyze, first_problem
 from .errors import ConvScopeError
 from .fields import MAX_COUNT, MAX_SPATIAL
-from .layers import REGISTRY, Block, Layer, fmt_shape
+from .layers import REGISTRY, Block, Layer
 
 FORMAT, VERSION = "convscope", 1
 TOP_KEYS = {"format", "version", "name", "description", "input", "weights", "seed", "layers"}
@@ -140,8 +140,7 @@ class Network:
     def param_shapes(self, report: Report | None = None) -> dict:
         """"<layer>.<param>" → shape for every parameter and buffer of the network.
         ``report``: this network's analysis, if the caller has one."""
-        # shapes only: skip analyze()'s search for input sizes that fix warnings (~30 ms)
-        report = report or analyze(self.layers, self.input.shape, self.name)
+        report = report or self.analyze(fixes=False)
         shapes = {}
         for info in report.layers:
             if info.in_shape is None or info.out is None or isinstance(info.layer, Block):
@@ -199,18 +198,21 @@ class Network:
         self.own_weights = True
 
     # ================================================================== analysis
-    def analyze(self) -> Report:
+    def analyze(self, fixes: bool = True) -> Report:
+        """The per-layer figures and diagnostics. ``fixes=False`` skips the search for input
+        sizes that make each size warning whole (shapes and figures only, a few ms faster
+        per warning): for callers that need the numbers, not the advice."""
         report = analyze(self.layers, self.input.shape, self.name)
-        _add_input_fixes(self, report)
+        if fixes:
+            _add_input_fixes(self, report)
         return report
 
     # ================================================================== running
     def check_runnable(self, batch: int = 1, report: Report | None = None) -> Report:
         """The report, or ConvScopeError if the network has an error or would not fit."""
         report = report or self.analyze()
-        errors = [d for d in report.diagnostics if d.severity == "error"]
-        if errors:
-            d = errors[0]
+        d = report.first_error
+        if d:
             raise ConvScopeError(f"cannot run past this layer: {d.message}",
                                  f"{d.path} '{d.layer}'")
         need = self.memory_needed(batch, report)
@@ -237,8 +239,7 @@ class Network:
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input.shape:
             raise ConvScopeError(f"input has shape {tuple(x.shape)}, the network takes "
                                  f"(N, {', '.join(map(str, self.input.shape))})", "input")
-        # shapes only: analyze()'s search for inputs that fix warnings costs ~10 ms on ResNets
-        report = self.check_runnable(x.shape[0], analyze(self.layers, self.input.shape, self.name))
+        report = self.check_runnable(x.shape[0], self.analyze(fixes=False))
         self.ensure_weights(report)
         ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed),
                          should_stop)
@@ -574,12 +575,3 @@ def _window_back(info, box):
         return box
     return tuple((lo * s - p, hi * s - p + k - 1)
                  for (lo, hi), (k, s, p) in zip(box, info.window))
-
-
-def describe_input(net) -> str:
-    return fmt_shape(net.input.shape)
-
-
-def count_params(net) -> int:
-    return sum(prod(s) for k, s in net.param_shapes().items()
-               if not k.endswith(("running_mean", "running_var")))

@@ -158,8 +158,8 @@ def _export(args) -> int:
     if suffix not in exporters:
         raise ConvScopeError(f"cannot export to '{suffix or out.name}': use .onnx, .py, .svg, "
                              ".png, .csv or .md", source=str(out))
-    if report.has_error and suffix in (".onnx", ".py"):
-        d = next(d for d in report.diagnostics if d.severity == "error")
+    d = report.first_error
+    if d and suffix in (".onnx", ".py"):
         return _fail(f"{args.file}: {d.path} '{d.layer}': {d.message}", EXIT_NETWORK)
     import importlib
 

@@ -46,10 +46,7 @@ class Document(QObject):
         return self.network.find(path)
 
     def path_of(self, name: str) -> str:
-        for info in self.report.layers:
-            if info.name == name:
-                return info.path
-        raise KeyError(name)
+        return self.report.by_name(name).path
 
     def select(self, name: str) -> None:
         if name != self.selected:

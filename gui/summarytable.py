@@ -49,7 +49,8 @@ class SummaryModel(QAbstractTableModel):
         self.report = self.doc.report
         self.rows = [tuple(self._input(c) for c in COLUMNS)]
         self.rows += [tuple(self._cell(info, c) for c in COLUMNS) for info in self.report.layers]
-        self.rows.append(tuple(self._totals(c) for c in COLUMNS))
+        totals = self._totals()
+        self.rows.append(tuple(totals[c] for c in COLUMNS))
 
     def refresh(self) -> None:
         old = self.rowCount()
@@ -126,7 +127,8 @@ class SummaryModel(QAbstractTableModel):
                 "Memory": memory_expr(shape), "Weights": "0", "Params": "0", "MACs": "0",
                 "RF": "1×1", "Status": ""}[column]
 
-    def _totals(self, column):
+    def _totals(self) -> dict:
+        """The totals row, column → text (worked out once per change)."""
         t = self.report.totals()
         errors = sum(d.severity == "error" for d in self.report.diagnostics)
         warnings = sum(d.severity == "warning" for d in self.report.diagnostics)
@@ -136,7 +138,7 @@ class SummaryModel(QAbstractTableModel):
         return {"Layer": "TOTAL", "Name": "", "Output": "",
                 "Memory": f"{t['activations']:,} = {t['forward_bytes'] / 1e6:.2f} MB",
                 "Weights": f"{t['weights']:,}", "Params": f"{t['params']:,}",
-                "MACs": f"{t['macs']:,}", "RF": "", "Status": status}[column]
+                "MACs": f"{t['macs']:,}", "RF": "", "Status": status}
 
     def _cell(self, info, column):
         if column == "Layer":

@@ -15,7 +15,6 @@ from __future__ import annotations
 from math import sqrt
 from xml.sax.saxutils import escape, quoteattr
 
-from ..analysis import analyze
 from ..fileio import atomic_write_bytes
 from ..layers import fmt_shape
 
@@ -46,7 +45,7 @@ def thickness(c: int) -> float:
 
 def to_svg(net) -> str:
     """The diagram as SVG text (always well-formed XML)."""
-    report = analyze(net.layers, net.input.shape, net.name)
+    report = net.analyze(fixes=False)
     items = [_Cuboid(None, net.input.shape, "input", "input")]
     items += [_item(info) for info in report.top]
     chain = _Row(items)

@@ -22,7 +22,6 @@ from math import ceil
 
 import numpy as np
 
-from ..analysis import analyze
 from ..errors import ConvScopeError
 from ..fileio import atomic_write_bytes
 from . import require_onnx
@@ -50,10 +49,9 @@ def to_model(net, all_outputs: bool = False, opset: int = DEFAULT_OPSET):
     if not 17 <= opset <= onnx.defs.onnx_opset_version():
         raise ConvScopeError(f"opset {opset} is not supported: use 17 to "
                              f"{onnx.defs.onnx_opset_version()}")
-    report = analyze(net.layers, net.input.shape, net.name)  # figures only, no fix search
-    errors = [d for d in report.diagnostics if d.severity == "error"]
-    if errors:
-        d = errors[0]
+    report = net.analyze(fixes=False)
+    d = report.first_error
+    if d:
         raise ConvScopeError(f"cannot export a network with an error: {d.message}",
                              f"{d.path} '{d.layer}'")
     net.ensure_weights()

@@ -111,9 +111,8 @@ class _Reader:
                              "output (its result is used across a block's boundary)")
         assign_names(layers, set())
         report = analyze(layers, spec.shape)  # the errors only, no fix search
-        errors = [d for d in report.diagnostics if d.severity == "error"]
-        if errors:
-            d = errors[0]
+        d = report.first_error
+        if d:
             raise ConvScopeError(f"the imported network has an error: {d.message}",
                                  f"{d.path} '{d.layer}'")
         seed = meta.get("convscope.seed", "0")

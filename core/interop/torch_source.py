@@ -13,7 +13,6 @@ import keyword
 import re
 from pathlib import Path
 
-from ..analysis import analyze
 from ..errors import ConvScopeError
 from ..fileio import atomic_write_bytes, atomic_write_npz
 from ..layers import fmt_shape
@@ -132,10 +131,9 @@ def export(net, out_path, with_weights: bool = False) -> None:
 
 def to_source(net, weights_name: str | None = None) -> str:
     """The generated module's text."""
-    report = analyze(net.layers, net.input.shape, net.name)
-    errors = [d for d in report.diagnostics if d.severity == "error"]
-    if errors:
-        d = errors[0]
+    report = net.analyze(fixes=False)
+    d = report.first_error
+    if d:
         raise ConvScopeError(f"cannot write PyTorch code for a network with an error: "
                              f"{d.message}", f"{d.path} '{d.layer}'")
     writer = _Writer(report)

@@ -50,10 +50,10 @@ def compare(net_a: Network, net_b: Network) -> Comparison:
     training_bytes (one SGD training step of one image, see ``memory``), each as
     {"a", "b", "ratio"} with ratio = b / a (None when a is 0).
     """
-    report_a, report_b = net_a.analyze(), net_b.analyze()
+    report_a, report_b = net_a.analyze(fixes=False), net_b.analyze(fixes=False)
     for net, report in ((net_a, report_a), (net_b, report_b)):
-        if report.has_error:
-            d = next(d for d in report.diagnostics if d.severity == "error")
+        d = report.first_error
+        if d:
             raise ConvScopeError(f"'{net.name}' has an error: {d.message}",
                                  f"{d.path} '{d.layer}'")
     rows = [CompareRow(k, _side(a), _side(b))
@@ -64,8 +64,8 @@ def compare(net_a: Network, net_b: Network) -> Comparison:
                                  "ratio": None}
     totals["depth"] = _pair(_depth(report_a), _depth(report_b))
     # one training step of one image with plain SGD: activations kept plus their gradients
-    totals["training_bytes"] = _pair(memory_budget(net_a, 1).total,
-                                     memory_budget(net_b, 1).total)
+    totals["training_bytes"] = _pair(memory_budget(net_a, 1, report=report_a).total,
+                                     memory_budget(net_b, 1, report=report_b).total)
     return Comparison(net_a.name, net_b.name, rows, totals)
 
 

@@ -130,7 +130,7 @@ class MemoryBudget:
 
 
 def memory_budget(net, batch: int = 1, dtype_bytes: int = 4, optimizer: str = "sgd",
-                  training: bool = True) -> MemoryBudget:
+                  training: bool = True, report=None) -> MemoryBudget:
     """The memory of one training step (or, with ``training=False``, one inference pass)
     of ``net`` at ``batch`` images and ``dtype_bytes`` per value, per layer and in total.
 
@@ -138,12 +138,12 @@ def memory_budget(net, batch: int = 1, dtype_bytes: int = 4, optimizer: str = "s
     Columns (bytes): forward activations, the part kept for backward, activation
     gradients, parameters, parameter gradients, optimizer state, batchnorm's running
     statistics. Raises ConvScopeError for a bad batch/dtype/optimizer or a network whose
-    shapes cannot be computed.
+    shapes cannot be computed. ``report``: the network's analysis, if the caller has it.
     """
     _check(batch, dtype_bytes, optimizer)
-    report = net.analyze()
-    if report.has_error:
-        d = next(d for d in report.diagnostics if d.severity == "error")
+    report = report or net.analyze(fixes=False)
+    d = report.first_error
+    if d:
         raise ConvScopeError(f"the network has an error, so its memory cannot be counted: "
                              f"{d.message}", f"{d.path} '{d.layer}'")
     state_copies = OPTIMIZER_STATE[optimizer] if training else 0

@@ -60,9 +60,7 @@ class ComparePanel(QWidget):
         self.setObjectName("comparePanel")
         self.doc = document
         self.comparison = None
-        self.nets = (None, None)
         self.mode = ""  # "chosen" (the combos) or "example"
-        self._files = {}  # path → Network, opened by the user for side B
         self._build()
         self._timer = QTimer(self, singleShot=True, interval=0)
         self._timer.timeout.connect(self._document_changed)
@@ -183,7 +181,7 @@ class ComparePanel(QWidget):
         except ConvScopeError as err:
             set_status(self.status, str(err), "error")
             return False
-        self.comparison, self.nets = comparison, (net_a, net_b)
+        self.comparison = comparison
         self._fill(comparison)
         t = comparison.totals
         ratio = t["params"]["ratio"]

@@ -174,7 +174,8 @@ class MemoryPanel(QWidget):
     def refresh(self) -> None:
         self._timer.stop()
         try:
-            budget = memory_budget(self.doc.network, **self.settings())
+            budget = memory_budget(self.doc.network, report=self.doc.report,
+                                   **self.settings())
         except ConvScopeError as err:
             self.budget, self.rows = None, []
             set_status(self.verdict, str(err), "error")
