@@ -638,7 +638,8 @@ def test_panels_are_docks_and_the_layout_is_remembered(make_window, dialogs):
 def test_resnet50_edits_update_every_view(make_window):
     window = make_window(preset_path("resnet50"))
     view, doc = window.pipeline, window.document
-    assert len(doc.report.layers) > 170
+    # stem 4 + 16 blocks × (residual + 8 body layers + relu) + 4 projections × 2 + gap + fc
+    assert len(doc.report.layers) == 4 + 16 * 10 + 4 * 2 + 2 == 174
     view.set_all_collapsed(False)
     assert len(view.cards) == len(doc.report.layers) + 1
     doc.select("layer4_2_conv3")

@@ -141,8 +141,12 @@ def test_memory_panel_shows_cores_figures_and_one_bar_group_per_layer(app):
     np.testing.assert_array_equal(panel.bars["forward"].opts["x"], [0, 1, 2, 3])
     table = panel.table
     assert table.rowCount() == 4
+    # by hand (batch 2, Adam): input 64·2·4 = 512; conv forward 2,048 + its gradients 2,048
+    # + params 160 + their gradients 160 + Adam 320 = 4,736; pool 512 + 512 = 1,024;
+    # fc 80 + 80 + 2,600 + 2,600 + 5,200 = 10,560 (sum 16,832, as test_memory_budget)
+    assert [r.total for r in panel.budget.rows if r.total] == [512, 4736, 1024, 10560]
     assert [table.item(r, 7).text() for r in range(4)] == [
-        fmt_bytes(r.total) for r in panel.budget.rows if r.total]
+        fmt_bytes(n) for n in (512, 4736, 1024, 10560)]
     # inference only, batch 2: activations 394·2·4 + parameters 690·4 = 3,152 + 2,760 = 5,912 B
     panel.training.setChecked(False)
     assert panel.budget.total == 5912 and "5.8 KiB" in panel.figures.text()
