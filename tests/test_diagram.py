@@ -59,11 +59,10 @@ def test_blocks_hold_their_layers_and_boxes_are_to_scale():
         rect = group.find(f"{SVG}rect")
         return float(rect.get("width")), float(rect.get("height"))
 
-    # conv1: 112×112×64, layer4_1_conv2: 7×7×512 (thickness ∝ √C, height ∝ √H)
-    assert face("conv1") == pytest.approx((diagram.thickness(64),
-                                           diagram.face_height(112)), abs=0.05)
-    assert face("layer4_1_conv2") == pytest.approx((diagram.thickness(512),
-                                                    diagram.face_height(7)), abs=0.05)
+    # conv1: 112×112×64, layer4_1_conv2: 7×7×512; thickness 2 + 1.5·√C, height 4 + 8·√H:
+    # (2 + 1.5·8, 4 + 8·√112) = (14.0, 88.66) and (2 + 1.5·√512, 4 + 8·√7) = (35.94, 25.17)
+    assert face("conv1") == pytest.approx((14.0, 88.66), abs=0.05)
+    assert face("layer4_1_conv2") == pytest.approx((35.94, 25.17), abs=0.05)
 
 
 def test_svg_survives_odd_names_and_a_network_with_an_error():

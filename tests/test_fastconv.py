@@ -199,10 +199,19 @@ def test_weight_cache_can_be_turned_off_and_forgets_dead_arrays():
     assert not fastconv._cache  # the entry died with its weight array
 
 
+# Lavin & Gray 2015, "Fast algorithms for convolutional neural networks": G of F(2,3)
+# and F(4,3), written out here, not read from the code.
+LAVIN_GRAY_G = {
+    2: [[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+    4: [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+}
+
+
 def test_transform_weights_is_g_g_gt():
     w = np.random.default_rng(9).standard_normal((3, 2, 3, 3)).astype(np.float32)
     for m in (2, 4):
-        g = np.asarray(fastconv._G[m])
+        g = np.asarray(LAVIN_GRAY_G[m])
         want = np.einsum("ik,fckl,jl->ijfc", g, w.astype(np.float64), g)
         got = fastconv.transform_weights(w, m).reshape(want.shape)
         assert np.allclose(got, want, rtol=1e-5, atol=1e-6)
