@@ -19,6 +19,7 @@ kink), and ε stays well inside that grid.
 
 from __future__ import annotations
 
+import sys
 from math import prod
 
 import numpy as np
@@ -46,7 +47,9 @@ class _Float64NumPy:
 def precision(request, monkeypatch):
     """(dtype, ε, relative tolerance); for float64 the core runs in double precision."""
     if request.param == "float64":
-        for module in (core.ops, core.layers, core.network):
+        layer_modules = [m for name, m in sys.modules.items()
+                         if name.startswith("core.layers.") and hasattr(m, "np")]
+        for module in (core.ops, core.network, *layer_modules):
             monkeypatch.setattr(module, "np", _Float64NumPy())
         return np.float64, 1e-6, 1e-6
     return np.float32, 3e-3, 1e-2

@@ -1,0 +1,24 @@
+"""Leaky ReLU."""
+
+from __future__ import annotations
+
+from .. import ops
+from ..fields import number
+from .base import Elementwise, register
+
+
+@register
+class LeakyReLU(Elementwise):
+    TYPE, TITLE = "leaky_relu", "Leaky ReLU"
+    ORDER = 40  # place in its palette group
+    SUMMARY = "x for x > 0, slope·x otherwise: a ReLU that lets a little gradient through."
+    FIELDS = (number("negative_slope", 0.01, "the slope for x < 0", maximum=1e6),)
+
+    def describe(self):
+        return f"slope {self.values['negative_slope']:g}"
+
+    def forward(self, x, params, ctx):
+        return ops.leaky_relu_forward(x, self.values["negative_slope"])
+
+    def backward(self, dout, cache, ctx):
+        return ops.leaky_relu_backward(dout, cache), {}

@@ -1,0 +1,14 @@
+"""Tanh."""
+
+from __future__ import annotations
+
+from .. import ops
+from .base import Elementwise, register
+
+
+@register
+class Tanh(Elementwise):
+    TYPE, TITLE = "tanh", "Tanh"
+    ORDER = 30  # place in its palette group
+    SUMMARY = "tanh(x) on every element: squashes to (−1, 1), as LeNet-5 used."
+    FORWARD, BACKWARD = ops.tanh_forward, ops.tanh_backward
