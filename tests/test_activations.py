@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gui_helpers import send_drop_on
+from optional import needs_torch
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
@@ -260,7 +261,7 @@ def test_a_too_large_network_says_why_and_the_app_keeps_working(qtbot, live, ale
 
 # ============================================================================ step-through
 def test_step_through_sum_is_the_forward_value(qtbot, live, alexnet):
-    import torch
+    torch = needs_torch()
 
     open_network(qtbot, live, alexnet.copy())
     doc, stepper = live.document, live.kernel_window

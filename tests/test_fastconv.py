@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optional import needs_torch
 
 from core import Network, fastconv, ops
 
@@ -58,7 +59,7 @@ def test_winograd_matches_direct(m, case):
 
 
 def test_winograd_on_a_large_map_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = needs_torch()
     x, wt, b = random_conv(np.random.default_rng(7), 2, 64, 48, 57, 60)
     want = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(wt),
                                       torch.from_numpy(b), padding=1).numpy()

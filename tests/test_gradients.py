@@ -24,6 +24,7 @@ from math import prod
 
 import numpy as np
 import pytest
+from optional import needs_torch
 
 import core.layers
 import core.network
@@ -276,7 +277,7 @@ def test_batchnorm_training_uses_batch_statistics_and_updates_running_ones():
 def test_forward_matches_torch(case):
     """The values the gradients are checked against are themselves right: every layer's
     output of every case equals an independent torch computation."""
-    pytest.importorskip("torch", reason="torch is the independent reference for values")
+    needs_torch()
     import torch_reference
 
     rng = np.random.default_rng(sum(map(ord, case)) + 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from optional import needs_torch
 
 from core import Network
 from core.filterbank import classic_filters
@@ -132,6 +132,7 @@ class _Conv:
     ((3, 3), (1, 1), (1, 1), (1, 1), 1), ((5, 3), (2, 1), (2, 0), (1, 2), 2),
     ((11, 11), (4, 4), (0, 0), (1, 1), 1), ((3, 3), (2, 2), (3, 3), (3, 3), 4)])
 def test_conv_step_matches_torch_at_every_corner(kernel, stride, padding, dilation, groups):
+    torch = needs_torch()
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 23, 21)).astype(np.float32)
     w = rng.standard_normal((8, 4 // groups) + kernel).astype(np.float32)
@@ -150,6 +151,7 @@ def test_conv_step_matches_torch_at_every_corner(kernel, stride, padding, dilati
 
 
 def test_pool_step_avg_without_padding_counts():
+    torch = needs_torch()
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 7, 7)).astype(np.float32)
 

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+from optional import HAS_TORCH, requires_torch
 
 from core import ConvScopeError, Network
 from core.interop import missing_onnx_message, require_onnx
@@ -27,16 +28,10 @@ onnx = pytest.importorskip("onnx", reason="needs the optional extra convscope[on
 TensorProto, helper, numpy_helper = onnx.TensorProto, onnx.helper, onnx.numpy_helper
 
 # ============================================================================ torch models
-try:
+if HAS_TORCH:  # else the torch half of this file is skipped, and says so
     import torch
     from torch import nn
     from torch.nn import functional as F
-except ImportError:  # the torch half of this file is skipped, and says so
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
-
-if torch is not None:
 
     class BasicBlock(nn.Module):
         """torchvision's ResNet BasicBlock."""
@@ -214,7 +209,7 @@ def types(layers):
     return [layer.TYPE for layer in layers]
 
 
-@needs_torch
+@requires_torch
 def test_resnet_basic_blocks_come_in_as_residuals(tmp_path):
     x, want = torch_to_onnx(SmallResNet(), 64, tmp_path / "resnet.onnx")
     net = import_model(tmp_path / "resnet.onnx")
@@ -231,7 +226,7 @@ def test_resnet_basic_blocks_come_in_as_residuals(tmp_path):
     assert net.input.shape == (3, 64, 64)
 
 
-@needs_torch
+@requires_torch
 def test_inception_modules_come_in_as_concats(tmp_path):
     x, want = torch_to_onnx(SmallGoogLeNet(), 64, tmp_path / "googlenet.onnx")
     net = import_model(tmp_path / "googlenet.onnx")
@@ -247,7 +242,7 @@ def test_inception_modules_come_in_as_concats(tmp_path):
     assert all(p.values["ceil_mode"] for p in pools)
 
 
-@needs_torch
+@requires_torch
 @pytest.mark.parametrize(("model", "size", "kinds"), [
     ("SmallAlexNet", 224, ["conv", "relu", "pool"] * 2 + ["conv", "relu"] * 3 +
      ["pool", "pool", "fc", "relu", "fc", "relu", "fc"]),
@@ -262,7 +257,7 @@ def test_alexnet_and_vgg_come_in_whole(tmp_path, model, size, kinds):
     assert net.layers[0].name == "features_0"
 
 
-@needs_torch
+@requires_torch
 def test_pad_view_matmul_and_kept_batchnorm(tmp_path):
     """F.pad folds into the conv's padding, view(N, -1) + x @ W + b is an fc, and a
     batchnorm exported in PRESERVE mode (not folded into the conv) is a batchnorm."""

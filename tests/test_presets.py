@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from optional import needs_torch
 
 from core import Network
 from core.presets import ARCHITECTURES, preset_path, preset_paths
@@ -132,7 +133,7 @@ def scrambled(name: str, seed: int = 0) -> Network:
 
 @pytest.mark.parametrize("name", ["lenet5", "alexnet", "resnet18", "googlenet"])
 def test_forward_matches_torch(name):
-    pytest.importorskip("torch", reason="torch is the independent reference for forward values")
+    needs_torch()
     import torch_reference
 
     net = scrambled(name)
