@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from math import prod
 
 from .layers import Block, Diagnostic, Layer, fmt_shape
+from .paths import TOP, LayerPath, container_path
 
 
 @dataclass
@@ -41,6 +42,11 @@ class LayerInfo:
     @property
     def type(self) -> str:
         return self.layer.TYPE
+
+    def inside(self):
+        """Every LayerInfo inside this block, in reading order (none for other layers)."""
+        for branch in self.branches:
+            yield from _all(branch)
 
     @property
     def status(self) -> str:
@@ -126,7 +132,7 @@ class Report:
 
 def analyze(layers: list, input_shape: tuple, name: str = "") -> Report:
     flat: list = []
-    top = _walk(layers, tuple(input_shape), "layers", 0, flat, ((1, 1), (1, 1)), "")
+    top = _walk(layers, tuple(input_shape), TOP, 0, flat, ((1, 1), (1, 1)), "")
     return Report(name, tuple(input_shape), flat, top)
 
 
@@ -136,15 +142,15 @@ def _walk(layers, shape, prefix, depth, flat, field_state, blocked):
     infos = []
     rf, jump = field_state
     for index, layer in enumerate(layers):
-        info = LayerInfo(layer, f"{prefix}[{index}]", depth, shape)
+        info = LayerInfo(layer, str(LayerPath.at(prefix, index)), depth, shape)
         flat.append(info)
         infos.append(info)
         if blocked or shape is None:
             info.blocked_by = blocked
             if isinstance(layer, Block):  # still list the nested layers, blocked too
-                for suffix, seq in layer.sequences():
-                    info.branches.append(_walk(seq, None, f"{info.path}.{suffix}", depth + 1,
-                                               flat, (rf, jump), blocked))
+                for slot, seq in layer.slots():
+                    info.branches.append(_walk(seq, None, container_path(info.path, slot),
+                                               depth + 1, flat, (rf, jump), blocked))
             continue
         if isinstance(layer, Block):
             shaped, rf, jump = _block(layer, info, flat, (rf, jump))
@@ -174,8 +180,8 @@ def _walk(layers, shape, prefix, depth, flat, field_state, blocked):
 def _block(layer, info, flat, field_state):
     shapes, best = [], None
     inner_blocked = ""
-    for suffix, seq in layer.sequences():
-        branch = _walk(seq, info.in_shape, f"{info.path}.{suffix}", info.depth + 1, flat,
+    for slot, seq in layer.slots():
+        branch = _walk(seq, info.in_shape, container_path(info.path, slot), info.depth + 1, flat,
                        field_state, "")
         info.branches.append(branch)
         end = branch[-1] if branch else None
@@ -245,7 +251,7 @@ def first_problem(layers: list, input_shape: tuple) -> int:
             index, count = count, count + 1
             if isinstance(layer, Block):
                 try:
-                    outs = [walk(sub, shape) for _, sub in layer.sequences()]
+                    outs = [walk(sub, shape) for _, sub in layer.slots()]
                 except _Fatal:  # a layer inside fails: so does the block, listed first
                     note(index)
                     raise

@@ -7,7 +7,6 @@ This is the Python API of the spec (section 5)::
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass, field
 from math import prod
@@ -20,6 +19,17 @@ from .analysis import Report, analyze, first_problem
 from .errors import ConvScopeError
 from .fields import MAX_COUNT, MAX_SPATIAL
 from .layers import REGISTRY, Block, Layer
+from .paths import (
+    NAME_RE,  # noqa: F401  (the importers check names with it)
+    RESERVED_NAMES,
+    TOP,
+    LayerPath,
+    check_name,
+    container_path,
+    split_container,
+    split_weight_key,
+    weight_key,
+)
 
 FORMAT, VERSION = "convscope", 1
 TOP_KEYS = {"format", "version", "name", "description", "input", "weights", "seed", "layers"}
@@ -146,7 +156,7 @@ class Network:
             if info.in_shape is None or info.out is None or isinstance(info.layer, Block):
                 continue
             for key, shape in info.layer.param_shapes(info.in_shape).items():
-                shapes[f"{info.name}.{key}"] = tuple(shape)
+                shapes[weight_key(info.name, key)] = tuple(shape)
         return shapes
 
     def ensure_weights(self, report: Report | None = None) -> None:
@@ -165,7 +175,7 @@ class Network:
                 f"weights not made: they need {need / 2**30:.1f} GiB, over the "
                 f"{self.memory_budget / 2**30:.0f} GiB budget; make the layers smaller")
         for key, shape in missing.items():
-            lname, pname = key.rsplit(".", 1)
+            lname, pname = split_weight_key(key)
             rng = np.random.default_rng([self.seed, zlib.crc32(key.encode())])
             self.weights[key] = layers[lname].init_param(pname, shape, rng)
         for key in set(self.weights) - set(shapes):
@@ -299,7 +309,7 @@ class RunContext:
         self.weights = net.weights
         self.by_layer: dict = {}  # layer name → {param: array}, grouped once per pass
         for key, value in net.weights.items():
-            layer, param = key.rsplit(".", 1)
+            layer, param = split_weight_key(key)
             self.by_layer.setdefault(layer, {})[param] = value
         self.should_stop = should_stop
         self.shapes = {i.name: i.out for i in report.layers}
@@ -330,7 +340,7 @@ class RunContext:
         for layer, cache in zip(reversed(layers), reversed(caches)):
             dout, grads = layer.backward(dout, cache, self)
             for key, grad in grads.items():
-                self.grads[f"{layer.name}.{key}"] = np.asarray(grad, np.float32)
+                self.grads[weight_key(layer.name, key)] = np.asarray(grad, np.float32)
         return np.asarray(dout, dtype=np.float32)
 
 
@@ -349,23 +359,17 @@ def read_layer(data, place) -> Layer:
         known = ", ".join(sorted(REGISTRY))
         raise ConvScopeError(f"unknown layer type {kind!r} (known: {known})", place)
     name = data.get("name")
-    if name is not None and (not isinstance(name, str) or not NAME_RE.fullmatch(name)):
-        raise ConvScopeError(f"layer name {name!r} must be letters, digits, _ or - "
-                             "(at most 64)", place)
+    if name is not None:
+        check_name(name, place)
     where = f"{place} '{name}'" if name else place
     cls = REGISTRY[kind]
     plain = {k: v for k, v in data.items() if k not in cls.BLOCK_KEYS}
     layer = cls.from_dict(plain, where)
-    for key in cls.BLOCK_KEYS:
-        value = data.get(key, [] if key != "branches" else [[], []])
-        if key == "branches":
-            if not isinstance(value, list) or not value:
-                raise ConvScopeError("'branches' must be a non-empty list of lists of layers",
-                                     where)
-            layer.values[key] = [read_layers(b, f"{place}.branches[{i}]")
-                                 for i, b in enumerate(value)]
-        else:
-            layer.values[key] = read_layers(value, f"{place}.{key}")
+    if isinstance(layer, Block):
+        try:
+            layer.read_slots(data, lambda items, slot: read_layers(items, f"{place}.{slot}"))
+        except ConvScopeError as err:  # the block's own keys are wrong: name the block
+            raise (err if err.place else err.located(place=where)) from None
     return layer
 
 
@@ -373,15 +377,10 @@ def write_layers(layers) -> list:
     out = []
     for layer in layers:
         d = layer.to_dict()
-        for key in layer.BLOCK_KEYS:
-            value = layer.values[key]
-            d[key] = ([write_layers(b) for b in value] if key == "branches"
-                      else write_layers(value))
+        if isinstance(layer, Block):
+            layer.write_slots(d, write_layers)
         out.append(d)
     return out
-
-
-NAME_RE = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 
 def iter_layers(layers):
@@ -389,22 +388,22 @@ def iter_layers(layers):
     for layer in layers:
         yield layer
         if isinstance(layer, Block):
-            for _, seq in layer.sequences():
+            for _, seq in layer.slots():
                 yield from iter_layers(seq)
 
 
 def assign_names(layers, taken: set | None = None) -> None:
     """Give ``<type><k>`` to every unnamed layer (k counts that type in reading order,
-    skipping taken names); refuse duplicates."""
+    skipping taken and reserved names); refuse duplicates."""
     seen, places = set(), {}
-    for layer, place in iter_with_places(layers, "layers"):
+    for layer, place in iter_with_places(layers, TOP):
         if layer.name:
             if layer.name in seen:
                 raise ConvScopeError(f"layer name '{layer.name}' is used twice "
                                      f"(first at {places[layer.name]})", place)
             seen.add(layer.name)
             places[layer.name] = place
-    seen |= taken or set()
+    seen |= (taken or set()) | RESERVED_NAMES
     counters: dict = {}
     for layer in iter_layers(layers):
         k = counters.get(layer.TYPE, 0) + 1
@@ -417,37 +416,33 @@ def assign_names(layers, taken: set | None = None) -> None:
 
 
 def iter_with_places(layers, prefix):
+    """(layer, its path as text) in reading order; ``prefix``: the container of ``layers``."""
     for i, layer in enumerate(layers):
-        place = f"{prefix}[{i}]"
-        yield layer, place
+        place = LayerPath.at(prefix, i)
+        yield layer, str(place)
         if isinstance(layer, Block):
-            for suffix, seq in layer.sequences():
-                yield from iter_with_places(seq, f"{place}.{suffix}")
+            for slot, seq in layer.slots():
+                yield from iter_with_places(seq, container_path(place, slot))
 
 
 def sequence_at(net, path: str) -> list:
-    if path == "layers":
+    """The list a container path names; KeyError if there is none."""
+    block_path, slot = split_container(path)
+    if block_path is None:
         return net.layers
-    head, _, tail = path.rpartition(".")
-    block = net.find(head)
-    m = re.fullmatch(r"(body|shortcut)|branches\[(\d+)\]", tail)
-    if not isinstance(block, Block) or not m:
+    block = net.find(str(block_path))
+    if not isinstance(block, Block):
         raise KeyError(path)
-    if m.group(1):
-        return block.values[m.group(1)]
-    return block.values["branches"][int(m.group(2))]
+    return block.slot_list(slot)
 
 
 def locate(net, path: str) -> tuple[list, int]:
-    """(the list holding the layer at ``path``, its index)."""
-    m = re.fullmatch(r"(.*)\[(\d+)\]", path)
-    if not m:
+    """(the list holding the layer at ``path``, its index); KeyError if there is none."""
+    where = LayerPath.parse(path)
+    seq = sequence_at(net, where.container)
+    if where.index >= len(seq):
         raise KeyError(path)
-    seq = sequence_at(net, m.group(1))
-    index = int(m.group(2))
-    if index >= len(seq):
-        raise KeyError(path)
-    return seq, index
+    return seq, where.index
 
 
 # ====================================================================== input checks

@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem
 
-from core.layers import fmt_shape
+from core.layers import Block, fmt_shape
 from core.summary import short
 from gui.document import INPUT
 from gui.icons import category_color, pixmap
@@ -80,7 +80,7 @@ def look_of(info, names: dict | None = None, parent: str = "",
     """A layer's card. ``names``: path → name, to name the error a layer waits on;
     ``parent``: the enclosing block's name, left out of the shown name ("…conv1")."""
     layer = info.layer
-    if layer.BLOCK_KEYS:
+    if isinstance(layer, Block):
         detail = _block_detail(info)
     else:
         detail = layer.describe() or QUIET_DETAIL.get(layer.TYPE, "")
@@ -105,23 +105,12 @@ def look_of(info, names: dict | None = None, parent: str = "",
 
 def _block_detail(info) -> str:
     """What a block holds, most telling first: "10 layers · 215K params · projection"."""
-    inner = [i for branch in info.branches for i in _walk(branch)]
+    inner = list(info.inside())
     params = sum(i.params for i in inner)
     parts = [f"{len(inner)} layer{'s' * (len(inner) != 1)}"]
     if params:
         parts.append(f"{short(params)} params")
-    if info.layer.TYPE == "residual":
-        parts.append("projection" if info.layer.values["shortcut"] else "identity")
-    else:
-        parts.insert(0, info.layer.describe())
-    return " · ".join(parts)
-
-
-def _walk(infos):
-    for info in infos:
-        yield info
-        for branch in info.branches:
-            yield from _walk(branch)
+    return " · ".join(info.layer.card_detail(parts))
 
 
 def _note_text(message: str) -> str:
@@ -261,16 +250,18 @@ class Frame(QGraphicsItem):
         self.box = QRectF()
         self.sides: list[Side] = []
         self.join = QPointF()
+        self.sign = "+"  # the block's join_label(): a sign in a circle, or a word in a box
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setZValue(0)
 
-    def set_shape(self, kind, status, box, sides, join):
-        state = (kind, status, box, [(s.title, s.rect, s.empty) for s in sides], join)
+    def set_shape(self, kind, status, box, sides, join, sign):
+        state = (kind, status, box, [(s.title, s.rect, s.empty) for s in sides], join, sign)
         if state == (self.kind, self.status, self.box,
-                     [(s.title, s.rect, s.empty) for s in self.sides], self.join):
+                     [(s.title, s.rect, s.empty) for s in self.sides], self.join, self.sign):
             return
         self.prepareGeometryChange()
         self.kind, self.status, self.box, self.sides, self.join = kind, status, box, sides, join
+        self.sign = sign
         self.update()
 
     def boundingRect(self) -> QRectF:
@@ -299,17 +290,22 @@ class Frame(QGraphicsItem):
         r = JOIN_D / 2
         painter.setPen(QPen(QColor("#4a4a4a"), 1.4))
         painter.setBrush(QColor("#ffffff"))
-        if self.kind == "residual":
+        if self.sign == "+":  # drawn, not typed: a crisp ⊕ at any zoom
             painter.drawEllipse(self.join, r, r)
             painter.drawLine(QPointF(self.join.x() - r + 5, self.join.y()),
                              QPointF(self.join.x() + r - 5, self.join.y()))
             painter.drawLine(QPointF(self.join.x(), self.join.y() - r + 5),
                              QPointF(self.join.x(), self.join.y() + r - 5))
+        elif len(self.sign) == 1:
+            painter.drawEllipse(self.join, r, r)
+            painter.setFont(fonts.small)
+            painter.drawText(QRectF(self.join.x() - r, self.join.y() - r, JOIN_D, JOIN_D),
+                             Qt.AlignmentFlag.AlignCenter, self.sign)
         else:
             box = QRectF(self.join.x() - 34, self.join.y() - r, 68, JOIN_D)
             painter.drawRoundedRect(box, 5, 5)
             painter.setFont(fonts.small)
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, "concat")
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self.sign)
 
 
 @dataclass

@@ -3,9 +3,9 @@ document/commands.py): undo replays the inverse mutator, so the document is the 
 
 from __future__ import annotations
 
-import re
-
 from PySide6.QtGui import QUndoCommand
+
+from core.paths import LayerPath, split_path
 
 
 def _shown(value) -> str:
@@ -35,7 +35,7 @@ class InsertLayers(QUndoCommand):
 
     def undo(self):
         for n in reversed(range(len(self.items))):
-            self.doc.remove_layer(f"{self.container}[{self.index + n}]")
+            self.doc.remove_layer(str(LayerPath.at(self.container, self.index + n)))
 
 
 class RemoveLayer(QUndoCommand):
@@ -66,7 +66,7 @@ class MoveLayer(QUndoCommand):
         self._move(self.src, self.dst_container, self.dst_index)
 
     def undo(self):
-        self._move(f"{self.dst_container}[{self.dst_index}]", *split_path(self.src))
+        self._move(str(LayerPath.at(self.dst_container, self.dst_index)), *split_path(self.src))
 
     def _move(self, path, container, index):
         selected = self.doc.selected  # the layer keeps its selection through the move
@@ -181,22 +181,8 @@ def apply_fix(doc, fix: dict) -> None:
     stack.endMacro()
 
 
-def split_path(path: str) -> tuple[str, int]:
-    """"layers[3].body[1]" → ("layers[3].body", 1)."""
-    m = re.fullmatch(r"(.*)\[(\d+)\]", path)
-    return m.group(1), int(m.group(2))
-
-
 def adjust_target(src: str, container: str, index: int) -> tuple[str, int]:
     """Where a moved layer lands once it has left ``src``: indices after it shift by one,
     in its own list and in any path that runs through a later sibling."""
-    src_container, src_index = split_path(src)
-    if container == src_container and index > src_index:
-        return container, index - 1
-    prefix = f"{src_container}["
-    if container.startswith(prefix):
-        rest = container[len(prefix):]
-        m = re.match(r"(\d+)\](.*)", rest)
-        if m and int(m.group(1)) > src_index:
-            container = f"{prefix}{int(m.group(1)) - 1}]{m.group(2)}"
-    return container, index
+    target = LayerPath.at(container, index).after_removal(LayerPath.parse(src))
+    return target.container, target.index

@@ -15,6 +15,7 @@ from PySide6.QtGui import QUndoStack
 from core import Network
 from core.analysis import Report
 from core.network import assign_names, iter_layers, locate, read_layer, write_layers
+from core.paths import container_path, key_layer, split_weight_key, weight_key
 
 INPUT = "input"  # the selection name of the network's input (the spec's forward key)
 
@@ -115,7 +116,7 @@ class Document(QObject):
         layer = seq.pop(index)
         names = {inner.name for inner in iter_layers([layer])}
         weights = {k: v for k, v in self.network.weights.items()
-                   if k.rsplit(".", 1)[0] in names}
+                   if key_layer(k) in names}
         self._touch()
         return write_layers([layer])[0], weights
 
@@ -131,8 +132,8 @@ class Document(QObject):
         layer = self.network.find(path)
         old = layer.name
         layer.name = name
-        for key in [k for k in self.network.weights if k.rsplit(".", 1)[0] == old]:
-            self.network.weights[f"{name}.{key.rsplit('.', 1)[1]}"] = \
+        for key in [k for k in self.network.weights if key_layer(k) == old]:
+            self.network.weights[weight_key(name, split_weight_key(key)[1])] = \
                 self.network.weights.pop(key)
         renamed = self.selected == old
         if renamed:
@@ -169,18 +170,18 @@ class Document(QObject):
                    weights: dict | None = None) -> None:
         """Insert a branch (empty = identity, or the given layer dicts) into a concat."""
         block = self.network.find(path)
-        block.values["branches"].insert(index, [])
+        slot = block.add_slot(index)
         if items:
-            self.insert_layers(f"{path}.branches[{index}]", 0, items, weights)
+            self.insert_layers(container_path(path, slot), 0, items, weights)
             return
         self._touch()
 
     def remove_branch(self, path: str, index: int) -> tuple[list[dict], dict]:
         """Remove a concat branch; returns its layers' dicts and weights (for undo)."""
         block = self.network.find(path)
-        branch = block.values["branches"].pop(index)
+        branch = block.remove_slot(index)
         names = {inner.name for inner in iter_layers(branch)}
         weights = {k: v for k, v in self.network.weights.items()
-                   if k.rsplit(".", 1)[0] in names}
+                   if key_layer(k) in names}
         self._touch()
         return write_layers(branch), weights

@@ -4,10 +4,11 @@ the pipeline's drops and the tests all call these functions."""
 
 from __future__ import annotations
 
-from core.layers import Block
+from core.layers import REGISTRY, Block
 from core.network import iter_layers, write_layers
+from core.paths import TOP, LayerPath, container_path, key_layer, split_container, split_path
 from gui import commands
-from gui.commands import InsertLayers, MoveLayer, RemoveLayer, split_path
+from gui.commands import InsertLayers, MoveLayer, RemoveLayer
 from gui.document import INPUT
 from gui.layermime import layers_mime, read_items
 
@@ -27,7 +28,7 @@ def insert_point(doc) -> tuple[str, int]:
     selected; at the end when nothing is."""
     path = selected_path(doc)
     if path is None:
-        return ("layers", 0) if doc.selected == INPUT else ("layers", len(doc.network.layers))
+        return (TOP, 0) if doc.selected == INPUT else (TOP, len(doc.network.layers))
     container, index = split_path(path)
     return container, index + 1
 
@@ -60,10 +61,11 @@ def _select_near(doc, container: str, index: int) -> None:
         seq = doc.network.sequence(container)
     except KeyError:
         return
+    block, _ = split_container(container)
     if seq:
         doc.select(seq[min(index, len(seq) - 1)].name)
-    elif container != "layers":
-        doc.select(doc.layer(container.rsplit(".", 1)[0]).name)
+    elif block is not None:
+        doc.select(doc.layer(str(block)).name)
 
 
 def selected_items(doc) -> list[dict]:
@@ -108,10 +110,10 @@ def paste(doc, clipboard) -> list[str]:
 
 def can_move(src: str, container: str, index: int) -> bool:
     """A layer cannot go inside itself, and dropping it where it is changes nothing."""
-    if container == src or container.startswith(src + "."):
+    moved = LayerPath.parse(src)
+    if LayerPath.at(container, index).within(moved):
         return False
-    src_container, src_index = split_path(src)
-    return not (container == src_container and index in (src_index, src_index + 1))
+    return not (container == moved.container and index in (moved.index, moved.index + 1))
 
 
 def move_layer(doc, src: str, container: str, index: int) -> bool:
@@ -125,33 +127,31 @@ def move_layer(doc, src: str, container: str, index: int) -> bool:
 def move_target(doc, path: str, direction: str) -> tuple[str, int] | None:
     """Where Alt+arrow sends a layer. Up/down step past a neighbour, enter a neighbouring
     block (its first side) or leave the block at its ends; left/right change sides."""
-    container, index = split_path(path)
+    here = LayerPath.parse(path)
+    container, index, block_path = here.container, here.index, here.block
     seq = doc.network.sequence(container)
-    block_path = container.rsplit(".", 1)[0] if container != "layers" else None
     if direction in ("up", "down"):
         step = -1 if direction == "up" else 1
         other = index + step
         if 0 <= other < len(seq):
             neighbour = seq[other]
             if isinstance(neighbour, Block):
-                suffix, inner = neighbour.sequences()[0]
+                slot, inner = neighbour.slots()[0]
                 at = len(inner) if step < 0 else 0
-                return f"{container}[{other}].{suffix}", at
+                return container_path(here.sibling(other), slot), at
             return container, index + (2 if step > 0 else -1)
         if block_path is None:
             return None
-        outer, block_index = split_path(block_path)
-        return outer, block_index + (0 if step < 0 else 1)
+        return block_path.container, block_path.index + (0 if step < 0 else 1)
     if block_path is None:
         return None
-    block = doc.layer(block_path)
-    suffixes = [suffix for suffix, _ in block.sequences()]
-    side = suffixes.index(container.rsplit(".", 1)[1])
+    slots = doc.layer(str(block_path)).slots()
+    side = [slot for slot, _ in slots].index(here.slot)
     side += -1 if direction == "left" else 1
-    if not 0 <= side < len(suffixes):
+    if not 0 <= side < len(slots):
         return None
-    target = block.sequences()[side][1]
-    return f"{block_path}.{suffixes[side]}", min(index, len(target))
+    slot, target = slots[side]
+    return container_path(block_path, slot), min(index, len(target))
 
 
 def move_selected(doc, direction: str) -> bool:
@@ -163,17 +163,18 @@ def move_selected(doc, direction: str) -> bool:
 
 
 def wrap_selected(doc, kind: str = "residual") -> bool:
-    """Put the selected layer inside a new residual body (or a concat's first branch)."""
+    """Put the selected layer in the first slot of a new block of type ``kind`` (a residual's
+    body, a concat's first branch)."""
     path = selected_path(doc)
     if path is None:
         return False
     container, index = split_path(path)
     layer = doc.layer(path)
-    item = write_layers([layer])[0]
     names = {inner.name for inner in iter_layers([layer])}
-    weights = {k: v for k, v in doc.network.weights.items() if k.rsplit(".", 1)[0] in names}
-    block = ({"type": "residual", "body": [item], "shortcut": []} if kind == "residual"
-             else {"type": "concat", "branches": [[item], []]})
+    weights = {k: v for k, v in doc.network.weights.items() if key_layer(k) in names}
+    wrapper = REGISTRY[kind]()
+    wrapper.slots()[0][1].append(layer)  # only to write it: the network keeps its own
+    block = write_layers([wrapper])[0]
     stack = doc.undo_stack
     stack.beginMacro(f"Wrap {layer.name} in a {kind} block")
     stack.push(RemoveLayer(doc, path))
@@ -184,18 +185,19 @@ def wrap_selected(doc, kind: str = "residual") -> bool:
 
 
 def concat_of_selection(doc) -> tuple[str, int] | None:
-    """(concat path, branch index) for a selected concat (its last branch) or a layer
-    inside one of its branches."""
+    """(block path, slot index) for the nearest block around the selection whose slots can
+    be added and removed (a concat): a selected one (its last slot), or the one holding the
+    selected layer in a slot."""
     path = selected_path(doc)
-    while path:
-        layer = doc.layer(path)
-        if layer.TYPE == "concat":
-            return path, len(layer.values["branches"]) - 1
-        container, _ = split_path(path)
-        block_path, _, tail = container.rpartition(".")
-        if tail.startswith("branches["):
-            return block_path, int(tail[len("branches["):-1])
-        path = block_path or None
+    here = LayerPath.parse(path) if path else None
+    while here is not None:
+        layer = doc.layer(str(here))
+        if isinstance(layer, Block) and layer.GROWS:
+            return str(here), len(layer.slots()) - 1
+        block = here.block
+        if block is not None and doc.layer(str(block)).GROWS:
+            return str(block), doc.layer(str(block)).slot_index(here.slot)
+        here = block
     return None
 
 
@@ -209,9 +211,9 @@ def add_branch(doc) -> bool:
 
 
 def remove_branch(doc) -> bool:
-    """Remove the branch holding the selection (a concat keeps at least one)."""
+    """Remove the slot holding the selection (a concat keeps at least one branch)."""
     found = concat_of_selection(doc)
-    if found is None or len(doc.layer(found[0]).values["branches"]) < 2:
+    if found is None or not doc.layer(found[0]).can_remove_slot():
         return False
     name = doc.layer(found[0]).name
     doc.undo_stack.push(commands.RemoveBranch(doc, *found))

@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
 from core import ConvScopeError, fmt_shape
 from core import geometry as geo
 from core.fields import MAX_COUNT, MAX_SPATIAL
-from core.network import NAME_RE
+from core.layers import Block
+from core.paths import container_path, name_problem
 from core.summary import memory_expr, short, weights_expr
 from gui import editing
 from gui.commands import RenameLayer, SetInputValues, SetValue, apply_fix
@@ -384,7 +385,7 @@ class LayerInspector(QScrollArea):
 
     # -------------------------------------------------------------- layer editors
     def _layer_editors(self, layer):
-        form = self._group("Hyperparameters" if not layer.BLOCK_KEYS else "Block")
+        form = self._group("Block" if isinstance(layer, Block) else "Hyperparameters")
         name = QLineEdit(layer.name)
         name.setMaxLength(64)
         name.editingFinished.connect(self._rename)
@@ -395,7 +396,7 @@ class LayerInspector(QScrollArea):
                 continue
             signal.connect(lambda value, key=field.key: self.commit(key, value))
             self._row(form, field.key, field.key, widget, field.help)
-        if layer.TYPE == "concat":
+        if isinstance(layer, Block) and layer.GROWS:
             row = QHBoxLayout()
             add = QPushButton("Add branch")
             add.setObjectName("addBranch")
@@ -438,12 +439,8 @@ class LayerInspector(QScrollArea):
         if new == layer.name:
             self.errors["name"].hide()
             return
-        problem = ""
-        if not NAME_RE.fullmatch(new):
-            problem = "a name is 1 to 64 letters, digits, _ or -"
-        elif new == INPUT:
-            problem = "\"input\" is the network's input; choose another name"
-        elif new in self.doc.network.layer_names():
+        problem = name_problem(new)
+        if not problem and new in self.doc.network.layer_names():
             problem = f"'{new}' is already the name of another layer"
         if problem:
             self._error("name", problem)
@@ -533,8 +530,8 @@ class LayerInspector(QScrollArea):
             self._blocked(info)
         for n, diagnostic in enumerate(info.diagnostics):
             self._diagnostic(n, diagnostic)
-        if info.layer.TYPE == "residual":
-            self._projection_fix(info)
+        if isinstance(info.layer, Block):
+            self._mends(info)
         self._figures(info)
 
     def _box(self, style) -> tuple[QFrame, QVBoxLayout]:
@@ -582,24 +579,19 @@ class LayerInspector(QScrollArea):
             button.clicked.connect(lambda: self.doc.select(culprit))
             column.addWidget(button)
 
-    def _projection_fix(self, info):
-        """A residual whose sides differ by a stride and a depth: offer the notes' 1×1
-        projection in the shortcut."""
+    def _mends(self, info):
+        """A block whose sides do not fit: offer the layers the block says would mend it
+        (a residual's 1×1 projection in the shortcut, as the notes do)."""
         ends = [branch[-1].out if branch else info.in_shape for branch in info.branches]
         if info.status != "error" or None in ends or info.in_shape is None:
             return
-        (cb, hb, wb), (_, hs, ws) = ends
-        if hs % hb or ws % wb or hs // hb != ws // wb:
-            return
-        stride = hs // hb
-        item = {"type": "conv", "filters": cb, "kernel": 1, "stride": stride, "bias": False}
-        shortcut = info.layer.values["shortcut"]
-        button = QPushButton(f"Add a 1×1 conv ({cb} filters, stride {stride}) to the shortcut")
-        button.setObjectName("addProjection")
-        button.clicked.connect(lambda: editing.add_layers(
-            self.doc, [item], f"{info.path}.shortcut", len(shortcut),
-            f"Add a projection to {info.name}'s shortcut"))
-        self._problems.addWidget(button)
+        for slot, item, what in info.layer.mends(ends):
+            button = QPushButton(f"Add {what} to the {slot}")
+            button.setObjectName("addProjection")
+            button.clicked.connect(lambda _=False, slot=slot, item=item: editing.add_layers(
+                self.doc, [item], container_path(info.path, slot),
+                len(info.layer.slot_list(slot)), f"Add a projection to {info.name}'s {slot}"))
+            self._problems.addWidget(button)
 
     def _figures_form(self) -> QFormLayout:
         box = QGroupBox("Figures (one image)")
@@ -624,7 +616,7 @@ class LayerInspector(QScrollArea):
             self._add_figure(form, line[0], line[1])
         if info.out is None:
             return
-        if info.layer.BLOCK_KEYS:
+        if isinstance(info.layer, Block):
             self._block_figures(form, info)
         memory = "in place (adds nothing)" if info.layer.IN_PLACE else memory_expr(info.out)
         self._add_figure(form, "memory", memory)
@@ -644,11 +636,11 @@ class LayerInspector(QScrollArea):
                              f"= {o[0]}×{o[1]}{groups}")
 
     def _block_figures(self, form, info):
-        for (suffix, _), branch in zip(info.layer.sequences(), info.branches):
+        for (slot, _), branch in zip(info.layer.slots(), info.branches):
             end = branch[-1].out if branch else info.in_shape
             count = f"{len(branch)} layer{'s' * (len(branch) != 1)}" if branch else "identity"
-            self._add_figure(form, suffix, f"{count} → {fmt_shape(end) if end else '—'}")
-        inside = [i for i in self.doc.report.layers if i.path.startswith(info.path + ".")]
+            self._add_figure(form, slot, f"{count} → {fmt_shape(end) if end else '—'}")
+        inside = list(info.inside())
         self._add_figure(form, "params inside", f"{sum(i.params for i in inside):,}")
         self._add_figure(form, "MACs inside", f"{sum(i.macs for i in inside):,}")
 

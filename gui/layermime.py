@@ -13,6 +13,8 @@ import json
 from PySide6.QtCore import QMimeData
 
 from core import REGISTRY
+from core.network import write_layers
+from core.paths import name_problem
 
 MIME_LAYERS = "application/x-convscope-layers"
 MIME_SOURCE = "application/x-convscope-source"
@@ -21,16 +23,7 @@ MIME_SOURCE = "application/x-convscope-source"
 def default_item(kind: str) -> dict:
     """A new layer of type ``kind`` as the palette makes it: required keys at their defaults,
     blocks with empty sides (a residual that adds its input to itself until filled)."""
-    cls = REGISTRY[kind]
-    item = {"type": kind}
-    for f in cls.FIELDS:
-        if f.required:
-            item[f.key] = f.default
-    if kind == "residual":
-        item.update(body=[], shortcut=[])
-    elif kind == "concat":
-        item["branches"] = [[], []]
-    return item
+    return write_layers([REGISTRY[kind]()])[0]
 
 
 def layers_mime(items: list[dict], source: dict | None = None) -> QMimeData:
@@ -66,7 +59,19 @@ def read_items(mime: QMimeData | None) -> list[dict] | None:
         return None
     if not all(isinstance(d, dict) and d.get("type") in REGISTRY for d in data):
         return None
-    return data
+    return _usable_names(data)
+
+
+def _usable_names(value):
+    """The payload without the layer names a layer cannot take ("input", or a malformed
+    one): those layers are named afresh, as a pasted layer whose name is taken is. Only
+    layer dicts hold dicts, so every dict with a "name" here is a layer."""
+    if isinstance(value, list):
+        return [_usable_names(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _usable_names(v) for k, v in value.items()
+                if k != "name" or not name_problem(v)}
+    return value
 
 
 def read_source(mime: QMimeData | None) -> dict | None:

@@ -27,7 +27,9 @@ from PySide6.QtWidgets import (
     QGraphicsView,
 )
 
+from core.layers import Block
 from core.network import write_layers
+from core.paths import TOP, LayerPath, split_path
 from gui import editing
 from gui.cards import ACCENT, CARD_H, CARD_W, GAP, MARGIN, Card, Frame
 from gui.document import INPUT
@@ -101,7 +103,7 @@ class PipelineView(QGraphicsView):
             self._network = doc.network
             self.collapsed = set()
             if len(doc.report.layers) > COLLAPSE_ABOVE:
-                self.collapsed = {i.name for i in doc.report.layers if i.layer.BLOCK_KEYS}
+                self.collapsed = {i.name for i in doc.report.layers if isinstance(i.layer, Block)}
         names = {i.name for i in doc.report.layers}
         self.collapsed &= names
         layout = Layout(self.collapsed, doc.report)
@@ -118,8 +120,8 @@ class PipelineView(QGraphicsView):
             tip = _tooltip(tip) if tip is not None else INPUT_TIP
             if tip != card.toolTip():
                 card.setToolTip(tip)
-        for key, kind, status, box, sides, join in layout.frames:
-            self.frames[key].set_shape(kind, status, box, sides, join)
+        for key, kind, status, box, sides, join, sign in layout.frames:
+            self.frames[key].set_shape(kind, status, box, sides, join, sign)
         self._lines.setPath(layout.lines)
         self._arrows.setPath(layout.arrows)
         self.lanes = layout.lanes
@@ -159,8 +161,10 @@ class PipelineView(QGraphicsView):
             path = self.doc.path_of(name)
         except KeyError:
             return
+        here = LayerPath.parse(path)
         opened = {i.name for i in self.doc.report.layers
-                  if i.layer.BLOCK_KEYS and path.startswith(i.path + ".")}
+                  if isinstance(i.layer, Block) and i.path != path
+                  and here.within(LayerPath.parse(i.path))}
         if opened & self.collapsed:
             self.collapsed -= opened
             self.rebuild()
@@ -177,7 +181,7 @@ class PipelineView(QGraphicsView):
         self.rebuild()
 
     def set_all_collapsed(self, collapsed: bool) -> None:
-        self.collapsed = ({i.name for i in self.doc.report.layers if i.layer.BLOCK_KEYS}
+        self.collapsed = ({i.name for i in self.doc.report.layers if isinstance(i.layer, Block)}
                           if collapsed else set())
         self.rebuild()
         if self.doc.selected in self.cards:
@@ -314,8 +318,9 @@ class PipelineView(QGraphicsView):
             self.set_collapsed(name, True)
             return
         path = editing.selected_path(self.doc)
-        if path and "." in path:
-            self.doc.select(self.doc.layer(path.rsplit(".", 1)[0]).name)
+        block = LayerPath.parse(path).block if path else None
+        if block is not None:
+            self.doc.select(self.doc.layer(str(block)).name)
 
     def _right(self):
         """Expand the selected block, or step into it."""
@@ -435,7 +440,7 @@ class PipelineView(QGraphicsView):
 
     def _show_indicator(self, slot: Slot) -> None:
         rect = self._lane_of(slot).rect
-        if slot.container == "layers":
+        if slot.container == TOP:
             rect = self.sceneRect()
             x0, x1 = rect.center().x() - CARD_W / 2 - 12, rect.center().x() + CARD_W / 2 + 12
         else:
@@ -460,7 +465,5 @@ def _tooltip(info) -> str:
 
 def _same_place(src: str, slot: Slot) -> bool:
     """Dropping a card right where it is: allowed (nothing happens), unlike into itself."""
-    from gui.commands import split_path
-
     container, index = split_path(src)
     return slot.container == container and slot.index in (index, index + 1)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QPainterPath
 
+from core.layers import Block
+from core.paths import TOP, container_path
 from gui.cards import (
     CARD_W,
     EMPTY_H,
@@ -66,13 +68,13 @@ class Layout:
 
     # -------------------------------------------------------------- sizes
     def expanded(self, info) -> bool:
-        return bool(info.layer.BLOCK_KEYS) and info.name not in self.collapsed
+        return isinstance(info.layer, Block) and info.name not in self.collapsed
 
     def look(self, info, parent: str, cw: float) -> Look:
         key = (id(info), cw)
         if key not in self._looks:
             look = look_of(info, self.names, parent, cw)
-            if info.layer.BLOCK_KEYS:
+            if isinstance(info.layer, Block):
                 look = with_changes(look, collapsed=not self.expanded(info))
             self._looks[key] = look
         return self._looks[key]
@@ -110,11 +112,11 @@ class Layout:
         cx = width / 2
         look = input_look(spec)
         self.cards.append((INPUT, cx - CARD_W / 2, MARGIN, look))
-        top = Lane("layers", QRectF(), 0)
+        top = Lane(TOP, QRectF(), 0)
         self.lanes.append(top)
         y = MARGIN + look.height + GAP
         self.arrow(cx, MARGIN + look.height, y)
-        bottom = self.place_seq(report.top, "layers", top, cx, y, "", CARD_W)
+        bottom = self.place_seq(report.top, TOP, top, cx, y, "", CARD_W)
         height = max(bottom, y) + GAP + MARGIN
         top.rect = QRectF(0, 0, width, height + 400)
         return QRectF(0, 0, width, height)
@@ -153,11 +155,11 @@ class Layout:
         sides, sx = [], x + PAD
         spare = (w - 2 * PAD - sum(sw for sw, _ in sizes)
                  - LANE_GAP * (len(sizes) - 1)) / len(sizes)
-        for (suffix, _), branch, (sw, _) in zip(info.layer.sequences(), info.branches, sizes):
+        for (slot, _), branch, (sw, _) in zip(info.layer.slots(), info.branches, sizes):
             sw += spare
             rect = QRectF(sx, sides_top, sw, TITLE_H + sides_h)
-            sides.append(Side(_side_title(info.layer, suffix, branch), rect, not branch))
-            container = f"{info.path}.{suffix}"
+            sides.append(Side(info.layer.slot_label(slot), rect, not branch))
+            container = container_path(info.path, slot)
             # a drop anywhere in the side's column, down to the join, goes into the side
             area = QRectF(sx - LANE_GAP / 2, sides_top - GAP / 2, sw + LANE_GAP,
                           join_y - JOIN_D / 2 - sides_top + GAP / 2)
@@ -181,7 +183,7 @@ class Layout:
             self.lines.lineTo(cx, join_y - JOIN_D / 2)
             sx += sw + LANE_GAP
         self.frames.append((info.name, info.layer.TYPE, info.status, QRectF(x, y, w, h), sides,
-                            QPointF(cx, join_y)))
+                            QPointF(cx, join_y), info.layer.join_label()))
         return join_y + JOIN_D / 2
 
     def arrow(self, x, y0, y1):
@@ -194,11 +196,3 @@ class Layout:
         head.lineTo(x, y1 - 0.5)
         head.closeSubpath()
         self.arrows.addPath(head)
-
-
-def _side_title(block, suffix, branch) -> str:
-    if block.TYPE == "residual":
-        if suffix == "shortcut":
-            return "shortcut" if branch else "shortcut (identity)"
-        return "body"
-    return f"branch {int(suffix[len('branches['):-1]) + 1}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConvScopeError
 from ..fields import Field
 from .base import Diagnostic, Shaped, fmt_shape, register
 from .block import Block
@@ -17,13 +18,39 @@ class Concat(Block):
                "outputs are stacked along channels. H and W must match.")
     FIELDS = (Field("branches", "branches", None),)
     BLOCK_KEYS = ("branches",)
+    GROWS = True
 
     def __init__(self, name=None, branches=None):
         super().__init__(name)
         self.values["branches"] = [list(b) for b in (branches or [[], []])]
 
-    def sequences(self):
-        return [(f"branches[{i}]", b) for i, b in enumerate(self.values["branches"])]
+    def slots(self):
+        return [(self.slot_name(i), b) for i, b in enumerate(self.values["branches"])]
+
+    def read_slots(self, data, read):
+        value = data.get("branches", [[], []])
+        if not isinstance(value, list) or not value:
+            raise ConvScopeError("'branches' must be a non-empty list of lists of layers")
+        self.values["branches"] = [read(b, self.slot_name(i)) for i, b in enumerate(value)]
+
+    def write_slots(self, out, write):
+        out["branches"] = [write(b) for b in self.values["branches"]]
+
+    def slot_label(self, slot):
+        return f"branch {self.slot_index(slot) + 1}"
+
+    def join_label(self):
+        return "concat"
+
+    def slot_name(self, index):
+        return f"branches[{index}]"
+
+    def add_slot(self, index):
+        self.values["branches"].insert(index, [])
+        return self.slot_name(index)
+
+    def remove_slot(self, index):
+        return self.values["branches"].pop(index)
 
     def describe(self):
         return f"{len(self.values['branches'])} branches"

@@ -21,8 +21,38 @@ class Residual(Block):
         self.values["body"] = list(body or [])
         self.values["shortcut"] = list(shortcut or [])
 
-    def sequences(self):
+    def slots(self):
         return [("body", self.values["body"]), ("shortcut", self.values["shortcut"])]
+
+    def read_slots(self, data, read):
+        for key in self.BLOCK_KEYS:
+            self.values[key] = read(data.get(key, []), key)
+
+    def write_slots(self, out, write):
+        for key in self.BLOCK_KEYS:
+            out[key] = write(self.values[key])
+
+    def slot_label(self, slot):
+        if slot == "shortcut" and not self.values["shortcut"]:
+            return "shortcut (identity)"
+        return slot
+
+    def card_detail(self, inside):
+        return [*inside, "projection" if self.values["shortcut"] else "identity"]
+
+    def join_label(self):
+        return "+"
+
+    def mends(self, ends):
+        """The notes' 1×1 projection in the shortcut, when the sides differ by a stride
+        (a whole one, the same on both axes) and perhaps a depth."""
+        stride = _projection_stride(*ends)
+        if not stride or ends[0] == ends[1]:
+            return []
+        filters = ends[0][0]
+        item = {"type": "conv", "filters": filters, "kernel": 1, "stride": stride,
+                "bias": False}
+        return [("shortcut", item, f"a 1×1 conv ({filters} filters, stride {stride})")]
 
     def describe(self):
         kind = "identity" if not self.values["shortcut"] else "projection"
@@ -48,9 +78,19 @@ class Residual(Block):
         return da + db, {}
 
 
-def _projection_hint(body, shortcut):
-    (cb, hb, wb), (_, hs, ws) = body, shortcut
+def _projection_stride(body, shortcut) -> int:
+    """The stride of a 1×1 conv on the shortcut that gives the body's H and W, or 0."""
+    if body is None or shortcut is None:
+        return 0
+    (_, hb, wb), (_, hs, ws) = body, shortcut
     if hs % hb == 0 and ws % wb == 0 and hs // hb == ws // wb:
-        return (f" (a 1×1 conv with {cb} filters and stride {hs // hb} in the shortcut "
+        return hs // hb
+    return 0
+
+
+def _projection_hint(body, shortcut):
+    stride = _projection_stride(body, shortcut)
+    if stride:
+        return (f" (a 1×1 conv with {body[0]} filters and stride {stride} in the shortcut "
                 "would match them)")
     return ""

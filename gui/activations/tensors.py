@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from core.paths import LayerPath
 
 
 def producer(report, name: str) -> str:
@@ -10,15 +10,12 @@ def producer(report, name: str) -> str:
 
     The first layer of a block's branch reads what the block reads; any other layer reads
     its previous sibling's output."""
-    info = report.by_name(name)
-    m = re.fullmatch(r"(.*)\[(\d+)\]", info.path)
-    container, index = m.group(1), int(m.group(2))
-    if index > 0:
-        return report.by_path(f"{container}[{index - 1}]").name
-    if container == "layers":
+    path = LayerPath.parse(report.by_name(name).path)
+    if path.index > 0:
+        return report.by_path(str(path.sibling(path.index - 1))).name
+    if path.block is None:
         return "input"
-    block_path = container.rsplit(".", 1)[0]
-    return producer(report, report.by_path(block_path).name)
+    return producer(report, report.by_path(str(path.block)).name)
 
 
 def shown_layer(report, selected: str) -> str:
@@ -38,7 +35,7 @@ def branch_tensors(report, name: str) -> list[tuple[str, str]]:
     if info is None or not info.branches:
         return []
     items = [(f"{name} (block output)", name)]
-    for (suffix, _), branch in zip(info.layer.sequences(), info.branches):
+    for (suffix, _), branch in zip(info.layer.slots(), info.branches):
         if branch:
             items.append((f"{suffix} → {branch[-1].name}", branch[-1].name))
         else:
