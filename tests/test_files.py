@@ -173,6 +173,13 @@ LAYER_ERRORS = [
      ["rate", "between"]),
     ("bad name", with_layer(1, {"type": "relu", "name": "my relu"}), "layers[1]",
      ["name", "'my relu'"]),
+    # "input" names the network's input in forward() results: a layer taking it would
+    # silently replace it there
+    ("layer named input", with_layer(1, {"type": "relu", "name": "input"}), "layers[1]",
+     ["'input' is the network's input"]),
+    ("nested layer named input", with_layer(1, {"type": "concat", "branches": [
+        [], [{"type": "relu", "name": "input"}]]}), "layers[1].branches[1][0]",
+     ["'input'", "another name"]),
     ("nested in a body", with_layer(1, {"type": "residual", "body": [
         {"type": "conv", "filters": "four", "kernel": 3}]}), "layers[1].body[0]",
      ["filters", "'four'"]),
@@ -576,6 +583,8 @@ def test_summary_of_a_network_with_an_error_exits_1(capsys, tmp_path):
     ("{oops", "not valid JSON"),
     (json.dumps(with_layer(2, {"type": "conv", "name": "conv2", "filters": 4, "kernel": 3,
                                "colour": 1})), "layers[2] 'conv2': unknown key 'colour'"),
+    (json.dumps(with_layer(1, {"type": "relu", "name": "input"})),
+     "layers[1]: 'input' is the network's input; a layer needs another name"),
 ])
 def test_summary_of_an_unreadable_file_exits_2_with_one_line(capsys, tmp_path, content,
                                                              words):

@@ -192,6 +192,10 @@ def test_rename_validates_inline(window):
     error = window.inspector.errors["name"]
     assert not error.isHidden() and "already the name" in error.text()
     assert window.document.network.layers[0].name == "conv1"
+    name.setText("input")  # the network input's name, in forward() results and the views
+    name.editingFinished.emit()
+    assert not error.isHidden() and "the network's input" in error.text()
+    assert window.document.network.layers[0].name == "conv1"
     name = window.inspector.editors["name"]
     name.setText("stem")
     name.editingFinished.emit()
@@ -411,6 +415,25 @@ def test_copy_paste_cut_duplicate_delete(window):
     clipboard.setMimeData(mime)
     window.paste_action.trigger()
     assert doc.network.layers[2].TYPE == "fc" and doc.network.layers[2].values["units"] == 10
+
+
+def test_pasted_layers_never_take_the_input_name(window):
+    """A pasted layer called "input" (or any name a layer cannot take) is named afresh, as
+    one whose name is taken is: it must not replace the input in forward()'s results."""
+    doc = window.document
+    build(window, "conv")
+    mime = QMimeData()
+    mime.setText(json.dumps([{"type": "relu", "name": "input"}, {
+        "type": "residual", "name": "input", "body": [{"type": "tanh", "name": "input"}],
+        "shortcut": [{"type": "sigmoid", "name": "bad name"}]}]))
+    QApplication.clipboard().setMimeData(mime)
+    window.paste_action.trigger()
+    assert [(l.name, l.TYPE) for l in doc.network.layers] == [
+        ("conv1", "conv"), ("relu1", "relu"), ("residual1", "residual")]
+    block = doc.network.layers[2]
+    assert [l.name for l in block.values["body"] + block.values["shortcut"]] == \
+        ["tanh1", "sigmoid1"]
+    assert "input" not in doc.network.layer_names()
 
 
 def test_keyboard(window, qtbot):
