@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from math import prod
 
 from .layers import Block, Diagnostic, Layer, fmt_shape
-from .paths import TOP, LayerPath, container_path
+from .paths import TOP, container_path, item_path
 
 
 @dataclass
@@ -142,7 +142,7 @@ def _walk(layers, shape, prefix, depth, flat, field_state, blocked):
     infos = []
     rf, jump = field_state
     for index, layer in enumerate(layers):
-        info = LayerInfo(layer, str(LayerPath.at(prefix, index)), depth, shape)
+        info = LayerInfo(layer, item_path(prefix, index), depth, shape)
         flat.append(info)
         infos.append(info)
         if blocked or shape is None:

@@ -26,6 +26,7 @@ from .paths import (
     LayerPath,
     check_name,
     container_path,
+    item_path,
     split_container,
     split_weight_key,
     weight_key,
@@ -348,7 +349,7 @@ class RunContext:
 def read_layers(items, place) -> list:
     if not isinstance(items, list):
         raise ConvScopeError("must be a list of layers", place)
-    return [read_layer(item, f"{place}[{i}]") for i, item in enumerate(items)]
+    return [read_layer(item, item_path(place, i)) for i, item in enumerate(items)]
 
 
 def read_layer(data, place) -> Layer:
@@ -366,8 +367,11 @@ def read_layer(data, place) -> Layer:
     plain = {k: v for k, v in data.items() if k not in cls.BLOCK_KEYS}
     layer = cls.from_dict(plain, where)
     if isinstance(layer, Block):
+        def read(items, slot):
+            return read_layers(items, container_path(place, slot))
+
         try:
-            layer.read_slots(data, lambda items, slot: read_layers(items, f"{place}.{slot}"))
+            layer.read_slots(data, read)
         except ConvScopeError as err:  # the block's own keys are wrong: name the block
             raise (err if err.place else err.located(place=where)) from None
     return layer
@@ -418,8 +422,8 @@ def assign_names(layers, taken: set | None = None) -> None:
 def iter_with_places(layers, prefix):
     """(layer, its path as text) in reading order; ``prefix``: the container of ``layers``."""
     for i, layer in enumerate(layers):
-        place = LayerPath.at(prefix, i)
-        yield layer, str(place)
+        place = item_path(prefix, i)
+        yield layer, place
         if isinstance(layer, Block):
             for slot, seq in layer.slots():
                 yield from iter_with_places(seq, container_path(place, slot))

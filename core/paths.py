@@ -106,6 +106,12 @@ class LayerPath:
         return self.steps[:len(other.steps)] == other.steps
 
 
+def item_path(container: str, index: int) -> str:
+    """The path of item ``index`` of the list ``container``, as text (no parsing: the
+    analysis makes one per layer on every edit)."""
+    return f"{container}[{index}]"
+
+
 def split_path(text: str) -> tuple[str, int]:
     """``"layers[3].body[1]"`` → ``("layers[3].body", 1)``."""
     path = LayerPath.parse(text)

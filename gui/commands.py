@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QUndoCommand
 
-from core.paths import LayerPath, split_path
+from core.paths import LayerPath, item_path, split_path
 
 
 def _shown(value) -> str:
@@ -35,7 +35,7 @@ class InsertLayers(QUndoCommand):
 
     def undo(self):
         for n in reversed(range(len(self.items))):
-            self.doc.remove_layer(str(LayerPath.at(self.container, self.index + n)))
+            self.doc.remove_layer(item_path(self.container, self.index + n))
 
 
 class RemoveLayer(QUndoCommand):
@@ -66,7 +66,7 @@ class MoveLayer(QUndoCommand):
         self._move(self.src, self.dst_container, self.dst_index)
 
     def undo(self):
-        self._move(str(LayerPath.at(self.dst_container, self.dst_index)), *split_path(self.src))
+        self._move(item_path(self.dst_container, self.dst_index), *split_path(self.src))
 
     def _move(self, path, container, index):
         selected = self.doc.selected  # the layer keeps its selection through the move

@@ -15,7 +15,7 @@ from PySide6.QtGui import QUndoStack
 from core import Network
 from core.analysis import Report
 from core.network import assign_names, iter_layers, locate, read_layer, write_layers
-from core.paths import container_path, key_layer, split_weight_key, weight_key
+from core.paths import container_path, item_path, key_layer, split_weight_key, weight_key
 
 INPUT = "input"  # the selection name of the network's input (the spec's forward key)
 
@@ -95,7 +95,7 @@ class Document(QObject):
         taken = self.network.layer_names()
         layers = []
         for n, item in enumerate(items):
-            layer = read_layer(item, f"{container}[{index + n}]")
+            layer = read_layer(item, item_path(container, index + n))
             for inner in iter_layers([layer]):
                 if inner.name in taken:
                     inner.name = None

@@ -67,7 +67,7 @@ class Block(Layer):
 
     def mends(self, ends: list) -> list[tuple[str, dict, str]]:
         """For the output shapes ``ends`` of the slots (in order), layers that would make
-        them fit: (slot, layer dict to append to it, what it does). None by default."""
+        them fit: (slot, layer dict to append to it, what it does); none by default."""
         return []
 
     # -------------------------------------------------------------- growing
