@@ -23,6 +23,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from core import CATEGORIES, REGISTRY, Network
+from core.layers import Block, Shaped
 from core.presets import preset_path, preset_paths, preset_title
 from gui import editing
 from gui.document import INPUT
@@ -487,6 +488,57 @@ def test_wrap_and_branches(window):
     doc.undo_stack.undo()
     doc.undo_stack.undo()
     assert doc.network.layers[0].TYPE == "conv"
+
+
+def test_a_block_the_gui_has_never_seen(window, monkeypatch):
+    """The pipeline, the inspector and the edits know a block only through the Block
+    interface: a new type of block needs nothing in the GUI."""
+
+    class Gate(Block):
+        TYPE, TITLE = "gate_test", "Gate"
+        BLOCK_KEYS = ("gate",)
+
+        def __init__(self, name=None):
+            super().__init__(name)
+            self.values["gate"] = []
+
+        def slots(self):
+            return [("gate", self.values["gate"])]
+
+        def read_slots(self, data, read):
+            self.values["gate"] = read(data.get("gate", []), "gate")
+
+        def write_slots(self, out, write):
+            out["gate"] = write(self.values["gate"])
+
+        def slot_label(self, slot):
+            return "the gate"
+
+        def join_label(self):
+            return "×"
+
+        def combine(self, shapes):
+            return Shaped(shapes[0])
+
+    monkeypatch.setitem(REGISTRY, Gate.TYPE, Gate)
+    doc, view = window.document, window.pipeline
+    editing.add_layers(doc, [{"type": "gate_test"}])
+    frame = view.frames["gate_test1"]
+    assert frame.sign == "×" and [side.title for side in frame.sides] == ["the gate"]
+    assert view.card("gate_test1").look.detail == "0 layers"
+    assert drop_type(window, "conv", view.side_point("gate_test1", 0)) == ["conv1"]
+    assert [layer.name for layer in doc.network.layers[0].values["gate"]] == ["conv1"]
+    assert view.card("gate_test1").look.shape == "222x222x64"
+    assert doc.network.to_dict()["layers"] == [{"type": "gate_test", "name": "gate_test1",
+                                               "gate": [{"type": "conv", "name": "conv1",
+                                                         "filters": 64}]}]
+    # the keyboard: conv1 leaves the block below it, and there is no other side to go to
+    doc.select("conv1")
+    assert editing.move_target(doc, "layers[0].gate[0]", "right") is None
+    assert editing.move_selected(doc, "down")
+    assert [layer.name for layer in doc.network.layers] == ["gate_test1", "conv1"]
+    assert not editing.add_branch(doc)  # its slots are fixed
+    assert not view.grab().isNull()  # the frame paints its sign
 
 
 # ============================================================================ undo, redo
