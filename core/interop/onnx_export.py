@@ -5,7 +5,9 @@ ConvScope layer by layer (``all_outputs=True`` makes them all graph outputs). Th
 ``input`` of shape (N, C, H, W) with N dynamic; the weights are initializers named like the
 ``.npz`` keys (``conv1.weight``).
 
-Where ONNX and ConvScope (= PyTorch) differ, the export spells the computation out:
+Each layer type writes its own nodes (``Layer.onnx_nodes``, given the builder below, so
+``onnx`` is imported here only). Where ONNX and ConvScope (= PyTorch) differ, the layer
+spells the computation out (core/layers/pool.py, lrn.py):
 - pools in ceil mode: ONNX's size formula keeps a last window that starts in the right
   padding, PyTorch drops it; such pools (and L2 pools whose last window hangs over the input:
   ONNX Runtime's LpPool gets those wrong) get explicit extra end padding instead of
@@ -23,7 +25,7 @@ import numpy as np
 
 from ..errors import ConvScopeError
 from ..fileio import atomic_write_bytes
-from ..layers.pool import PoolPlan, pool_plan  # noqa: F401 (the importer reads pools back with it)
+from ..layers.pool import pool_plan  # noqa: F401 (the importer reads pools back with it)
 from . import require_onnx
 
 DEFAULT_OPSET = 17

@@ -83,10 +83,14 @@ def fmt_shape(shape) -> str:
 
 
 class Layer:
-    """One layer type. A new type is a module in this package defining a ``@register``-ed
-    subclass that sets every piece below left at ``None`` (tests/test_layer_contract.py names
-    any piece that is missing) and overrides ``forward``/``backward`` (and ``shaped`` and the
-    figures if it is not element-wise)."""
+    """One layer type. A new type is a module in this package with a ``@register``-ed
+    subclass (and its icon, assets/icons/<TYPE>.svg). It sets TYPE, CATEGORY, TITLE, SUMMARY,
+    ORDER and FIELDS; LABEL (or ``card_label``), TABLE_LABEL (or ``table_label``), THIN,
+    NEEDS and EXAMPLES; QUIET if ``describe`` says nothing; ``explain``; ``torch_module`` or
+    NO_TORCH and ``onnx_nodes`` or NO_ONNX; ``forward`` and ``backward``; and, unless it
+    keeps the shape, ``shaped`` and the figures (``param_shapes``, ``weight_count``,
+    ``macs``, ``weights_text``). ``Elementwise`` writes most of these from a few constants.
+    tests/test_layer_contract.py names any piece that is missing."""
 
     TYPE = ""
     CATEGORY = ""
