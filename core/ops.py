@@ -12,6 +12,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import fastconv
+from . import geometry as geo
 
 # A band of im2col columns is built and multiplied while it is in cache (see
 # shared/notes/numpy-conv-performance.md: ~2 MB bands run at 72–79 % of the BLAS peak).
@@ -46,8 +47,9 @@ def _tap(xp, i, j, sh, sw, ho, wo):
 
 
 def conv_output_size(h, w, kh, kw, sh, sw, ph, pw, dh, dw):
-    return ((h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
-            (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+    """(Ho, Wo) by the one size rule, ``geometry.axis_output``."""
+    return tuple(geo.axis_output(n, geo.effective_kernel(k, d), p, s).out
+                 for n, k, s, p, d in ((h, kh, sh, ph, dh), (w, kw, sw, pw, dw)))
 
 
 # ----------------------------------------------------------------------------- conv

@@ -29,32 +29,14 @@ def short(n: int, digits: int = 2) -> str:
 
 def label(info: LayerInfo) -> str:
     """The notes' row label: CONV3-64, POOL2, FC, RELU ..."""
-    layer = info.layer
-    if layer.TYPE == "conv":
-        kh, kw = layer.pair("kernel")
-        return f"CONV{kh if kh == kw else f'{kh}x{kw}'}-{layer.values['filters']}"
-    if layer.TYPE == "pool":
-        kh, kw = layer.pair("kernel")
-        prefix = {"max": "POOL", "avg": "AVGPOOL", "l2": "L2POOL"}[layer.values["mode"]]
-        return f"{prefix}{kh if kh == kw else f'{kh}x{kw}'}"
-    return {"fc": "FC", "lrn": "NORM", "batchnorm": "BN", "global_avg_pool": "GAP"}.get(
-        layer.TYPE, layer.TYPE.upper())
+    return info.layer.table_label()
 
 
 def weights_expr(info: LayerInfo) -> str:
     """How the notes write a layer's weights: (3*3*64)*128 = 73,728."""
-    layer, shape = info.layer, info.in_shape
-    if info.weights == 0 or shape is None:
+    if info.weights == 0 or info.in_shape is None:
         return "0"
-    if layer.TYPE == "conv":
-        kh, kw = layer.pair("kernel")
-        cin = shape[0] // layer.values["groups"]
-        return f"({kh}*{kw}*{cin})*{layer.values['filters']} = {info.weights:,}"
-    if layer.TYPE == "fc":
-        c, h, w = shape
-        inputs = f"{h}*{w}*{c}" if (h, w) != (1, 1) else f"{c}"
-        return f"{inputs}*{layer.values['units']} = {info.weights:,}"
-    return f"{info.weights:,}"
+    return info.layer.weights_text(info.in_shape, info.weights)
 
 
 def memory_expr(shape) -> str:

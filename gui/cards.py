@@ -40,19 +40,10 @@ STATUS_TEXT = {"warning": QColor("#9a6400"), "error": QColor("#c02020"),
                "blocked": QColor("#777777")}
 FRAME_FILL = {"residual": QColor("#eaeef6"), "concat": QColor("#efeaf6")}
 
-TYPE_LABELS = {"conv": "CONV", "global_avg_pool": "GLOBAL AVG POOL", "relu": "RELU",
-               "leaky_relu": "LEAKY RELU", "sigmoid": "SIGMOID", "tanh": "TANH",
-               "softmax": "SOFTMAX", "lrn": "NORM (LRN)", "batchnorm": "BATCHNORM",
-               "dropout": "DROPOUT", "flatten": "FLATTEN", "fc": "FC",
-               "residual": "RESIDUAL", "concat": "CONCAT"}
-QUIET_DETAIL = {"relu": "element-wise", "sigmoid": "element-wise", "tanh": "element-wise",
-                "softmax": "over channels", "flatten": "a view, no copy"}
 
 
 def type_label(layer) -> str:
-    if layer.TYPE == "pool":
-        return f"{layer.values['mode'].upper()} POOL"
-    return TYPE_LABELS.get(layer.TYPE, layer.TYPE.upper())
+    return layer.card_label()
 
 
 @dataclass(frozen=True)
@@ -83,7 +74,7 @@ def look_of(info, names: dict | None = None, parent: str = "",
     if isinstance(layer, Block):
         detail = _block_detail(info)
     else:
-        detail = layer.describe() or QUIET_DETAIL.get(layer.TYPE, "")
+        detail = layer.card_detail()
         if info.params:
             detail = " · ".join(filter(None, (detail, f"{short(info.params)} params")))
     if info.blocked_by:

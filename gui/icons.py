@@ -6,9 +6,8 @@ from functools import cache
 
 from PySide6.QtGui import QColor, QIcon, QPixmap
 
+from core.layers import REGISTRY
 from core.presets import ASSETS
-
-ICONS = ASSETS / "icons"
 
 # The palette's and the cards' colour for each category (the icons use the same ones).
 CATEGORY_COLORS = {"CONV": "#3b6fb6", "POOL": "#2e8b57", "activation": "#8e5cc8",
@@ -18,7 +17,7 @@ CATEGORY_COLORS = {"CONV": "#3b6fb6", "POOL": "#2e8b57", "activation": "#8e5cc8"
 @cache
 def icon(kind: str) -> QIcon:
     """The icon of a layer type ("conv", ...) or of the input ("input")."""
-    path = ICONS / f"{kind}.svg"
+    path = REGISTRY[kind].icon_path() if kind in REGISTRY else ASSETS / "icons" / f"{kind}.svg"
     return QIcon(str(path)) if path.exists() else QIcon()
 
 

@@ -683,13 +683,14 @@ class LayerInspector(QScrollArea):
 
 
 def _arithmetic(info) -> list[tuple[str, str]]:
-    """The notes' (W − F + 2P)/S + 1 worked out on each axis of a conv or pool."""
-    if info.window is None or info.in_shape is None or info.layer.TYPE not in ("conv", "pool"):
+    """The notes' (W − F + 2P)/S + 1 on each axis, as the layer's shape rule worked it out
+    (layers whose size follows that rule: conv, pool)."""
+    if info.in_shape is None or info.layer.BLOCK_KEYS:
         return []
-    ceil = bool(info.layer.values.get("ceil_mode"))
-    rows = []
-    for axis, size, (k, s, p) in zip(geo.AXES, info.in_shape[1:], info.window):
-        rows.append((axis, geo.axis_output(size, k, p, s, ceil).formula()))
+    axes = info.layer.shaped(info.in_shape).axes
+    rows = [(axis, r.formula()) for axis, r in zip(geo.AXES, axes)]
+    if not rows:
+        return []
     if rows[0][1] == rows[1][1]:
         return [("H and W", rows[0][1])]
     return rows

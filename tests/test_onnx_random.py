@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from layer_examples import comes_back
 from netutil import relative_error
 
-from core import Network
+from core import REGISTRY, Network
 from core.analysis import analyze
 from core.interop import run_onnx
 from core.interop.onnx_export import to_model, value_name
-from core.interop.onnx_import import from_model
+from core.layers import Layer
 from core.network import assign_names, iter_layers, read_layers
 
 pytest.importorskip("onnx", reason="needs the optional extra convscope[onnx]")
@@ -82,12 +83,20 @@ def pool(draw, shape, keep_size=False):
     return d
 
 
+# The types that keep the shape (every activation and norm, read from the registry, so a new
+# one is drawn too); norms twice as often. Most draw their values below, others take one of
+# their class's EXAMPLES.
+KEEP_SHAPE = [kind for kind, cls in REGISTRY.items()
+              if cls.shaped is Layer.shaped and not cls.BLOCK_KEYS] + ["lrn", "batchnorm"]
+
+
 @st.composite
 def pointwise(draw, shape):
-    kind = draw(st.sampled_from(["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "lrn",
-                                 "lrn", "batchnorm", "batchnorm", "dropout"]))
+    kind = draw(st.sampled_from(KEEP_SHAPE))
     d = {"type": kind}
-    if kind == "leaky_relu":
+    if kind not in ("leaky_relu", "lrn", "batchnorm", "dropout"):
+        d.update(draw(st.sampled_from(list(REGISTRY[kind].EXAMPLES.values()))).values)
+    elif kind == "leaky_relu":
         d["negative_slope"] = draw(st.sampled_from([0.0, 0.01, 0.2, 1.5]))
     elif kind == "lrn":
         d.update(size=draw(st.integers(1, 6)), alpha=draw(st.sampled_from([1e-4, 0.05, 1.0])),
@@ -197,7 +206,8 @@ def test_random_network_matches_onnx_runtime_layer_by_layer(net):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(net=networks())
 def test_random_network_comes_back_from_onnx(net):
-    back = from_model(to_model(net))
+    back = comes_back(net)
+    assume(back is not None)  # a type the importer does not read yet (xfail in the round trip)
     figures = {i.name: (i.type, i.out, i.weights, i.params, i.macs, i.receptive_field)
                for i in net.analyze().layers}
     assert {i.name: (i.type, i.out, i.weights, i.params, i.macs, i.receptive_field)

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 import pytest
+from layer_examples import CASES, build, comes_back
 from netutil import randomise_norms, relative_error
 
 from core import Network
@@ -99,6 +100,20 @@ def test_preset_comes_back_whole(exported, name, tmp_path):
     for key, value in net.weights.items():
         np.testing.assert_array_equal(back.weights[key], value, err_msg=key)
     assert back.analyze().to_dict() == net.analyze().to_dict()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_example_comes_back_from_onnx(case):
+    """Every layer type's examples, exported and imported: the same figures and weights."""
+    net = build(case)
+    net.ensure_weights()
+    back = comes_back(net)
+    if back is None:
+        pytest.xfail(f"the ONNX importer does not read '{CASES[case][0]}' yet")
+    figures = [(i.type, i.out, i.weights, i.params, i.macs) for i in net.analyze().layers]
+    assert [(i.type, i.out, i.weights, i.params, i.macs) for i in back.analyze().layers] \
+        == figures
+    assert set(back.weights) == set(net.weights)
 
 
 def test_export_writes_a_file_onnx_runtime_runs_with_any_batch(tmp_path):

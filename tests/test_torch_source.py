@@ -9,6 +9,7 @@ import runpy
 import numpy as np
 import pytest
 from netutil import randomise_norms
+from optional import requires_torch
 
 from core import Network
 from core.interop.torch_source import class_name, export, to_source
@@ -20,19 +21,11 @@ PRESETS = {p.stem: p for p in preset_paths()}
 SMALLER = {"alexnet": 67, "zfnet": 67, "vgg16": 32, "googlenet": 96, "resnet18": 64,
            "resnet34": 64, "resnet50": 64}
 
-try:
-    import torch
-except ImportError:
-    torch = None
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed: the generated "
-                                 "module is only compiled, not run")
-
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-# Every layer type, odd names, blocks nested two deep.
+# Odd names, blocks nested two deep, most types (every type's own examples run through the
+# generated module in tests/test_layer_contract.py).
 ODD = {"format": "convscope", "version": 1, "name": "odd names",
        "input": {"channels": 3, "height": 13, "width": 11},
        "layers": [
@@ -96,12 +89,14 @@ def run_generated(net, tmp_path, x):
         module = model.get_submodule(module_path)
         module.register_forward_hook(
             lambda _m, _i, out, layer=layer: outputs.__setitem__(layer, out.numpy()))
+    import torch
+
     with torch.no_grad():
         model(torch.from_numpy(x))
     return outputs, namespace, model
 
 
-@needs_torch
+@requires_torch
 @pytest.mark.parametrize("name", [*PRESETS, "odd"])
 def test_generated_module_gives_convscope_numbers(name, tmp_path):
     net = Network.from_dict(ODD) if name == "odd" else Network.load(PRESETS[name])
@@ -120,7 +115,7 @@ def test_generated_module_gives_convscope_numbers(name, tmp_path):
         assert err < 1e-4, f"{layer}: relative error {err:.2e}"
 
 
-@needs_torch
+@requires_torch
 def test_weights_loader_refuses_a_wrong_file(tmp_path):
     net = Network.from_dict(ODD)
     x = np.zeros((1, 3, 13, 11), np.float32)

@@ -25,7 +25,6 @@ ROW_GAP = 16  # between the branches of a block
 MARGIN = 16
 COLOURS = {"CONV": "#4a8fd9", "POOL": "#e5a33d", "activation": "#8cbf4f", "NORM": "#b08fd1",
            "FC": "#d9534f", "input": "#9aa5b1"}
-THIN = {"relu", "leaky_relu", "sigmoid", "tanh", "softmax", "dropout", "batchnorm", "lrn"}
 
 
 def export(net, out_path) -> None:
@@ -80,7 +79,7 @@ def _item(info):
         return _Block(info, [_Row([_item(i) for i in branch]) for branch in info.branches])
     label = info.name
     described = info.layer.describe()
-    if described and info.type not in THIN:
+    if described and not info.layer.THIN:
         label += f" · {described}"
     return _Cuboid(info, info.out, label, info.layer.CATEGORY)
 
@@ -100,7 +99,7 @@ class _Cuboid:
             c, h, w = 1, 4, 4
         else:
             c, h, w = shape
-        thin = info is not None and info.type in THIN
+        thin = info is not None and info.layer.THIN
         self.t = 3.0 if thin else thickness(c)
         self.h = face_height(h)
         self.d = 0.32 * face_height(w)  # the receding side, drawn at 45°

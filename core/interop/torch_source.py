@@ -32,62 +32,6 @@ _MODULE_ATTRIBUTES = frozenset([
     "training", "type", "xpu", "zero_grad",
 ])
 
-_HELPERS = {
-    "Flatten": '''
-class Flatten(nn.Module):
-    """C×H×W → (C·H·W)×1×1, channel-major: ConvScope keeps a vector as C×1×1."""
-
-    def forward(self, x):
-        return x.flatten(1)[:, :, None, None]
-''',
-    "Linear": '''
-class Linear(nn.Linear):
-    """Fully connected on the flattened input; the output is (N, units, 1, 1)."""
-
-    def forward(self, x):
-        return super().forward(x.flatten(1))[:, :, None, None]
-''',
-    "L2Pool2d": '''
-class L2Pool2d(nn.Module):
-    """sqrt(Σx²) over each window, zero padding, as ConvScope's l2 pool (PyTorch's
-    LPPool2d has no padding)."""
-
-    def __init__(self, kernel_size, stride, padding=0, ceil_mode=False):
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride
-        self.padding, self.ceil_mode = padding, ceil_mode
-
-    def forward(self, x):
-        # a window sum: avg_pool2d with divisor 1 (PyTorch's own size rules, padding 0)
-        sums = nn.functional.avg_pool2d(x * x, self.kernel_size, self.stride, self.padding,
-                                        self.ceil_mode, True, divisor_override=1)
-        return sums.sqrt()
-''',
-    "Residual": '''
-class Residual(nn.Module):
-    """ResNet's block: body(x) + shortcut(x); an empty shortcut is the identity."""
-
-    def __init__(self, body, shortcut):
-        super().__init__()
-        self.body = body
-        self.shortcut = shortcut
-
-    def forward(self, x):
-        return self.body(x) + self.shortcut(x)
-''',
-    "Concat": '''
-class Concat(nn.Module):
-    """Inception's block: every branch sees x; their outputs are stacked along channels."""
-
-    def __init__(self, *branches):
-        super().__init__()
-        self.branches = nn.ModuleList(branches)
-
-    def forward(self, x):
-        return torch.cat([branch(x) for branch in self.branches], dim=1)
-''',
-}
-
 _LOADER = '''
 def load_convscope_weights(model, npz_path):
     """Load ConvScope's weights file (keys "<layer>.<param>") into ``model``.
@@ -155,7 +99,7 @@ def to_source(net, weights_name: str | None = None) -> str:
         ("from collections import OrderedDict\n\n" if writer.nested else "")
         + "import numpy as np\nimport torch\nfrom torch import nn\n",
         f"INPUT_SHAPE = ({c}, {h}, {w})\nMEAN = {net.input.mean!r}\nSTD = {net.input.std!r}\n",
-        *(_HELPERS[name] for name in _HELPERS if name in writer.helpers),
+        *writer.helpers,
         f"\nclass {cls}(nn.Module):\n"
         f"    def __init__(self):\n        super().__init__()\n"
         + "\n".join(body) + "\n\n    def forward(self, x):\n" + "\n".join(forward)
@@ -172,12 +116,16 @@ def to_source(net, weights_name: str | None = None) -> str:
 
 
 class _Writer:
+    """Walks the layer tree; each layer type writes its own module (``Layer.torch_module``)
+    through the methods below."""
+
     def __init__(self, report):
         self.info = {i.name: i for i in report.layers}
         self.ident = _identifiers([i.name for i in report.layers])
-        self.helpers: set = set()
+        self.helpers: list = []  # helper class sources the layers use, in order of first use
         self.paths: dict = {}  # layer name → module path
         self.nested = False  # whether a block needs nn.Sequential(OrderedDict(...))
+        self._at = ("", 8)  # the module path and indent of the layer being written
 
     def sequence_attributes(self, layers) -> list:
         """``self.<ident> = ...`` lines for the top-level layers."""
@@ -192,25 +140,31 @@ class _Writer:
     def module(self, layer, path, indent) -> str:
         """The constructor expression for one layer (blocks span several lines)."""
         info = self.info[layer.name]
-        if layer.TYPE == "residual":
-            self.helpers.add("Residual")
-            body = self.sequential(layer.values["body"], f"{path}.body", indent + 4)
-            shortcut = self.sequential(layer.values["shortcut"], f"{path}.shortcut",
-                                       indent + 4)
-            pad = " " * (indent + 4)
-            return (f"Residual(  # {fmt_shape(info.out)}\n{pad}body={body},\n"
-                    f"{pad}shortcut={shortcut},\n{' ' * indent})")
-        if layer.TYPE == "concat":
-            self.helpers.add("Concat")
-            pad = " " * (indent + 4)
-            branches = [self.sequential(b, f"{path}.branches.{k}", indent + 4)
-                        for k, b in enumerate(layer.values["branches"])]
-            inner = "".join(f"{pad}{b},\n" for b in branches)
-            return f"Concat(  # {fmt_shape(info.out)}\n{inner}{' ' * indent})"
-        return f"{self.leaf(layer, info)}  # {fmt_shape(info.out)}"
+        if layer.torch_module is None:
+            raise ConvScopeError(f"layer type '{layer.TYPE}' has no PyTorch module: "
+                                 f"{layer.NO_TORCH}", f"'{layer.name}'")
+        self._at = (path, indent)
+        expr = layer.torch_module(info, self)
+        return expr if "\n" in expr else f"{expr}  # {fmt_shape(info.out)}"
 
-    def sequential(self, layers, path, indent) -> str:
+    # ---------------------------------------------------------------- for the layers
+    def use(self, source: str) -> None:
+        """Put a helper class (its source) in the file, once."""
+        if source not in self.helpers:
+            self.helpers.append(source)
+
+    def call(self, cls, info, arguments) -> str:
+        """``cls(`` with one argument a line, for a block: ``Residual(  # 8x8x64 ...)``."""
+        indent = self._at[1]
+        pad = " " * (indent + 4)
+        inner = "".join(f"{pad}{a},\n" for a in arguments)
+        return f"{cls}(  # {fmt_shape(info.out)}\n{inner}{' ' * indent})"
+
+    def sequential(self, layers, suffix) -> str:
+        """A block's sequence ``suffix`` (``body``, ``branches.1``) as an nn.Sequential."""
         self.nested = True
+        at = self._at
+        path, indent = f"{at[0]}.{suffix}", at[1] + 4
         if not layers:
             return "nn.Sequential()"
         pad = " " * (indent + 4)
@@ -224,70 +178,9 @@ class _Writer:
                 items.append(f"{pad}({ident!r}, {code}),  # {comment}")
             else:
                 items.append(f"{pad}({ident!r}, {expr}),")
+        self._at = at
         inner = "\n".join(items)
         return f"nn.Sequential(OrderedDict([\n{inner}\n{' ' * indent}]))"
-
-    def leaf(self, layer, info) -> str:
-        v, kind = layer.values, layer.TYPE
-        c_in = info.in_shape[0]
-        if kind == "conv":
-            args = [str(c_in), str(v["filters"]), f"kernel_size={_arg(layer.pair('kernel'))}"]
-            args += _optional(stride=(layer.pair("stride"), 1),
-                              padding=(layer.pair_padding(), 0),
-                              dilation=(layer.pair("dilation"), 1), groups=(v["groups"], 1))
-            if not v["bias"]:
-                args.append("bias=False")
-            return f"nn.Conv2d({', '.join(args)})"
-        if kind == "pool":
-            args = [_arg(layer.pair("kernel")), f"stride={_arg(layer.stride_pair())}"]
-            args += _optional(padding=(layer.pair("padding"), 0))
-            if v["ceil_mode"]:
-                args.append("ceil_mode=True")
-            if v["mode"] == "max":
-                return f"nn.MaxPool2d({', '.join(args)})"
-            if v["mode"] == "avg":
-                if not v["count_include_pad"]:
-                    args.append("count_include_pad=False")
-                return f"nn.AvgPool2d({', '.join(args)})"
-            self.helpers.add("L2Pool2d")
-            return f"L2Pool2d({', '.join(args)})"
-        if kind == "fc":
-            self.helpers.add("Linear")
-            n_in = c_in * info.in_shape[1] * info.in_shape[2]
-            bias = "" if v["bias"] else ", bias=False"
-            return f"Linear({n_in}, {v['units']}{bias})"
-        if kind == "flatten":
-            self.helpers.add("Flatten")
-            return "Flatten()"
-        if kind == "batchnorm":
-            return f"nn.BatchNorm2d({c_in}, eps={v['eps']!r}, momentum={v['momentum']!r})"
-        if kind == "lrn":
-            return (f"nn.LocalResponseNorm({v['size']}, alpha={v['alpha']!r}, "
-                    f"beta={v['beta']!r}, k={v['k']!r})")
-        simple = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()",
-                  "softmax": "nn.Softmax(dim=1)", "global_avg_pool": "nn.AdaptiveAvgPool2d(1)",
-                  "leaky_relu": f"nn.LeakyReLU({v.get('negative_slope')!r})",
-                  "dropout": f"nn.Dropout(p={v.get('rate')!r})"}
-        if kind not in simple:
-            raise ConvScopeError(f"layer type '{kind}' has no PyTorch module", f"'{layer.name}'")
-        return simple[kind]
-
-
-def _arg(pair) -> str:
-    h, w = pair
-    return str(h) if h == w else f"({h}, {w})"
-
-
-def _optional(**values) -> list:
-    """``key=value`` for every value that is not its default."""
-    out = []
-    for key, (value, default) in values.items():
-        if isinstance(value, tuple):
-            if value != (default, default):
-                out.append(f"{key}={_arg(value)}")
-        elif value != default:
-            out.append(f"{key}={value}")
-    return out
 
 
 def _identifiers(names) -> dict:

@@ -48,6 +48,32 @@ class Shaped:
     diagnostics: list = field(default_factory=list)
     # Per axis (effective kernel, stride, padding): how an output pixel maps to its input window.
     window: tuple | None = None
+    # Per axis (height, width): the worked (W − F + 2P)/S + 1 (geometry.AxisResult), for the
+    # layers whose size comes from that rule; the inspector and explain show these.
+    axes: tuple = ()
+
+
+@dataclass(frozen=True)
+class Example:
+    """A small test configuration of a layer type, used by the parametrised tests: the
+    input (C, H, W), the layer's key values, and the layers after it (if any)."""
+
+    shape: tuple
+    values: dict = field(default_factory=dict)
+    then: tuple = ()  # layer dicts after this one (e.g. an fc after a flatten)
+    batch: int = 2
+    training: bool = False
+    random: bool = False  # the output depends on the random stream: no reference compares it
+
+    def layers(self, kind: str) -> list[dict]:
+        return [{"type": kind, **self.values}, *self.then]
+
+    def network(self, kind: str, name: str) -> dict:
+        """The example as an architecture-format dict (``Network.from_dict`` reads it)."""
+        c, h, w = self.shape
+        return {"format": "convscope", "version": 1, "name": name,
+                "input": {"channels": c, "height": h, "width": w},
+                "layers": self.layers(kind)}
 
 
 def fmt_shape(shape) -> str:
@@ -57,6 +83,15 @@ def fmt_shape(shape) -> str:
 
 
 class Layer:
+    """One layer type. A new type is a module in this package with a ``@register``-ed
+    subclass (and its icon, assets/icons/<TYPE>.svg). It sets TYPE, CATEGORY, TITLE, SUMMARY,
+    ORDER and FIELDS; LABEL (or ``card_label``), TABLE_LABEL (or ``table_label``), THIN,
+    NEEDS and EXAMPLES; QUIET if ``describe`` says nothing; ``explain``; ``torch_module`` or
+    NO_TORCH and ``onnx_nodes`` or NO_ONNX; ``forward`` and ``backward``; and, unless it
+    keeps the shape, ``shaped`` and the figures (``param_shapes``, ``weight_count``,
+    ``macs``, ``weights_text``). ``Elementwise`` writes most of these from a few constants.
+    tests/test_layer_contract.py names any piece that is missing."""
+
     TYPE = ""
     CATEGORY = ""
     TITLE = ""  # palette label
@@ -65,6 +100,20 @@ class Layer:
     FIELDS: tuple[Field, ...] = ()
     IN_PLACE = False  # adds no activation memory (element-wise, dropout, flatten)
     BLOCK_KEYS: tuple[str, ...] = ()  # keys holding nested layers
+
+    # ---- how the type is shown (None: missing, which the contract test reports)
+    LABEL: str | None = None  # on its card: "CONV" (``card_label`` may work it out)
+    TABLE_LABEL: str | None = None  # the notes' row label: "FC", "NORM" (``table_label``)
+    QUIET = ""  # the card's detail when ``describe()`` says nothing: "element-wise"
+    THIN: bool | None = None  # drawn as a thin slab in the diagram (it keeps the shape)
+    # What its backward pass reads from the forward's tensors, for the memory budget;
+    # "" if it keeps nothing.
+    NEEDS: str | None = None
+    # ---- interop: an emitter, or the reason there is none
+    NO_TORCH = ""  # why there is no PyTorch module for this type
+    NO_ONNX = ""  # why there is no ONNX export for this type
+    # ---- small configurations the parametrised tests run (id → Example)
+    EXAMPLES: dict[str, Example] = {}
 
     def __init__(self, name: str | None = None, **values):
         self.name = name
@@ -93,6 +142,44 @@ class Layer:
     def describe(self) -> str:
         """The hyperparameters in a line, as a card shows them: ``96 11×11 /4``."""
         return ""
+
+    # -------------------------------------------------------------- words
+    def card_label(self) -> str | None:
+        """The type as its card names it: ``CONV``, ``MAX POOL``."""
+        return self.LABEL
+
+    def table_label(self) -> str | None:
+        """The notes' row label: ``CONV3-64``, ``POOL2``, ``FC``."""
+        return self.TABLE_LABEL
+
+    def card_detail(self) -> str:
+        return self.describe() or self.QUIET
+
+    def weights_text(self, shape, weights: int) -> str:
+        """How the notes write the layer's weights: ``(3*3*64)*128 = 73,728``."""
+        return f"{weights:,}"
+
+    def explain(self, info) -> list:
+        """The worked arithmetic with this layer's numbers (core.understand.explain): a list
+        of ``text.Section`` after the heading, for a layer whose output is computed."""
+        raise NotImplementedError(f"'{self.TYPE}' has no explanation")
+
+    @classmethod
+    def icon_path(cls):
+        from ..presets import ASSETS
+
+        return ASSETS / "icons" / f"{cls.TYPE}.svg"
+
+    # -------------------------------------------------------------- interop
+    # torch_module(self, info, code) -> str: the constructor expression of the layer's
+    #     nn.Module; ``code`` (core.interop.torch_source's writer) offers ``use(source)`` to
+    #     put a helper class in the file, and ``sequential(layers, suffix)`` and
+    #     ``call(class, info, arguments)`` for blocks.
+    # onnx_nodes(self, info, graph, x, out) -> str: adds the layer's nodes through ``graph``
+    #     (core.interop.onnx_export's builder: ``node``, ``weight``, ``constant``,
+    #     ``sequence``) and returns the value holding its output.
+    torch_module = None
+    onnx_nodes = None
 
     # -------------------------------------------------------------- files
     def to_dict(self) -> dict:
@@ -169,9 +256,43 @@ class Layer:
 
 
 class Elementwise(Layer):
+    """f(x) on every element on its own: a subclass gives FORWARD/BACKWARD (ops), LABEL,
+    NEEDS, EXAMPLES, FORMULA and GRADIENT (its explanation; ``{key}`` takes a value), TORCH
+    (the nn.Module expression, formatted the same way) and ONNX_OP (a node without
+    attributes; else it overrides ``onnx_nodes``)."""
+
     CATEGORY = "activation"
     IN_PLACE = True
+    QUIET, THIN = "element-wise", True
     FORWARD = BACKWARD = None
+    FORMULA: str | None = None  # "max(0, x)"
+    GRADIENT: str | None = None  # "dout where x > 0, else 0"
+    TORCH: str | None = None  # "nn.ReLU()"
+    ONNX_OP: str | None = None  # "Relu"
+
+    def table_label(self):
+        return self.TABLE_LABEL or self.TYPE.upper()
+
+    def explain(self, info):
+        from .text import Section, n, vol
+
+        if self.FORMULA is None or self.GRADIENT is None:
+            raise NotImplementedError(f"'{self.TYPE}' has no FORMULA or GRADIENT")
+        f, back = self.FORMULA.format(**self.values), self.GRADIENT.format(**self.values)
+        return [Section("What it computes", (
+            f"{f} on each of the {n(info.activations)} values on its own: the shape "
+            f"{vol(info.out)} is unchanged, no parameters, no mixing. It runs in place, "
+            f"so it adds no memory. Backward: {back}."))]
+
+    def torch_module(self, info, code):
+        if self.TORCH is None:
+            raise NotImplementedError(f"'{self.TYPE}' has no TORCH module")
+        return self.TORCH.format(**self.values)
+
+    def onnx_nodes(self, info, graph, x, out):
+        if self.ONNX_OP is None:
+            raise NotImplementedError(f"'{self.TYPE}' has no ONNX_OP")
+        return graph.node(self.ONNX_OP, [x], out)
 
     def forward(self, x, params, ctx):
         return type(self).FORWARD(x)

@@ -6,8 +6,21 @@ import numpy as np
 
 from ..errors import ConvScopeError
 from ..fields import Field
-from .base import Diagnostic, Shaped, fmt_shape, register
+from .base import Diagnostic, Example, Shaped, fmt_shape, register
 from .block import Block
+from .text import Section, vol
+
+_TORCH_CONCAT = '''
+class Concat(nn.Module):
+    """Inception's block: every branch sees x; their outputs are stacked along channels."""
+
+    def __init__(self, *branches):
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
+'''
 
 
 @register
@@ -77,3 +90,41 @@ class Concat(Block):
         for branch, d, c in zip(self.values["branches"], splits, caches):
             dx = dx + ctx.back(branch, np.ascontiguousarray(d), c)
         return dx, {}
+
+    # -------------------------------------------------------------- words, interop, examples
+    LABEL, TABLE_LABEL, THIN, NEEDS = "CONCAT", "CONCAT", False, ""
+    EXAMPLES = {
+        "concat_identity_branch": Example((2, 5, 5), {"branches": [
+            [], [{"type": "conv", "filters": 3, "kernel": 1}],
+            [{"type": "conv", "filters": 2, "kernel": 3, "padding": 1}, {"type": "tanh"}],
+            [{"type": "pool", "mode": "avg", "kernel": 3, "stride": 1, "padding": 1},
+             {"type": "conv", "filters": 2, "kernel": 1}]]},
+            then=({"type": "conv", "filters": 2, "kernel": 1},)),
+    }
+
+    def explain(self, info):
+        return _explain(info)
+
+    def torch_module(self, info, code):
+        code.use(_TORCH_CONCAT)
+        return code.call("Concat", info, [code.sequential(b, f"branches.{k}")
+                                          for k, b in enumerate(self.values["branches"])])
+
+    def onnx_nodes(self, info, graph, x, out):
+        branches = [graph.sequence(b, x) for b in self.values["branches"]]
+        return graph.node("Concat", branches, out, axis=1)
+
+
+
+# ---------------------------------------------------------------- explanation
+def _explain(info) -> list[Section]:
+    outs = [(b[-1].out if b else info.in_shape) for b in info.branches]
+    depths = " + ".join(str(o[0]) for o in outs if o)
+    return [
+        Section("What it computes", (
+            f"{len(info.branches)} branches see the same input {vol(info.in_shape)}; "
+            f"their outputs are stacked along the channels: {depths} = {info.out[0]} "
+            f"channels, {vol(info.out)}.")),
+        Section("Backward pass", "dout is cut along the channels into one piece per branch; "
+                "each branch's dx is added up at the shared input."),
+    ]

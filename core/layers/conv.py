@@ -7,8 +7,10 @@ from math import prod
 from .. import geometry as geo
 from .. import ops
 from ..fields import Field, count, flag, pair, size
-from .base import Diagnostic, Layer, Shaped, register
+from .base import Diagnostic, Example, Layer, Shaped, register
+from .emit import torch_keywords, torch_pair
 from .sizes import _kernel_error, _size_diagnostics
+from .text import Section, axes_lines, mib, n, receptive, shape_words, vol
 
 
 @register
@@ -28,6 +30,23 @@ class Conv(Layer):
         count("groups", 1, "split channels into groups that do not see each other"),
         flag("bias", True, "add one learned number per filter"),
     )
+    LABEL, THIN, NEEDS = "CONV", False, "conv's dW = dout ⋆ its input"
+    EXAMPLES = {
+        "conv": Example((2, 5, 5), {"filters": 3, "kernel": 3, "padding": 1}),
+        # 3.5 → 3: rows unused
+        "conv_stride_floor": Example((2, 8, 8), {"filters": 3, "kernel": 3, "stride": 2}),
+        "conv_rect_stride_padding": Example((2, 7, 6), {"filters": 3, "kernel": [3, 2],
+                                                        "stride": [2, 1], "padding": [1, 2]}),
+        "conv_dilation": Example((2, 7, 7), {"filters": 2, "kernel": 3, "dilation": 2,
+                                             "padding": 1}),
+        "conv_same_dilated": Example((2, 6, 6), {"filters": 2, "kernel": 3, "padding": "same",
+                                                 "dilation": [2, 1]}, batch=1),
+        "conv_groups": Example((4, 5, 5), {"filters": 6, "kernel": 3, "groups": 2,
+                                           "padding": 1, "stride": 2}),
+        "conv_depthwise_no_bias": Example((3, 5, 5), {"filters": 3, "kernel": 3, "groups": 3,
+                                                      "bias": False}),
+        "conv_1x1": Example((4, 3, 3), {"filters": 2, "kernel": 1}),
+    }
 
     def pair_padding(self) -> tuple[int, int]:
         padding = self.values["padding"]
@@ -72,14 +91,46 @@ class Conv(Layer):
             which = f"input channels {c}" if c % g else f"filters {f}"
             return Shaped(None, [Diagnostic(
                 "error", f"{which} are not divisible by groups {g}")])
-        results = [geo.axis_output(n, geo.effective_kernel(k, d), p, s)
-                   for n, (k, s, p, d) in zip((h, w), self.geometry())]
+        results = tuple(geo.axis_output(size, geo.effective_kernel(k, d), p, s)
+                        for size, (k, s, p, d) in zip((h, w), self.geometry()))
         window = tuple((r.kernel, r.stride, r.padding) for r in results)
         error = _kernel_error(results)
         if error:
-            return Shaped(None, [error], window)
+            return Shaped(None, [error], window, results)
         return Shaped((f, results[0].out, results[1].out), _size_diagnostics(self, results),
-                      window)
+                      window, results)
+
+    def table_label(self):
+        kh, kw = self.pair("kernel")
+        return f"CONV{kh if kh == kw else f'{kh}x{kw}'}-{self.values['filters']}"
+
+    def weights_text(self, shape, weights):
+        kh, kw = self.pair("kernel")
+        cin = shape[0] // self.values["groups"]
+        return f"({kh}*{kw}*{cin})*{self.values['filters']} = {weights:,}"
+
+    def explain(self, info):
+        return _explain(info)
+
+    def torch_module(self, info, code):
+        v = self.values
+        args = [str(info.in_shape[0]), str(v["filters"]),
+                f"kernel_size={torch_pair(self.pair('kernel'))}"]
+        args += torch_keywords(stride=(self.pair("stride"), 1),
+                               padding=(self.pair_padding(), 0),
+                               dilation=(self.pair("dilation"), 1), groups=(v["groups"], 1))
+        if not v["bias"]:
+            args.append("bias=False")
+        return f"nn.Conv2d({', '.join(args)})"
+
+    def onnx_nodes(self, info, graph, x, out):
+        inputs = [x, graph.weight(self, "weight")]
+        if self.values["bias"]:
+            inputs.append(graph.weight(self, "bias"))
+        (ph, pw) = self.pair_padding()
+        return graph.node("Conv", inputs, out, kernel_shape=list(self.pair("kernel")),
+                          strides=list(self.pair("stride")), pads=[ph, pw, ph, pw],
+                          dilations=list(self.pair("dilation")), group=self.values["groups"])
 
     def param_shapes(self, shape):
         kh, kw = self.pair("kernel")
@@ -113,3 +164,155 @@ class Conv(Layer):
         if db is not None:
             grads["bias"] = db
         return dx, grads
+
+
+# ---------------------------------------------------------------- explanation
+def _explain(info) -> list[Section]:
+    layer = info.layer
+    c, h, w = info.in_shape
+    k_out, ho, wo = info.out
+    (fh, fw), (sh, sw) = layer.pair("kernel"), layer.pair("stride")
+    dh, dw = layer.pair("dilation")
+    groups = layer.get("groups")
+    eff = (geo.effective_kernel(fh, dh), geo.effective_kernel(fw, dw))
+    cg = c // groups
+    per_filter = fh * fw * cg
+    sections = [_conv_size(info, (dh, dw))]
+    sections.append(_conv_params(info, fh, fw, cg, per_filter, groups))
+    sections.append(Section("Multiply–accumulates", (
+        f"Every output value is one dot product of the {fh}×{fw}×{cg} filter with the window "
+        f"under it: {per_filter} multiplies and adds. There are {ho}·{wo}·{k_out} = "
+        f"{n(ho * wo * k_out)} output values, so {n(ho * wo * k_out)} × {per_filter} = "
+        f"{n(info.macs)} MACs per image (about {2 * info.macs / 1e9:.2f} GFLOPs, counting "
+        f"the multiply and the add).")))
+    sections.append(_im2col(info, per_filter, groups))
+    if (fh, fw) == (1, 1):
+        sections.append(_one_by_one(info, groups))
+    if (dh, dw) != (1, 1):
+        sections.append(_dilation(info, (fh, fw), (dh, dw), eff))
+    sections.append(receptive(info))
+    sections.append(_conv_backward(info, per_filter, groups, (sh, sw), eff))
+    return sections
+
+
+def _conv_size(info, dilation) -> Section:
+    lines = ["O = (W − F + 2P)/S + 1 per axis, with W the input size, F the kernel"
+             + (" (its effective size D·(F−1)+1 when dilated)" if dilation != (1, 1) else "")
+             + ", P the padding and S the stride:"]
+    lines += axes_lines(info.layer.shaped(info.in_shape).axes)
+    lines.append(f"Output volume: {shape_words(info.out)} from an input of "
+                 f"{shape_words(info.in_shape)}. The depth {info.out[0]} is the number of "
+                 f"filters.")
+    return Section("Output size", "\n".join(lines))
+
+
+def _conv_params(info, fh, fw, cg, per_filter, groups) -> Section:
+    k_out = info.out[0]
+    bias = k_out if info.layer.get("bias") else 0
+    depth = (f"C = {cg} input channels per group ({info.in_shape[0]} split into {groups} "
+             f"groups)" if groups > 1 else f"C = {cg}, the input depth")
+    text = (f"Each filter is F×F×C = {fh}×{fw}×{cg} = {per_filter} weights ({depth}). "
+            f"With {k_out} filters: ({fh}·{fw}·{cg})·{k_out} = {n(info.weights)} weights")
+    if bias:
+        text += (f", plus {k_out} biases (one per filter) = {n(info.params)} parameters. "
+                 f"Formula: (F·F·C)·K + K.")
+    else:
+        text += f" and no biases = {n(info.params)} parameters."
+    text += (f" The same {per_filter} weights are used at all {n(info.out[1] * info.out[2])} "
+             f"positions (parameter sharing); a layer without sharing would need "
+             f"{n(info.weights * info.out[1] * info.out[2])}.")
+    return Section("Parameters", text)
+
+
+def _im2col(info, per_filter, groups) -> Section:
+    shapes = info.extra.get("im2col", {})
+    k_out, ho, wo = info.out
+    rows_w, cols_w = shapes.get("weights", (k_out // groups, per_filter))
+    rows_x, cols_x = shapes.get("columns", (per_filter, ho * wo))
+    in_values = info.in_shape[0] * info.in_shape[1] * info.in_shape[2]
+    col_values = rows_x * cols_x * groups
+    text = (f"Stretch every window into a column of {per_filter} numbers. There are "
+            f"{ho}·{wo} = {ho * wo} windows, so the columns make a matrix X_col of "
+            f"{rows_x}×{cols_x}. Each filter, stretched into a row, makes W_row "
+            f"{rows_w}×{cols_w}. One matrix product W_row · X_col gives "
+            f"{rows_w}×{cols_x}, which is reshaped to {vol(info.out)}.")
+    if groups > 1:
+        text += (f" With {groups} groups this is done once per group, each with its own "
+                 f"{per_filter // (info.layer.pair('kernel')[0] * info.layer.pair('kernel')[1])}"
+                 f" input channels and {rows_w} filters.")
+    ratio = col_values / in_values if in_values else 0
+    text += (f" X_col holds {n(col_values)} numbers ({mib(col_values)}) where the input "
+             f"holds {n(in_values)}: ")
+    if ratio > 1.05:
+        text += (f"overlapping windows copy each input value about {ratio:.1f} times, the "
+                 "memory price of turning a convolution into one fast matrix product.")
+    elif ratio < 0.95:
+        text += "the stride is larger than the window, so some input values are never used."
+    else:
+        text += "the windows do not overlap, so nothing is copied twice."
+    return Section("As one matrix product (im2col)", text)
+
+
+def _one_by_one(info, groups) -> Section:
+    c = info.in_shape[0]
+    k_out, ho, wo = info.out
+    cg = c // groups
+    return Section("What a 1×1 convolution mixes", (
+        f"A 1×1 kernel sees one pixel at a time, so it never mixes neighbouring pixels: each "
+        f"output value is a weighted sum of the {cg} values at the same position, one from "
+        f"each input channel. It is an fc layer from {cg} to {k_out // groups} numbers applied "
+        f"at every one of the {ho}·{wo} positions with the same {k_out}×{cg} weights. "
+        + _depth_change(c, k_out) + f" It costs {n(info.macs)} MACs."))
+
+
+def _depth_change(c, k_out) -> str:
+    if k_out < c:
+        return (f"It reduces the depth from {c} to {k_out}, as GoogLeNet does before its "
+                "3×3 and 5×5 convs, so that they cost less.")
+    if k_out > c:
+        return (f"It expands the depth from {c} to {k_out}, as ResNet's bottleneck does "
+                "after its 3×3 conv.")
+    return f"It keeps the depth at {c} and only recombines the channels."
+
+
+def _dilation(info, kernel, dilation, eff) -> Section:
+    (fh, fw), (dh, dw), (eh, ew) = kernel, dilation, eff
+    text = (f"Dilation D = {dh} puts {dh - 1} gap{'s' if dh > 2 else ''} between the kernel's "
+            f"taps: the {fh}×{fw} taps spread over D·(F − 1) + 1 = {dh}·({fh} − 1) + 1 = {eh} "
+            f"pixels")
+    text += f" (and {dw}·({fw} − 1) + 1 = {ew} across)." if (dh, fh) != (dw, fw) else \
+        f" in each direction, an {eh}×{ew} window."
+    text += (f" The layer still has only {fh}·{fw} weights per channel and the same MACs as "
+             f"an undilated {fh}×{fw} conv, but its receptive field grows by "
+             f"({eh} − 1)·jump instead of ({fh} − 1)·jump: a wider view for free, at the "
+             "price of skipping the pixels between the taps.")
+    return Section("Dilation", text)
+
+
+def _conv_backward(info, per_filter, groups, stride, eff) -> Section:
+    k_out, ho, wo = info.out
+    rows = k_out // groups
+    l = ho * wo
+    sh, sw = stride
+    lines = [
+        f"The backward pass gets dout, the loss's gradient for every output value "
+        f"({vol(info.out)}), and returns three gradients:",
+        f"• db: each bias touched all {l} positions of its channel, so db = dout summed over "
+        f"the positions: {k_out} numbers." if info.layer.get("bias") else
+        "• no bias, so no db.",
+        f"• dW = dout ⋆ input: the gradient of a weight is the correlation of its output "
+        f"channel's dout with the input values it multiplied. As matrices: dW_row = "
+        f"dout_row · X_colᵀ = ({rows}×{l})·({l}×{per_filter}) = {rows}×{per_filter}"
+        + (" per group" if groups > 1 else "") + ".",
+        "• dx = a 'full' convolution of dout with every filter flipped 180° (top-bottom and "
+        "left-right): each input value fed every output whose window covered it, through "
+        "the mirrored tap." + (
+            f" With stride {sh} dout is first spread out with {sh - 1} zero"
+            f"{'s' if sh > 2 else ''} between its values." if (sh, sw) != (1, 1) else "")
+        + f" As matrices: dX_col = W_rowᵀ · dout_row = ({per_filter}×{rows})·({rows}×{l}) = "
+        f"{per_filter}×{l}, then col2im adds every column back onto the window it came "
+        f"from (overlapping windows add up).",
+        f"Both products cost as much as the forward, so backward is about 2 × {n(info.macs)} "
+        f"MACs, and it needs the input kept from the forward pass (for dW).",
+    ]
+    return Section("Backward pass", "\n".join(lines))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import ops
 from ..fields import number
-from .base import Elementwise, register
+from .base import Elementwise, Example, register
 
 
 @register
@@ -13,6 +13,11 @@ class LeakyReLU(Elementwise):
     ORDER = 40  # place in its palette group
     SUMMARY = "x for x > 0, slope·x otherwise: a ReLU that lets a little gradient through."
     FIELDS = (number("negative_slope", 0.01, "the slope for x < 0", maximum=1e6),)
+    LABEL, NEEDS = "LEAKY RELU", "leaky relu's backward (the sign of each value)"
+    FORMULA = "x if x > 0, else {negative_slope:g}·x"
+    GRADIENT = "dout where x > 0, else {negative_slope:g}·dout"
+    TORCH = "nn.LeakyReLU({negative_slope!r})"
+    EXAMPLES = {"leaky_relu": Example((3, 4, 4), {"negative_slope": 0.2})}
 
     def describe(self):
         return f"slope {self.values['negative_slope']:g}"
@@ -22,3 +27,6 @@ class LeakyReLU(Elementwise):
 
     def backward(self, dout, cache, ctx):
         return ops.leaky_relu_backward(dout, cache), {}
+
+    def onnx_nodes(self, info, graph, x, out):
+        return graph.node("LeakyRelu", [x], out, alpha=self.values["negative_slope"])

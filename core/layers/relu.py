@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Elementwise, register
+from .base import Elementwise, Example, register
 
 
 @register
@@ -12,3 +12,7 @@ class ReLU(Elementwise):
     ORDER = 10  # place in its palette group
     SUMMARY = "RELU: max(0, x) on every element; shape unchanged, no parameters."
     FORWARD, BACKWARD = ops.relu_forward, ops.relu_backward
+    LABEL, NEEDS = "RELU", "relu's backward (which outputs are > 0)"
+    FORMULA, GRADIENT = "max(0, x)", "dout where x > 0, else 0"
+    TORCH, ONNX_OP = "nn.ReLU()", "Relu"
+    EXAMPLES = {"relu": Example((3, 4, 4))}

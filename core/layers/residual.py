@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 from ..fields import Field
-from .base import Diagnostic, Shaped, fmt_shape, register
+from .base import Diagnostic, Example, Shaped, fmt_shape, register
 from .block import Block
+from .text import Section, flat, n, vol
+
+_TORCH_RESIDUAL = '''
+class Residual(nn.Module):
+    """ResNet's block: body(x) + shortcut(x); an empty shortcut is the identity."""
+
+    def __init__(self, body, shortcut):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        return self.body(x) + self.shortcut(x)
+'''
 
 
 @register
@@ -77,6 +91,40 @@ class Residual(Block):
         db = ctx.back(self.values["shortcut"], dout, cache[1])
         return da + db, {}
 
+    # -------------------------------------------------------------- words, interop, examples
+    LABEL, TABLE_LABEL, THIN, NEEDS = "RESIDUAL", "RESIDUAL", False, ""
+    EXAMPLES = {
+        "residual_projection": Example((2, 5, 5), {
+            "body": [{"type": "conv", "filters": 3, "kernel": 3, "stride": 2, "padding": 1,
+                      "bias": False},
+                     {"type": "batchnorm"}, {"type": "tanh"},
+                     {"type": "conv", "filters": 3, "kernel": 3, "padding": 1}],
+            # no bias before a training-mode batchnorm: its gradient is exactly zero there
+            "shortcut": [{"type": "conv", "filters": 3, "kernel": 1, "stride": 2, "bias": False},
+                         {"type": "batchnorm"}],
+        }, then=({"type": "tanh"},), training=True),
+        "residual_identity_inference": Example((3, 5, 5), {"body": [
+            {"type": "conv", "filters": 3, "kernel": 3, "padding": 1}, {"type": "batchnorm"},
+            {"type": "sigmoid"}]}),
+        "residual_holding_concat": Example((2, 5, 5), {"body": [{"type": "concat", "branches": [
+            [{"type": "conv", "filters": 1, "kernel": 3, "padding": 1}],
+            [{"type": "conv", "filters": 1, "kernel": 1}]]}]}),
+    }
+
+    def explain(self, info):
+        return _explain(info)
+
+    def torch_module(self, info, code):
+        code.use(_TORCH_RESIDUAL)
+        return code.call("Residual", info, [
+            f"body={code.sequential(self.values['body'], 'body')}",
+            f"shortcut={code.sequential(self.values['shortcut'], 'shortcut')}"])
+
+    def onnx_nodes(self, info, graph, x, out):
+        body = graph.sequence(self.values["body"], x)
+        shortcut = graph.sequence(self.values["shortcut"], x)
+        return graph.node("Add", [body, shortcut], out)
+
 
 def _projection_stride(body, shortcut) -> int:
     """The stride of a 1×1 conv on the shortcut that gives the body's H and W, or 0."""
@@ -94,3 +142,23 @@ def _projection_hint(body, shortcut):
         return (f" (a 1×1 conv with {body[0]} filters and stride {stride} in the shortcut "
                 "would match them)")
     return ""
+
+
+
+# ---------------------------------------------------------------- explanation
+def _explain(info) -> list[Section]:
+    body, shortcut = info.branches
+    params = sum(i.params for b in info.branches for i in flat(b))
+    kind = "the identity (no layers)" if not shortcut else \
+        f"{len(shortcut)} layer{'s' if len(shortcut) > 1 else ''} (a projection)"
+    return [
+        Section("What it computes", (
+            f"output = body(x) + shortcut(x): the body's {len(body)} layers and {kind}, "
+            f"both {vol(info.out)}, added value by value. Parameters inside: "
+            f"{n(params)}.")),
+        Section("Backward pass", (
+            "The + hands dout unchanged to both sides, and the two gradients are added where "
+            "they fork at x. Through an identity shortcut the gradient reaches earlier "
+            "layers without passing any weights, which is why very deep ResNets still "
+            "train.")),
+    ]

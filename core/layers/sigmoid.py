@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Elementwise, register
+from .base import Elementwise, Example, register
 
 
 @register
@@ -12,3 +12,7 @@ class Sigmoid(Elementwise):
     ORDER = 20  # place in its palette group
     SUMMARY = "1 / (1 + e^−x) on every element: squashes to (0, 1)."
     FORWARD, BACKWARD = ops.sigmoid_forward, ops.sigmoid_backward
+    LABEL, NEEDS = "SIGMOID", "sigmoid's backward (σ(x)·(1 − σ(x)) from its output)"
+    FORMULA, GRADIENT = "1/(1 + e^−x)", "dout·σ·(1 − σ), from the output σ"
+    TORCH, ONNX_OP = "nn.Sigmoid()", "Sigmoid"
+    EXAMPLES = {"sigmoid": Example((3, 4, 4))}

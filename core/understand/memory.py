@@ -36,22 +36,6 @@ VGG16_REMARK = (
     "(15,237,608 × 4 bytes = 61 MB per image), although its TOTAL line says 24M (93 MB). "
     "The rows are right and the total is not.")
 
-# What each layer's backward pass reads, and so why the forward values must be kept.
-NEEDS = {
-    "conv": "conv's dW = dout ⋆ its input",
-    "fc": "fc's dW = dout · inputᵀ",
-    "pool": "pool's backward (max: where each window's maximum was; l2: the input)",
-    "lrn": "lrn's backward (the input and its channel sums)",
-    "batchnorm": "batchnorm's backward (the normalised input x̂)",
-    "relu": "relu's backward (which outputs are > 0)",
-    "leaky_relu": "leaky relu's backward (the sign of each value)",
-    "sigmoid": "sigmoid's backward (σ(x)·(1 − σ(x)) from its output)",
-    "tanh": "tanh's backward (1 − tanh² from its output)",
-    "softmax": "softmax's backward (its output)",
-    "dropout": "dropout's backward (its mask)",
-}
-
-
 @dataclass
 class MemoryRow:
     """One tensor-producing place of the network (the input, or a layer), in bytes."""
@@ -216,7 +200,7 @@ def _readers(report) -> dict:
                 if not info.layer.IN_PLACE:
                     source = info.name
                 continue
-            why = NEEDS.get(info.type)
+            why = info.layer.NEEDS
             if why:
                 readers.setdefault(source, []).append(f"{info.name} ({why})")
             if not info.layer.IN_PLACE:
