@@ -313,11 +313,6 @@ class Trainer:
                 callback(progress)
         return "finished"
 
-    def run_epoch(self, callback=None) -> str:
-        """Train to the end of the current epoch (or until paused)."""
-        left = self.steps_per_epoch - self.step_count % self.steps_per_epoch
-        return self.run(max_steps=left, callback=callback)
-
     # ------------------------------------------------------------------ one step
     def batch_indices(self, step: int) -> np.ndarray:
         """The training examples of ``step``: a fresh shuffle every epoch, from (seed, epoch)."""

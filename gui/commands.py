@@ -105,19 +105,6 @@ class RenameLayer(QUndoCommand):
         self.doc.rename_layer(self.path, self.old)
 
 
-class SetInput(QUndoCommand):
-    def __init__(self, doc, key: str, value):
-        old = getattr(doc.network.input, key)
-        super().__init__(f"Change input {key} {_shown(old)} → {_shown(value)}")
-        self.doc, self.key, self.value, self.old = doc, key, value, old
-
-    def redo(self):
-        self.doc.set_input(self.key, self.value)
-
-    def undo(self):
-        self.doc.set_input(self.key, self.old)
-
-
 class AddBranch(QUndoCommand):
     """Add a branch to a concat at ``index`` (empty: the identity)."""
 

@@ -22,7 +22,7 @@ from core.presets import preset_path
 from gui.activations import Activations, Probe
 from gui.activations.controller import SAMPLES
 from gui.activations.mosaic import normalise_channels
-from gui.commands import SetInput, SetValue
+from gui.commands import SetInputValues, SetValue
 from gui.document import Document
 from gui.images import load_image
 
@@ -244,10 +244,7 @@ def test_a_too_large_network_says_why_and_the_app_keeps_working(qtbot, live, ale
     doc, controller = live.document, live.controller
     open_network(qtbot, live, alexnet.copy())
     with qtbot.waitSignal(controller.failed, timeout=WAIT) as failed:
-        doc.undo_stack.beginMacro("Input 4096×4096")
-        doc.undo_stack.push(SetInput(doc, "height", 4096))
-        doc.undo_stack.push(SetInput(doc, "width", 4096))
-        doc.undo_stack.endMacro()
+        doc.undo_stack.push(SetInputValues(doc, {"height": 4096, "width": 4096}))
     message = failed.args[0]
     assert message.startswith("not run: one pass of batch 1 needs about") and "GiB" in message
     view = live.feature_maps

@@ -297,6 +297,3 @@ class MemoryPanel(QWidget):
         if name == "input" or name in self.doc.network.layer_names():
             self.doc.select(name)
 
-    def shown_total(self) -> str:
-        return self.figures.text()
-
