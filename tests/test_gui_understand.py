@@ -20,7 +20,7 @@ from core.understand.memory import fmt_bytes, memory_budget
 from core.understand.saliency import saliency
 from gui.commands import SetValue
 from gui.document import INPUT
-from gui.understand import install
+from gui.understand import Understand
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 
@@ -68,9 +68,10 @@ def digits_net():
 def app(make_window):
     """A window with the Understand panels (and no live activations: they are not needed)."""
     window = make_window(restore_layout=False, autosave=False)
-    understand = install(window)
-    window.extensions.append(understand)  # closed with the window
-    return window, understand
+    understand = Understand(window.document, opener=window.open_path)
+    understand.place_in(window)
+    yield window, understand
+    understand.close()
 
 
 def load(window, net):
@@ -177,7 +178,7 @@ def test_training_from_the_gui_pauses_resumes_and_lowers_the_loss(app, qtbot, tm
     panel.count.setValue(600)  # 200 test images are made apart
     panel.batch.setValue(50)
     panel.epochs.setValue(4)  # 12 steps an epoch, 48 in all
-    panel.chunk_seconds, panel.preview_seconds = 0.02, 0.0  # many chunks, every one shown
+    panel.report_seconds, panel.preview_seconds = 0.0, 0.0  # every step reported and shown
     assert panel.start_button.isEnabled(), panel.reason.text()
     base = doc.undo_stack.count()
     seen = []
@@ -271,7 +272,6 @@ def test_training_says_plainly_when_the_network_does_not_fit_the_data(app, qtbot
     doc = window.document
     panel.count.setValue(300)
     panel.epochs.setValue(50)
-    panel.chunk_seconds = 0.02
     with qtbot.waitSignal(panel.progressed, timeout=WAIT):
         click(panel.start_button)
     with qtbot.waitSignal(panel.stateChanged, timeout=WAIT):

@@ -9,9 +9,9 @@ from optional import needs_torch
 
 from core import Network
 from core.filterbank import classic_filters
+from core.live.mosaic import block_mean, grid, normalise_channels, tile, tile_rgb
+from core.live.steps import conv_step, pool_step
 from core.network import Cancelled
-from gui.activations.mosaic import block_mean, grid, normalise_channels, tile, tile_rgb
-from gui.activations.steps import conv_step, pool_step
 
 # ============================================================================ filter bank
 EDGES = [0, 3, 6, 9, 12, 15, 18, 21]  # the families interleave: edge, Gabor, colour, edge…

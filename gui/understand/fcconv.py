@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import ConvScopeError
+from core.live.images import display_image, resize_nearest
 from core.network import Cancelled, write_layers
 from core.understand.fcconv import (
     check_equivalence,
@@ -33,15 +34,13 @@ from core.understand.fcconv import (
     resized,
     sliding_cost,
 )
-from gui.activations.common import display_image, image_box
+from gui.commands import ConvertFcToConv
+from gui.plots import image_box, pg
 
-from .commands import ConvertFcToConv
 from .common import (
     escape,
     hint,
     input_image,
-    pg,
-    resize_nearest,
     set_status,
     snapshot,
     status_label,
