@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 from core import ConvScopeError
 from core.live.forward import ForwardRequest, ForwardResult, SeededWeights, run_forward
 from core.presets import ASSETS
-from gui.images import fit, normalise, qimage_to_array, read_qimage
+from gui.images import image_for, read_qimage
 from gui.jobs import JobRunner
 
 from . import blas
@@ -33,16 +33,6 @@ FORWARD = "forward"  # the runner's job kind
 def sample_paths() -> list[Path]:
     rank = {name: k for k, name in enumerate(SAMPLE_ORDER)}
     return sorted(SAMPLES.glob("*.png"), key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
-
-
-def image_for(picture, spec) -> np.ndarray:
-    """A QImage as the network's input (C, H, W): fitted, greyscale for one channel; a
-    network of another channel count gets the grey picture in every channel."""
-    rgb = spec.channels == 3
-    pixels = qimage_to_array(fit(picture, spec.width, spec.height), 3 if rgb else 1)
-    if not rgb and spec.channels != 1:
-        pixels = np.repeat(pixels, spec.channels, axis=2)
-    return normalise(pixels, spec)
 
 
 @dataclass(frozen=True)

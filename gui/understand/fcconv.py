@@ -35,6 +35,7 @@ from core.understand.fcconv import (
     sliding_cost,
 )
 from gui.commands import ConvertFcToConv
+from gui.images import image_for
 from gui.plots import image_box, pg
 
 from .common import (
@@ -211,7 +212,6 @@ class FcConvPanel(QWidget):
         """The same picture at the larger size (the live view's picture when there is one)."""
         picture = getattr(self.controller, "picture", None)
         if picture is not None:
-            from gui.activations.controller import image_for
             try:
                 return image_for(picture, spec)
             except ConvScopeError:
