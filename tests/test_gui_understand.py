@@ -7,6 +7,8 @@ core's own functions called directly on a copy, or the original network run on e
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from core import Network
 from core.presets import preset_path
+from core.train import Trainer
 from core.understand.featureviz import visualize_channels
 from core.understand.memory import fmt_bytes, memory_budget
 from core.understand.saliency import saliency
@@ -170,7 +173,28 @@ def test_memory_panel_shows_cores_figures_and_one_bar_group_per_layer(app):
 
 
 # ============================================================================ training
-def test_training_from_the_gui_pauses_resumes_and_lowers_the_loss(app, qtbot, tmp_path):
+@pytest.fixture
+def hold_training(monkeypatch):
+    """Holds the training job before the step after ``at`` until ``release()``: the run is
+    one job that would otherwise race ahead of the clicks a test makes."""
+    hold = {"at": -1, "gate": threading.Event()}
+    step = Trainer.step
+
+    def held_step(trainer):
+        if trainer.step_count == hold["at"]:
+            hold["gate"].wait(WAIT / 1000)
+        return step(trainer)
+
+    def at(count):
+        hold["at"], hold["gate"] = count, threading.Event()
+        return hold["gate"].set  # release
+
+    monkeypatch.setattr(Trainer, "step", held_step)
+    return at
+
+
+def test_training_from_the_gui_pauses_resumes_and_lowers_the_loss(app, qtbot, tmp_path,
+                                                                  hold_training):
     window, understand = app
     doc = load(window, digits_net())
     panel = understand.training
@@ -187,14 +211,16 @@ def test_training_from_the_gui_pauses_resumes_and_lowers_the_loss(app, qtbot, tm
     def reached(step):
         return lambda progress: bool(seen) and seen[-1].step >= step
 
+    release = hold_training(6)  # the job waits after step 6 until the click is made
     with qtbot.waitSignal(panel.progressed, timeout=WAIT, check_params_cb=reached(6)):
         click(panel.start_button)
     with qtbot.waitSignal(panel.stateChanged, timeout=WAIT,
                           check_params_cb=lambda state: state == "paused"):
         click(panel.pause_button)
+        release()
     trainer = panel.session.trainer
     paused_at = trainer.step_count
-    assert 6 <= paused_at < 48 and panel.pause_button.text() == "Resume"
+    assert paused_at == 7 and panel.pause_button.text() == "Resume"  # after the step under way
     # the weights so far are in the document, as one undoable step
     assert doc.undo_stack.count() == base + 1
     assert doc.undo_stack.text(base) == f"Train digits ({paused_at} steps)"
@@ -229,11 +255,13 @@ def test_training_from_the_gui_pauses_resumes_and_lowers_the_loss(app, qtbot, tm
     first = []
     panel.progressed.connect(first.extend)
     panel.epochs.setValue(1)
+    release = hold_training(1)
     with qtbot.waitSignal(panel.progressed, timeout=WAIT):
         click(panel.start_button)
     with qtbot.waitSignal(panel.stateChanged, timeout=WAIT,
                           check_params_cb=lambda state: state == "stopped"):
         click(panel.stop_button)
+        release()
     assert doc.undo_stack.count() == base + 2
     assert first[0].loss < 0.7 * losses[0]
 
