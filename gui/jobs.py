@@ -11,8 +11,9 @@ A job is a function ``fn(job) -> result`` run on the worker thread. It must only
 snapshot it was given (never the live document) and may call ``job.report(payload)`` to send
 progress back (delivered as ``progress(kind, payload)`` on the GUI thread, stale ones dropped).
 
-The live forward passes, the Understand panels' jobs, training and the file jobs each use a
-JobRunner of their own (one thread each), so a long training run never holds the maps back.
+The window has three runners of this one kind, a thread each: the live forward passes,
+training (one long job per run), and the other jobs (the Understand panels', ONNX import and
+the exports), so a training run never holds the maps or a saliency map back.
 """
 
 from __future__ import annotations
