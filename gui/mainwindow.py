@@ -129,7 +129,7 @@ class MainWindow(QMainWindow):
     def parts(self) -> list:
         return [p for p in (self.interop, self.understand, self.activations) if p is not None]
 
-    # ================================================================== plug-in points
+    # ================================================================== where parts go
     def menu(self, title: str) -> QMenu:
         """The top-level menu with this title, created (at the end) if new."""
         if title not in self._menus:
@@ -515,7 +515,7 @@ class MainWindow(QMainWindow):
             self._restored = self.restoreState(state, STATE_VERSION)
 
     def reapply_layout(self) -> None:
-        """Restore the saved layout again once plug-ins have added their panels (they come
+        """Restore the saved layout again once the parts have added their panels (they come
         after the window is shown, to keep start-up fast), so they return where the user
         left them; panels the saved layout never knew keep their default place."""
         if not self._restored:
@@ -531,7 +531,7 @@ class MainWindow(QMainWindow):
         stored.sync()
 
     def reset_layout(self):
-        """Every panel back where it started (plug-ins' panels included)."""
+        """Every panel back where it started (the parts' panels included)."""
         for dock, area, tab_with in self._placements:
             dock.setFloating(False)
             self._place(dock, area, tab_with)
