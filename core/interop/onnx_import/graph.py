@@ -75,6 +75,10 @@ class Graph:
         self.opset = next((int(o.version) for o in model.opset_import
                            if o.domain in ONNX_DOMAINS), 1)
         self.nodes = list(self.graph.node)
+        # plain lists of each node's input and output names: protobuf fields are slow to
+        # read in the walks over the graph
+        self.ins = [list(node.input) for node in self.nodes]
+        self.outs = [list(node.output) for node in self.nodes]
         self.consts = self._constants()
         self.input = self._input()
         self._index_data_nodes()
@@ -124,7 +128,7 @@ class Graph:
             return {}  # inputs that do not fit together: the node stays, named if it matters
         if size is None:
             return {}
-        check_count(size, "its result")
+        check_count(size, "would make")
         return self._fold(node, consts)
 
     def _fold(self, node, consts) -> dict:
@@ -168,8 +172,8 @@ class Graph:
                 raise ConvScopeError(f"input '{value.name}' has no fixed {axis} "
                                      f"('{d.dim_param or '?'}'); export it with a fixed size")
             if d.dim_value > limit:
-                raise ConvScopeError(f"input '{value.name}' has {d.dim_value} {axis}, "
-                                     f"absurdly many (at most {limit})")
+                raise ConvScopeError(f"input '{value.name}' has {axis} {d.dim_value}, "
+                                     f"absurdly large (at most {limit})")
             sizes.append(int(d.dim_value))
         self.input_shape = tuple(sizes)
         return value.name
@@ -218,7 +222,7 @@ class Graph:
             if i is None or i in seen:
                 continue
             seen.add(i)
-            todo.extend(v for v in self.nodes[i].input if v in self.data_values)
+            todo.extend(v for v in self.ins[i] if v in self.data_values)
         return seen
 
     def descendants(self, v, allowed) -> set:
@@ -228,11 +232,11 @@ class Graph:
             for i in self.takers(todo.pop(), allowed):
                 if i not in seen:
                     seen.add(i)
-                    todo.extend(o for o in self.nodes[i].output if o)
+                    todo.extend(o for o in self.outs[i] if o)
         return seen
 
     def data_inputs(self, i) -> list:
-        return [v for v in self.nodes[i].input if v in self.data_values]
+        return [v for v in self.ins[i] if v in self.data_values]
 
     def takers(self, value, allowed) -> list:
         return [i for i in self.consumers.get(value, []) if i in allowed]

@@ -214,8 +214,6 @@ def _pad_amounts(w, i):
     if a["mode"] != "constant":
         raise w.error(i, f"pads in mode '{a['mode']}'; ConvScope pads with a constant")
     if w.opset >= 11:
-        if not w.has_input(i, 1):
-            raise w.error(i, "has no input 'pads' (input 2)")
         p = w.const(i, 1).reshape(-1).astype(np.int64).tolist()
         value = w.scalar(i, 2) if w.has_input(i, 2) else 0.0
         if w.has_input(i, 3):

@@ -44,9 +44,10 @@ def plain(value):
 
 
 def check_count(count, what) -> None:
-    """Refuse a tensor of ``count`` elements before anything of that size is allocated."""
+    """Refuse a tensor of ``count`` elements before anything of that size is allocated;
+    ``what`` begins the message (``initializer 'w' declares``)."""
     if count > MAX_ELEMENTS:
-        raise ConvScopeError(f"{what} would hold {count:,} numbers; ConvScope reads at most "
+        raise ConvScopeError(f"{what} {count:,} numbers; ConvScope reads at most "
                              f"{MAX_ELEMENTS:,} in one tensor")
 
 
@@ -64,7 +65,7 @@ def tensor_array(tensor, what) -> np.ndarray:
     if any(d < 0 for d in dims):
         raise ConvScopeError(f"{what} has a negative dimension in {dims}")
     count = prod(dims)
-    check_count(count, what)
+    check_count(count, f"{what} declares")
     if tensor.HasField("segment"):
         raise ConvScopeError(f"{what} is stored in segments, which ConvScope does not read")
     if tensor.data_location == 1 or len(tensor.external_data):
@@ -81,12 +82,9 @@ def tensor_array(tensor, what) -> np.ndarray:
     return numpy_helper.to_array(tensor)
 
 
-def numeric(array, what) -> np.ndarray:
-    """``array`` if it holds numbers (not text), else ConvScopeError naming ``what``."""
-    if array.dtype.kind not in "fiub":
-        raise ConvScopeError(f"{what} is {'text' if array.dtype.kind in 'OSU' else array.dtype}"
-                             "; ConvScope needs numbers")
-    return array
+def type_word(array) -> str:
+    """What an array holds, for messages: ``text`` or its NumPy type."""
+    return "text" if array.dtype.kind in "OSU" else str(array.dtype)
 
 
 def attribute_value(attr, kind, what):

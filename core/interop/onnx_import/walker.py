@@ -18,7 +18,7 @@ from ...network import NAME_RE, InputSpec, Network, assign_names, iter_layers
 from . import ops
 from .graph import ONNX_DOMAINS, Graph
 from .table import JOINS, OPS, supported
-from .values import attribute_value, numeric, plain
+from .values import attribute_value, plain, type_word
 
 # Blocks inside blocks deeper than this are refused (the layers that read them recurse).
 MAX_NESTING = 50
@@ -146,10 +146,11 @@ class Walker(Graph):
         if value not in self.consts:
             raise self.error(i, f"computes its {what} '{value}' while running; ConvScope needs "
                              "it stored as a constant (an initializer)")
-        try:
-            return numeric(np.asarray(self.consts[value]), f"its {what} '{value}'")
-        except ConvScopeError as err:
-            raise self.error(i, err.message) from None
+        array = np.asarray(self.consts[value])
+        if array.dtype.kind not in "fiub":
+            raise self.error(i, f"has {what} '{value}' of {type_word(array)}; ConvScope needs "
+                             "numbers")
+        return array
 
     def scalar(self, i, k) -> float:
         """Input ``k`` of node ``i`` as one number."""
@@ -298,14 +299,14 @@ class Walker(Graph):
         the nodes in graph order, keeping the values still waiting for takers."""
         waiting = {v: len(self.takers(v, allowed))}
         for i in sorted(allowed):
-            inputs = [x for x in dict.fromkeys(self.nodes[i].input) if x in waiting]
+            inputs = [x for x in dict.fromkeys(self.ins[i]) if x in waiting]
             if not inputs:
                 continue
             for x in inputs:
                 waiting[x] -= 1
                 if waiting[x] == 0:
                     del waiting[x]
-            out = self.nodes[i].output[0]
+            out = self.outs[i][0]
             waiting[out] = max(1, len(self.takers(out, allowed)))
             if len(waiting) == 1:
                 return out
