@@ -105,6 +105,12 @@ HOSTILE = {
                             "input 'input' has height 1000000000, absurdly large"),
     "blocks nested 1000 deep": (nested_residuals(1000),
                                "closes a block nested more than 50 deep"),
+    "a newline in a node's name": (model_of([node("LRN", ["input"], "y", "norm\nTraceback")]),
+                                   "node 'norm\\nTraceback' (LRN) has no attribute 'size'"),
+    "Constant value of the wrong type": (model_of([
+        helper.make_node("Constant", [], ["w"], name="const_w", value=3),
+        node("Conv", ["input", "w"], "y", "conv1")]),
+        "node 'const_w' (Constant) attribute 'value' is an int; it must be a tensor"),
     "numbers in messages": (model_of([
         node("Reshape", ["input", "shape"], "y", "shuffle")],
         [numpy_helper.from_array(np.array([1, 3, 1, 8, 8], np.int64), "shape")]),
@@ -202,7 +208,7 @@ st = hypothesis.strategies
 _ATTR_VALUES = {
     "int": st.integers(-2, 5),
     "ints": st.lists(st.integers(-1, 5), max_size=5),
-    "float": st.floats(-2, 2, allow_nan=False),
+    "float": st.floats(-2, 2) | st.sampled_from([float("nan"), float("inf")]),
     "floats": st.lists(st.floats(-2, 2, allow_nan=False), max_size=3),
     "string": st.sampled_from(["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER", "constant",
                                "reflect", "junk"]),

@@ -23,6 +23,7 @@ from ...errors import ConvScopeError
 from ...network import Network
 from .. import require_onnx
 from .table import OPS, supported
+from .values import one_line
 from .walker import Walker
 
 __all__ = ["OPS", "from_model", "import_file", "import_model", "supported"]
@@ -68,4 +69,8 @@ def import_model(model_path) -> Network:
 def from_model(model, default_name: str = "imported", source: str = "an ONNX model") -> Network:
     """The network an ``onnx.ModelProto`` describes (named ``default_name`` unless the model
     was written by ConvScope and keeps its name)."""
-    return Walker(model, default_name, source).network()
+    try:
+        return Walker(model, default_name, source).network()
+    except ConvScopeError as err:  # names from the model may hold newlines: keep one line
+        raise ConvScopeError(one_line(err.message), one_line(err.place),
+                             one_line(err.source)) from None

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import ConvScopeError
 from ...fields import MAX_COUNT, MAX_SPATIAL
-from .values import attribute_value, check_count, constant_value, tensor_array
+from .values import attribute_value, check_count, constant_value, one_line, tensor_array
 
 ONNX_DOMAINS = ("", "ai.onnx")
 SHAPE_OPS = {"Shape", "Size"}  # their outputs are shapes, not data
@@ -88,7 +88,7 @@ class Graph:
     def describe(self, i) -> str:
         node = self.nodes[i]
         name = node.name or f"#{i} → {node.output[0] if node.output else '?'}"
-        return f"node '{name}' ({node.op_type})"
+        return f"node '{one_line(name, 80)}' ({one_line(node.op_type, 40)})"
 
     def error(self, i, message) -> ConvScopeError:
         return ConvScopeError(f"{self.describe(i)} {message}")
@@ -102,7 +102,7 @@ class Graph:
                 continue
             try:
                 if node.op_type == "Constant":
-                    value = constant_value(node, f"the value of {self.describe(i)}")
+                    value = constant_value(node, self.describe(i))
                     if value is not None and node.output:
                         consts[node.output[0]] = value
                 else:

@@ -268,7 +268,7 @@ def _avg_with_divisor(w, pool, v, allowed, begin, end):
     if shaped.out is None:
         return None
     plan = pool_plan(layer, w.shape[v], shaped.out)
-    scale = w.consts[scale_name[0]]
+    scale = w.const_named(mul, scale_name[0], "scale")
     if (plan.kind != "divisor" or list(plan.pads) != [*begin, *end]
             or plan.scale.shape != scale.shape or not np.allclose(plan.scale, scale)):
         return None
@@ -332,9 +332,9 @@ def lrn_spelled_out(w, v, takers, allowed):
         value = nodes[nxt].output[0]
     if list(nodes[div].input) != [v, value]:
         return None
-    kernel = [int(k) for k in w.raw_attribute(chain[2], "kernel_shape", "ints", [0])]
+    kernel = w.raw_attribute(chain[2], "kernel_shape", "ints", [])
     pads = w.raw_attribute(chain[2], "pads", "ints", [])
-    size = kernel[0]
+    size = kernel[0] if kernel else 0
     if (kernel != [size, 1, 1] or pads != [size // 2, 0, 0, (size - 1) // 2, 0, 0]
             or not w.raw_attribute(chain[2], "count_include_pad", "int", 0)):
         return None
@@ -343,7 +343,7 @@ def lrn_spelled_out(w, v, takers, allowed):
         other = [x for x in nodes[t].input if x in w.consts]
         if len(other) != 1 or np.size(w.consts[other[0]]) != 1:
             return None
-        numbers.append(plain_float(np.asarray(w.consts[other[0]]).reshape(-1)[0]))
+        numbers.append(plain_float(w.const_named(t, other[0]).reshape(-1)[0]))
     alpha, k, beta = numbers
     for t in [*chain, div]:
         w.take(t)

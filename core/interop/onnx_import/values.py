@@ -7,6 +7,7 @@ expects, so a malformed model is refused with one line instead of a traceback.
 
 from __future__ import annotations
 
+import re
 from math import prod
 
 import numpy as np
@@ -41,6 +42,13 @@ def plain(value):
     if isinstance(value, (list, tuple)):
         return type(value)(plain(v) for v in value)
     return value
+
+
+def one_line(text: str, limit: int = 0) -> str:
+    """``text`` with control characters (a newline in a node's name) escaped, and cut to
+    ``limit`` characters if one is given: messages are one line."""
+    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
+    return text if not limit or len(text) <= limit else text[:limit - 1] + "…"
 
 
 def check_count(count, what) -> None:
@@ -104,11 +112,13 @@ def attribute_value(attr, kind, what):
     return float(value) if kind == "float" else int(value)
 
 
-def constant_value(node, what):
-    """The array a Constant node holds, or None when it holds no numbers ConvScope reads."""
+def constant_value(node, node_name):
+    """The array a Constant node holds, or None when it holds no numbers ConvScope reads.
+    ``node_name`` begins messages (``node 'c' (Constant)``)."""
     for attr in node.attribute:
+        what = f"{node_name} attribute '{attr.name}'"
         if attr.name == "value":
-            return tensor_array(attr.t, what)
+            return attribute_value(attr, "tensor", what)
         for kind in ("float", "int", "floats", "ints"):
             if attr.name == f"value_{kind}":
                 return np.array(attribute_value(attr, kind, what),

@@ -52,9 +52,10 @@ class Walker(Graph):
             raise ConvScopeError(f"the imported network has an error: {d.message}",
                                  f"{d.path} '{d.layer}'")
         seed = meta.get("convscope.seed", "0")
+        seed = seed if re.fullmatch(r"[0-9]{1,10}", seed) else "0"
         net = Network(name=meta.get("convscope.name") or self.default_name, input=spec,
                       layers=layers, description=self._description(meta),
-                      seed=int(seed) if seed.isdigit() and int(seed) < 2**32 else 0)
+                      seed=int(seed) if int(seed) < 2**32 else 0)
         weights = {f"{layer.name}.{param}": array for layer in iter_layers(layers)
                    for param, array in self.params.get(id(layer), {}).items()}
         net.set_weights(weights, source="the model's initializers")
@@ -255,7 +256,7 @@ class Walker(Graph):
         end = self._meeting_point(v, allowed)
         m = self.producer[end]
         node = self.nodes[m]
-        if node.op_type not in JOINS:
+        if node.op_type not in JOINS or node.domain not in ONNX_DOMAINS:
             raise self.error(m, f"joins the branches that fork at '{v}'; ConvScope joins "
                              "branches only with Add or Sum (residual) or Concat (concat)")
         if depth >= MAX_NESTING:
