@@ -222,9 +222,14 @@ def _random_attribute(draw, name, spec):
 
 
 def _random_constant(draw, name):
-    """An initializer of a random small shape and type, a few of them malformed."""
+    """An initializer of a random small shape and type (often shaped like conv or fc
+    weights, so handlers get past their first checks), a few of them malformed."""
     shape = draw(st.lists(st.integers(1, 4), max_size=4))
-    kind = draw(st.sampled_from(["float", "float", "int64", "string", "short"]))
+    kind = draw(st.sampled_from(["float", "weights", "int64", "string", "short"]))
+    if kind == "weights":
+        shape = draw(st.sampled_from([[1], [2], [4], [2, 4], [4, 12]])
+                     | st.tuples(*[st.integers(1, 4)] * 2, *[st.integers(1, 3)] * 2).map(list))
+        kind = "float"
     if kind == "string":
         return helper.make_tensor(name, TensorProto.STRING, shape,
                                   [b"w"] * int(np.prod(shape)))
