@@ -462,9 +462,10 @@ def test_failure_while_writing_weights_leaves_both_files_whole(trained, tmp_path
         net.save(path)
     assert snapshot(tmp_path) == before
     monkeypatch.undo()
-    net.save(path)  # and the next save works
+    net.save(path)  # and the next save works: the new pair, the old weights gone
     assert snapshot(tmp_path) != before
-    assert sorted(snapshot(tmp_path)) == sorted(before)
+    named = json.loads(path.read_text("utf-8"))["weights"]
+    assert sorted(snapshot(tmp_path)) == sorted([path.name, named])
 
 
 def test_save_into_a_missing_folder(tmp_path):
