@@ -202,6 +202,46 @@ def test_saved_files_carry_every_key_without_a_default(tmp_path):
     assert "stride" not in layers[0] and "stride" not in layers[2]  # defaults may go
 
 
+# ============================================================================ recovery
+def recovery_file(folder: Path, token: str, age: float, **changes) -> Path:
+    data = {"format": "convscope-recovery", "version": 1, "path": "",
+            "saved_at": time.time() - age, "network": TINY, "weights_saved": False,
+            **changes}
+    file = folder / f"recovery-{token}.json"
+    file.write_text(changes.pop("text", None) or json.dumps(data))
+    os.utime(file, (time.time() - age, time.time() - age))
+    return file
+
+
+def test_damaged_recovery_files_are_set_aside_and_the_good_one_still_offered(
+        make_window, dialogs, isolated):
+    """A damaged file used to stop the start (a ValueError from its 'saved_at') before the
+    older good one was offered, or was deleted without a word."""
+    from PySide6.QtWidgets import QMessageBox
+
+    folder = isolated / "recovery"
+    folder.mkdir()
+    good = recovery_file(folder, "1-good", 300)
+    bad_time = recovery_file(folder, "2-time", 200, saved_at="yesterday")
+    bad_text = recovery_file(folder, "3-text", 100, text="{ not json")
+    bad_net = recovery_file(folder, "4-net", 50, network={"layers": [[[[[[[[]]]]]]]]})
+    temp = folder / f"{TEMP_PREFIX}{dead_pid()}-0a1b2c3d-recovery-9.npz.tmp"
+    temp.write_bytes(b"half an autosave")
+    dialogs.answer = QMessageBox.StandardButton.Yes
+    window = make_window()
+    assert window.offer_recovery()
+    assert window.document.network.name == "tiny"
+    assert not good.exists()  # offered and taken
+    for bad in (bad_time, bad_text, bad_net):
+        assert not bad.exists() and bad.with_name(bad.name + ".damaged").exists()
+    damaged = dialogs.of("critical")
+    assert len(damaged) == 3 and all("set aside" in m for m in damaged)
+    # newest first: the network, the text, the time
+    assert "format" in damaged[0] and "not valid JSON" in damaged[1] and "saved_at" in damaged[2]
+    assert not temp.exists()
+    assert not window.offer_recovery()  # a damaged file is offered no more
+
+
 # ============================================================================ the kill test
 # A parent that imports and builds once, then forks one saver per kill on request: a fresh
 # Python per kill would spend most of the test starting up. The saver saves two states in
