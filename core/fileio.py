@@ -11,7 +11,8 @@ them, then the old weights are removed. A small "intent" temporary lists the wei
 the save may leave unreferenced; whoever finds it orphaned (the save's process is gone)
 settles it: each listed file that no architecture in the folder names is removed. So a
 failure or a kill at any moment leaves the old pair or the new pair, and the next load in
-that folder clears what the interrupted save left.
+that folder clears what the interrupted save left. The weights keep the name ``<stem>.npz``:
+a save that had to use ``<stem>.1.npz`` moves back to it the same way (a hard link).
 """
 
 from __future__ import annotations
@@ -266,7 +267,7 @@ def referenced_weights(path: Path) -> str | None:
 
 def free_weights_name(folder: Path, stem: str) -> str:
     """A weights file name for ``stem`` that no file in ``folder`` has: ``<stem>.npz``, else
-    ``<stem>.1.npz``, ``<stem>.2.npz``... (saves alternate between two readable names)."""
+    ``<stem>.1.npz``, ``<stem>.2.npz``... (``save_pair`` returns to ``<stem>.npz`` after)."""
     for n in range(1_000_000):
         name = f"{stem}.npz" if n == 0 else f"{stem}.{n}.npz"
         if not os.path.lexists(folder / name):
@@ -275,9 +276,10 @@ def free_weights_name(folder: Path, stem: str) -> str:
 
 
 def save_pair(path, data: dict, weights_name: str | None, arrays: dict | None,
-              old_name: str | None) -> None:
+              old_name: str | None) -> str | None:
     """Save an architecture ``data`` at ``path`` with ``arrays`` as ``weights_name`` beside
-    it (a name no file has yet), replacing a pair whose weights were ``old_name``.
+    it (a name no file has yet), replacing a pair whose weights were ``old_name``. Returns
+    the weights file's name in the end (``<stem>.npz`` whenever that is free by then).
 
     Order: the intent (what may end unreferenced), the new weights, the architecture (the
     switch), then settling the intent removes whichever of the two files no architecture in
@@ -293,6 +295,30 @@ def save_pair(path, data: dict, weights_name: str | None, arrays: dict | None,
     finally:
         if intent:
             _settle(Path(intent))
+    return _plain_name(path, data, weights_name) if weights_name else None
+
+
+def _plain_name(path: Path, data: dict, name: str) -> str:
+    """A save that had to write ``<stem>.1.npz`` (``<stem>.npz`` held the old weights) moves
+    the pair back to ``<stem>.npz`` once those are gone, the same way: a hard link (no
+    copy), the architecture switched to it, the numbered name removed. So a file keeps one
+    stable weights name (``convscope import``'s ``OUT.npz``). Where this cannot be done (no
+    hard links, a failure), the numbered pair, already whole, stays."""
+    plain, folder = f"{path.stem}.npz", path.parent
+    if name == plain or os.path.lexists(folder / plain):
+        return name
+    try:
+        intent = _write_intent(path, [plain, name])
+    except ConvScopeError:
+        return name
+    try:
+        os.link(folder / name, folder / plain)
+        atomic_write_json(path, {**data, "weights": plain})
+        return plain
+    except (OSError, ConvScopeError):
+        return name
+    finally:
+        _settle(Path(intent))
 
 
 def _write_intent(path: Path, names: list[str]) -> str:

@@ -138,8 +138,8 @@ class Network:
             data = self.to_dict()
         finally:
             self.weights_file = named
-        fileio.save_pair(path, data, name, arrays, fileio.referenced_weights(path))
-        self.weights_file = name
+        self.weights_file = fileio.save_pair(path, data, name, arrays,
+                                             fileio.referenced_weights(path))
 
     def copy(self) -> Network:
         """A deep copy of the architecture (weights arrays shared until replaced)."""
