@@ -33,7 +33,14 @@ class Field:
     minimum: float = 1
     maximum: float = MAX_SPATIAL
     choices: tuple = dc_field(default=())
-    required: bool = False
+    required: bool = False  # a file must give it
+    # written into every file even at its default: the spec gives it no default (conv's
+    # kernel, pool's mode and kernel), though this reader lets a file leave it out
+    always: bool = False
+
+    @property
+    def always_written(self) -> bool:
+        return self.required or self.always
 
     def check(self, value: Any) -> Any:
         """``value`` as this field stores it, or ConvScopeError saying what is wrong."""
@@ -46,12 +53,13 @@ class Field:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
-                raise ConvScopeError(f"{self.key} must be a whole number, got {value!r}")
+                raise ConvScopeError(f"{self.key} must be a whole number, got {shown(value)}")
         if value < self.minimum:
             raise ConvScopeError(f"{self.key} must be at least {int(self.minimum)}, got {value}")
         if value > self.maximum:
             raise ConvScopeError(
-                f"{self.key} {value} is absurdly large (at most {int(self.maximum)} {what})")
+                f"{self.key} {shown(value)} is absurdly large (at most {int(self.maximum)} "
+                f"{what})")
         return value
 
     def _check_count(self, value):
@@ -60,7 +68,8 @@ class Field:
     def _check_size(self, value):
         if isinstance(value, (list, tuple)):
             if len(value) != 2:
-                raise ConvScopeError(f"{self.key} must be a number or [h, w], got {list(value)!r}")
+                raise ConvScopeError(
+                    f"{self.key} must be a number or [h, w], got {shown(list(value))}")
             return [self._whole(v, "pixels") for v in value]
         return self._whole(value, "pixels")
 
@@ -68,26 +77,28 @@ class Field:
         if value == "same":
             return value
         if isinstance(value, str):
-            raise ConvScopeError(f"{self.key} must be a number, [h, w] or \"same\", got {value!r}")
+            raise ConvScopeError(
+                f"{self.key} must be a number, [h, w] or \"same\", got {shown(value)}")
         return self._check_size(value)
 
     def _check_number(self, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConvScopeError(f"{self.key} must be a number, got {value!r}")
+            raise ConvScopeError(f"{self.key} must be a number, got {shown(value)}")
         if not self.minimum <= value <= self.maximum or value != value:
             raise ConvScopeError(
-                f"{self.key} must be between {self.minimum:g} and {self.maximum:g}, got {value!r}")
+                f"{self.key} must be between {self.minimum:g} and {self.maximum:g}, "
+                f"got {shown(value)}")
         return float(value)
 
     def _check_flag(self, value):
         if not isinstance(value, bool):
-            raise ConvScopeError(f"{self.key} must be true or false, got {value!r}")
+            raise ConvScopeError(f"{self.key} must be true or false, got {shown(value)}")
         return value
 
     def _check_choice(self, value):
         if value not in self.choices:
             options = ", ".join(repr(c) for c in self.choices)
-            raise ConvScopeError(f"{self.key} must be one of {options}, got {value!r}")
+            raise ConvScopeError(f"{self.key} must be one of {options}, got {shown(value)}")
         return value
 
     def _check_layers(self, value):
@@ -101,6 +112,15 @@ class Field:
         return value
 
 
+def shown(value, limit: int = 60) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters: a file's value may be a
+    megabyte of text or an integer too long for Python to print."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a {len(format(value, 'x')) * 4}-bit integer"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def pair(value) -> tuple[int, int]:
     """An int or [h, w] as (h, w)."""
     if isinstance(value, (list, tuple)):
@@ -112,8 +132,8 @@ def count(key, default=None, help="", required=False, maximum=MAX_COUNT):
     return Field(key, "count", default, help, maximum=maximum, required=required)
 
 
-def size(key, default, help="", minimum=1):
-    return Field(key, "size", default, help, minimum=minimum)
+def size(key, default, help="", minimum=1, always=False):
+    return Field(key, "size", default, help, minimum=minimum, always=always)
 
 
 def number(key, default, help="", minimum=0.0, maximum=1e9):
@@ -124,5 +144,5 @@ def flag(key, default, help=""):
     return Field(key, "flag", default, help)
 
 
-def choice(key, default, choices, help=""):
-    return Field(key, "choice", default, help, choices=tuple(choices))
+def choice(key, default, choices, help="", always=False):
+    return Field(key, "choice", default, help, choices=tuple(choices), always=always)

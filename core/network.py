@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from math import prod
+from math import isfinite, prod
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from . import fileio
 from .analysis import Report, analyze, first_problem
 from .errors import ConvScopeError
-from .fields import MAX_COUNT, MAX_SPATIAL
+from .fields import MAX_COUNT, MAX_SPATIAL, shown
 from .layers import REGISTRY, Block, Layer
 from .paths import (
     NAME_RE,  # noqa: F401  (the importers check names with it)
@@ -84,29 +84,33 @@ class Network:
             net = cls.from_dict(data)
         except ConvScopeError as err:
             raise err.located(source=str(path)) from None
+        # the weights name is relative to the file itself, where a symlink to it points
+        folder = fileio.real_path(path).parent
+        fileio.clean_temporaries(folder)  # what an interrupted save left here
         if weights and net.weights_file:
-            net.load_weights(path.parent / net.weights_file)
+            net.load_weights(folder / net.weights_file)
         return net
 
     @classmethod
     def from_dict(cls, data) -> Network:
         if not isinstance(data, dict):
             raise ConvScopeError("the file must hold one JSON object")
+        _check_tree(data)
         if data.get("format") != FORMAT:
-            raise ConvScopeError(f"'format' must be \"{FORMAT}\", got {data.get('format')!r}")
+            raise ConvScopeError(f"'format' must be \"{FORMAT}\", got {shown(data.get('format'))}")
         if data.get("version") != VERSION:
             raise ConvScopeError(
-                f"'version' {data.get('version')!r} is not supported (this reads {VERSION})")
+                f"'version' {shown(data.get('version'))} is not supported (this reads {VERSION})")
         unknown = set(data) - TOP_KEYS
         if unknown:
-            raise ConvScopeError(f"unknown key '{sorted(unknown)[0]}' at the top level")
+            raise ConvScopeError(f"unknown key {shown(sorted(unknown)[0])} at the top level")
         net = cls(name=_text(data.get("name", "untitled"), "name"),
                   description=_text(data.get("description", ""), "description"),
                   input=_read_input(data.get("input")),
                   seed=_read_seed(data.get("seed", 0)))
         weights = data.get("weights")
         if weights is not None:
-            net.weights_file = _text(weights, "weights")
+            net.weights_file = fileio.check_relative_name(_text(weights, "weights"))
         layers = data.get("layers")
         if not isinstance(layers, list):
             raise ConvScopeError("'layers' must be a list of layers", "layers")
@@ -126,18 +130,27 @@ class Network:
         return out
 
     def save(self, path, with_weights: bool | None = None) -> None:
-        """Write the architecture and, if it has loaded or trained weights, its ``.npz``,
-        each atomically (a failure leaves the old files whole)."""
-        path = Path(path)
+        """Write the architecture and, if it has loaded or trained weights, its ``.npz``, as
+        a pair: the weights go under a name no file has yet, the architecture switches to
+        them, then the weights it named before go. A failure or a kill at any moment leaves
+        the old pair or the new one. A new name (Save As) never touches another file's
+        weights; a symlink is followed (the link stays)."""
+        path = fileio.real_path(path)
+        fileio.clean_temporaries(path.parent)
         if with_weights is None:
             with_weights = bool(self.weights_file) or self.own_weights
+        arrays = name = None
         if with_weights:
             self.ensure_weights()
-            self.weights_file = self.weights_file or (path.stem + ".npz")
-            if Path(self.weights_file).name != self.weights_file:
-                self.weights_file = path.stem + ".npz"
-            fileio.atomic_write_npz(path.parent / self.weights_file, self.state_dict())
-        fileio.atomic_write_json(path, self.to_dict())
+            arrays = self.state_dict()
+            name = fileio.free_weights_name(path.parent, path.stem)
+        named, self.weights_file = self.weights_file, name
+        try:
+            data = self.to_dict()
+        finally:
+            self.weights_file = named
+        self.weights_file = fileio.save_pair(path, data, name, arrays,
+                                             fileio.referenced_weights(path))
 
     def copy(self) -> Network:
         """A deep copy of the architecture (weights arrays shared until replaced)."""
@@ -186,25 +199,19 @@ class Network:
         return {k: np.asarray(v, np.float32) for k, v in sorted(self.weights.items())}
 
     def load_weights(self, path) -> None:
-        """Read a weights file: every key present, none extra, every shape right, or nothing."""
-        arrays = fileio.read_npz(path)
+        """Read a weights file: every key present, none extra, every shape right, or nothing.
+        Keys and shapes are checked on the file's headers, before any array is read."""
+        shapes = self.param_shapes()
+        arrays = fileio.read_npz(path, self.memory_budget,
+                                 check=lambda declared: _check_weights(shapes, declared))
         self.set_weights(arrays, source=str(path))
 
     def set_weights(self, arrays: dict, source: str = "weights") -> None:
-        shapes = self.param_shapes()
-        for key in sorted(shapes):
-            if key not in arrays:
-                raise ConvScopeError(f"missing key '{key}' (shape {shapes[key]})", source=source)
-        for key in sorted(arrays):
-            if key not in shapes:
-                raise ConvScopeError(f"unexpected key '{key}': no such parameter in the network",
-                                     source=source)
-            if tuple(arrays[key].shape) != shapes[key]:
-                raise ConvScopeError(f"'{key}' has shape {tuple(arrays[key].shape)} but the "
-                                     f"network needs {shapes[key]}", source=source)
-            if np.asarray(arrays[key]).dtype.kind not in "fiu":
-                raise ConvScopeError(f"'{key}' holds {arrays[key].dtype} values, not real "
-                                     "numbers", source=source)
+        try:
+            _check_weights(self.param_shapes(), {k: (np.shape(v), np.asarray(v).dtype)
+                                                 for k, v in arrays.items()})
+        except ConvScopeError as err:
+            raise err.located(source=source) from None
         self.weights = {k: np.array(v, dtype=np.float32) for k, v in arrays.items()}
         self.own_weights = True
 
@@ -252,6 +259,8 @@ class Network:
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input.shape:
             raise ConvScopeError(f"input has shape {tuple(x.shape)}, the network takes "
                                  f"(N, {', '.join(map(str, self.input.shape))})", "input")
+        if x.shape[0] == 0:
+            raise ConvScopeError("a batch of 0 images: give at least one", "input")
         report = self.check_runnable(x.shape[0], report or self.analyze(fixes=False))
         self.ensure_weights(report)
         ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed),
@@ -454,13 +463,67 @@ def locate(net, path: str) -> tuple[list, int]:
 # ====================================================================== input checks
 def _text(value, key):
     if not isinstance(value, str):
-        raise ConvScopeError(f"'{key}' must be text, got {value!r}")
+        raise ConvScopeError(f"'{key}' must be text, got {shown(value)}")
     return value
+
+
+def _finite(number) -> bool:
+    try:
+        return isfinite(number)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+# Blocks inside blocks: each level is an object and a list (three for concat's branches).
+# Deeper than this is no network anyone builds, and would exhaust the recursive readers.
+MAX_NESTING = 200
+
+
+def _check_tree(data) -> None:
+    """Before any layer is built, walk the whole value without recursion: refuse nesting
+    deeper than MAX_NESTING and text that is not Unicode (a lone surrogate from a
+    ``\\ud800`` escape, which no file could be saved with)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ConvScopeError(f"layers are nested more than {MAX_NESTING} levels deep "
+                                 "(objects and lists); refused", "layers")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((k, depth) for k in value)
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ConvScopeError(
+                    f"text {value.encode('utf-8', 'backslashreplace').decode()[:60]!r} holds "
+                    "a lone surrogate (not a character)") from None
+
+
+def _check_weights(shapes: dict, declared: dict) -> None:
+    """Weights declared as {key: (shape, dtype)} against the network's {key: shape}."""
+    for key in sorted(shapes):
+        if key not in declared:
+            raise ConvScopeError(f"missing key '{key}' (shape {shapes[key]})")
+    for key in sorted(declared):
+        shape, dtype = declared[key]
+        if key not in shapes:
+            raise ConvScopeError(f"unexpected key '{shown(key)}': no such parameter in the "
+                                 "network")
+        if tuple(shape) != shapes[key]:
+            raise ConvScopeError(f"'{key}' has shape {tuple(shape)} but the network needs "
+                                 f"{shapes[key]}")
+        if dtype.kind not in "fiu":
+            raise ConvScopeError(f"'{key}' holds {dtype} values, not real numbers")
 
 
 def _read_seed(value):
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
-        raise ConvScopeError(f"'seed' must be a whole number from 0 to 2³²−1, got {value!r}")
+        raise ConvScopeError(
+            f"'seed' must be a whole number from 0 to 2³²−1, got {shown(value)}")
     return value
 
 
@@ -470,16 +533,17 @@ def _read_input(data) -> InputSpec:
         raise ConvScopeError("'input' must be an object with channels, height and width", place)
     unknown = set(data) - INPUT_KEYS
     if unknown:
-        raise ConvScopeError(f"unknown key '{sorted(unknown)[0]}'", place)
+        raise ConvScopeError(f"unknown key {shown(sorted(unknown)[0])}", place)
     values = {}
     for key, limit in (("channels", MAX_COUNT), ("height", MAX_SPATIAL), ("width", MAX_SPATIAL)):
         v = data.get(key)
         if isinstance(v, bool) or not isinstance(v, int):
-            raise ConvScopeError(f"'{key}' must be a whole number, got {v!r}", place)
+            raise ConvScopeError(f"'{key}' must be a whole number, got {shown(v)}", place)
         if v < 1:
-            raise ConvScopeError(f"'{key}' must be at least 1, got {v}", place)
+            raise ConvScopeError(f"'{key}' must be at least 1, got {shown(v)}", place)
         if v > limit:
-            raise ConvScopeError(f"'{key}' {v} is absurdly large (at most {limit})", place)
+            raise ConvScopeError(f"'{key}' {shown(v)} is absurdly large (at most {limit})",
+                                 place)
         values[key] = v
     spec = InputSpec(**values)
     for key in ("mean", "std"):
@@ -490,6 +554,9 @@ def _read_input(data) -> InputSpec:
                 or not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in v)):
             raise ConvScopeError(f"'{key}' must be a list of {spec.channels} numbers "
                                  "(one per channel)", place)
+        if not all(_finite(e) for e in v):  # NaN or ±Infinity would make every map NaN
+            raise ConvScopeError(f"'{key}' values must be finite numbers, got "
+                                 f"{shown([e for e in v if not _finite(e)][0])}", place)
         if key == "std" and any(e <= 0 for e in v):
             raise ConvScopeError("'std' values must be positive", place)
         setattr(spec, key, [float(e) for e in v])

@@ -485,8 +485,8 @@ class MainWindow(QMainWindow):
         for file in recovery.orphans(directory):
             try:
                 found = recovery.read(file)
-            except ConvScopeError:
-                recovery.remove(file)
+            except ConvScopeError as err:
+                self._error("Damaged recovery file", recovery.set_aside(file, err))
                 continue
             answer = QMessageBox.question(
                 self, "Recover unsaved work?",

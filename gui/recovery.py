@@ -4,9 +4,11 @@ While the document has unsaved changes, its architecture is written (atomically)
 ~30 s to ``recovery-<token>.json`` in the app's data folder. Each running window holds a
 lock file beside it; a recovery file whose lock nobody holds was left by a ConvScope that
 did not exit cleanly, and is offered back at the next start. Saving, or closing cleanly,
-deletes it. A network without weights of its own needs nothing more (its weights come from
-its seed); one with loaded or trained weights also gets ``recovery-<token>.npz``, rewritten
-only when the weights themselves or their names change.
+deletes it. A recovery file that cannot be read is set aside (renamed ``*.json.damaged``,
+never deleted) with a message, and the good ones are still offered. A network without
+weights of its own needs nothing more (its weights come from its seed); one with loaded or
+trained weights also gets ``recovery-<token>.npz``, rewritten only when the weights
+themselves or their names change.
 """
 
 from __future__ import annotations
@@ -123,20 +125,23 @@ class Recovery(QObject):
 
 
 def orphans(directory: Path | None = None) -> list[Path]:
-    """Recovery files left by a ConvScope that is no longer running, newest first."""
+    """Recovery files left by a ConvScope that is no longer running, newest first. The
+    temporaries an interrupted autosave left are cleared on the way."""
     directory = Path(directory) if directory else recovery_dir()
+    fileio.clean_temporaries(directory)
     found = []
     for file in directory.glob("recovery-*.json"):
         lock = QLockFile(str(file.with_suffix(".lock")))
         lock.setStaleLockTime(0)
         if lock.tryLock(0):  # nobody holds it: its window is gone
             lock.unlock()
-            found.append(file)
-    return sorted(found, key=lambda f: f.stat().st_mtime, reverse=True)
+            with contextlib.suppress(OSError):  # one that vanished meanwhile is no orphan
+                found.append((file.stat().st_mtime, file))
+    return [file for _, file in sorted(found, reverse=True)]
 
 
 def read(file: Path) -> Recovered:
-    """A recovery file's network; ConvScopeError if it is not one (then it is useless)."""
+    """A recovery file's network; ConvScopeError, whatever the damage, if it is not one."""
     data = fileio.read_json(file)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConvScopeError("not a ConvScope recovery file", source=str(file))
@@ -144,7 +149,13 @@ def read(file: Path) -> Recovered:
         network = Network.from_dict(data.get("network"))
     except ConvScopeError as err:
         raise err.located(source=str(file)) from None
-    original = Path(data["path"]) if data.get("path") else None
+    path, saved_at = data.get("path") or "", data.get("saved_at", 0)
+    if not isinstance(path, str) or "\0" in path:
+        raise ConvScopeError("'path' must be the original file's path", source=str(file))
+    if isinstance(saved_at, bool) or not isinstance(saved_at, (int, float)) \
+            or not 0 <= saved_at < 1e11:
+        raise ConvScopeError("'saved_at' must be a time in seconds", source=str(file))
+    original = Path(path) if path else None
     if network.weights_file:
         try:
             if not data.get("weights_saved"):
@@ -155,7 +166,25 @@ def read(file: Path) -> Recovered:
             # over the .npz beside the original file
             network.weights_file = None
             network.weights = {}
-    return Recovered(Path(file), network, original, float(data.get("saved_at", 0)))
+    return Recovered(Path(file), network, original, float(saved_at))
+
+
+def set_aside(file: Path, error: ConvScopeError) -> str:
+    """Rename a recovery file that cannot be read (and its weights) out of the way, so it
+    is offered no more but not lost; the message to show says what and where."""
+    file = Path(file)
+    aside = file.with_name(file.name + ".damaged")
+    try:
+        os.replace(file, aside)
+        with contextlib.suppress(OSError):
+            os.replace(file.with_suffix(".npz"), aside.with_name(file.stem + ".npz.damaged"))
+    except OSError:
+        remove(file)  # cannot even be renamed: it must not fail every start
+        return f"A damaged recovery file was removed: {error}"
+    with contextlib.suppress(OSError):
+        file.with_suffix(".lock").unlink()
+    return (f"A recovery file could not be read and was set aside as {aside}: "
+            f"{error.message}")
 
 
 def remove(file: Path) -> None:

@@ -393,7 +393,8 @@ def test_copy_paste_cut_duplicate_delete(window):
     window.copy_action.trigger()
     items = json.loads(bytes(clipboard.mimeData().data(
         "application/x-convscope-layers")).decode())
-    assert items == [{"type": "conv", "name": "conv1", "filters": 32}]
+    # the spec: conv's kernel has no default, so it is always written
+    assert items == [{"type": "conv", "name": "conv1", "filters": 32, "kernel": 3}]
     doc.select("relu1")
     window.paste_action.trigger()
     layers = doc.network.layers

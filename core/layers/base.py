@@ -190,7 +190,7 @@ class Layer:
             value = self.values[f.key]
             if f.kind in ("layers", "branches"):
                 continue
-            if f.required or value != f.default:
+            if f.always_written or value != f.default:
                 out[f.key] = list(value) if isinstance(value, tuple) else value
         return out
 

@@ -22,7 +22,7 @@ class Conv(Layer):
                "(W − F + 2P)/S + 1.")
     FIELDS = (
         count("filters", 64, "how many kernels: the output depth", required=True),
-        size("kernel", 3, "F: the kernel's height and width"),
+        size("kernel", 3, "F: the kernel's height and width", always=True),
         size("stride", 1, "S: the step between windows"),
         Field("padding", "padding", 0, "P: zeros around the input; \"same\" keeps the size",
               minimum=0),

@@ -39,8 +39,8 @@ class Pool(Layer):
     SUMMARY = ("POOL: downsamples each channel on its own: the max, mean or L2 norm of every "
                "F×F window. Depth is kept; no parameters.")
     FIELDS = (
-        choice("mode", "max", ("max", "avg", "l2"), "what a window reduces to"),
-        size("kernel", 2, "F: the window's height and width"),
+        choice("mode", "max", ("max", "avg", "l2"), "what a window reduces to", always=True),
+        size("kernel", 2, "F: the window's height and width", always=True),
         Field("stride", "size", None, "S: the step between windows (default: the kernel)"),
         size("padding", 0, "P: padding around the input (−∞ for max, 0 for avg/l2)", minimum=0),
         flag("ceil_mode", False, "round the output size up, as PyTorch's ceil_mode"),
