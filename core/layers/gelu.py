@@ -18,14 +18,26 @@ _SQRT_HALF = np.sqrt(0.5)
 _INV_SQRT_TWO_PI = 1 / np.sqrt(2 * np.pi)
 
 
+def _series_coefficients(terms) -> list[float]:
+    """2ⁿ/(1·3·5···(2n+1)) for n < terms, highest n first (for Horner's rule)."""
+    coefficients = [1.0]
+    for n in range(1, terms):
+        coefficients.append(coefficients[-1] * 2 / (2 * n + 1))
+    return coefficients[::-1]
+
+
+_SERIES = _series_coefficients(SERIES_TERMS)
+
+
 def _erf_series(z):
-    """erf(z) for 0 ≤ z < SPLIT: (2/√π)·e^(−z²)·Σ (2z²)ⁿ·z/(1·3·5···(2n+1)); every term is
+    """erf(z) for 0 ≤ z < SPLIT: (2/√π)·e^(−z²)·z·Σ 2ⁿ·z²ⁿ/(1·3·5···(2n+1)); every term is
     positive, so nothing cancels."""
-    term, total, two_z2 = z, z.copy(), 2 * z * z
-    for n in range(1, SERIES_TERMS):
-        term = term * two_z2 / (2 * n + 1)
-        total += term
-    return _TWO_OVER_SQRT_PI * np.exp(-z * z) * total
+    w = z * z
+    total = np.full_like(z, _SERIES[0])
+    for c in _SERIES[1:]:  # Horner's rule in w, in place: two passes over the array a term
+        total *= w
+        total += c
+    return _TWO_OVER_SQRT_PI * np.exp(-w) * z * total
 
 
 def _erfc_fraction(z):
