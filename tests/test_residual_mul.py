@@ -141,7 +141,7 @@ def test_sign_and_words():
     add, mul = network({}).layers[0], network(SE).layers[0]
     assert (add.join_label(), mul.join_label()) == ("+", "×")
     assert mul.describe() == "body × identity shortcut"
-    assert mul.card_detail(["5 layers"]) == ["5 layers", "× identity"]
+    assert mul.block_detail(["5 layers"]) == ["5 layers", "× identity"]
     assert add.card_detail(["0 layers"]) == ["0 layers", "identity"]
 
 
