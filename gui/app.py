@@ -72,7 +72,7 @@ def run(path: str) -> int:
     return app.exec()
 
 
-def screenshot(path: str, out: str) -> int:
+def screenshot(path: str, out: str, size: tuple[int, int] = (1600, 1000)) -> int:
     from core import ConvScopeError, Network
 
     try:
@@ -84,14 +84,18 @@ def screenshot(path: str, out: str) -> int:
                                                  or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no screen: render off it
     app = _application()
-    window = create_window(restore_layout=False, autosave=False)
+    from PySide6.QtCore import QSize
+
+    window = create_window(extensions=False, restore_layout=False, autosave=False)
+    window.set_size(QSize(*size))  # before the panels join: see MainWindow.set_size
+    install_extensions(window)
     window.open_path(path, quiet=True)
     for extension in window.extensions:  # draw them with results, not "waiting…"
         controller = getattr(extension, "controller", extension)
         compute_now = getattr(controller, "compute_now", None)
         if compute_now is not None:
             compute_now()
-    image = window.render_screenshot()
+    image = window.render_screenshot(QSize(*size))
     if not image.save(out):
         print(f"convscope: {out}: cannot write the PNG", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -34,6 +34,8 @@ from gui.palette import LayerPalette
 from gui.pipeline import PipelineView
 from gui.summarytable import SummaryPanel
 
+DEFAULT_SIZE = QSize(1600, 1000)
+PANEL_MIN = QSize(120, 60)
 MENUS = ("File", "Edit", "View", "Presets", "Network", "Help")
 STATE_VERSION = 1
 FILE_FILTER = "ConvScope architecture (*.json);;All files (*)"
@@ -52,7 +54,8 @@ class MainWindow(QMainWindow):
         # the table spans the bottom under the palette; the inspector keeps the full height
         self.setCorner(Qt.Corner.BottomLeftCorner, DOCK_AREAS.BottomDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, DOCK_AREAS.RightDockWidgetArea)
-        self.resize(1600, 1000)
+        self._squeezed = False
+        self.resize(self.sizeHint())
         self.document = Document(self)
         self._menus: dict[str, QMenu] = {}
         self._restored = False
@@ -83,6 +86,8 @@ class MainWindow(QMainWindow):
             if autosave else None
         self._update_title()
         self._update_actions()
+        self.squeeze_panels(self.size())
+        self._chosen_size = self.size()  # what fits the screen; see showEvent
 
     # ================================================================== plug-in points
     def menu(self, title: str) -> QMenu:
@@ -105,6 +110,7 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(name, self)
         dock.setObjectName(f"{name}Dock")
         dock.setWidget(widget)
+        self._squeeze(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
@@ -466,6 +472,7 @@ class MainWindow(QMainWindow):
         geometry, state = stored.value("window/geometry"), stored.value("window/state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            self.fit_screen()  # saved on a bigger screen, or one no longer there
         if isinstance(state, QByteArray):
             self._restored = self.restoreState(state, STATE_VERSION)
 
@@ -497,6 +504,14 @@ class MainWindow(QMainWindow):
         self._default_sizes()
 
     # ================================================================== window events
+    def showEvent(self, event):
+        super().showEvent(event)
+        # The frame's size is known once shown: fit it in too, unless the window was sized
+        # on purpose since (the screenshot, a test)
+        if self._chosen_size == self.size():
+            self.fit_screen()
+        self._chosen_size = None
+
     def closeEvent(self, event):
         if not self.maybe_save():
             event.ignore()
@@ -556,11 +571,56 @@ class MainWindow(QMainWindow):
                           "arithmetic of Stanford CS231n's notes.")
 
     def sizeHint(self):
-        return QSize(1600, 1000)
+        """1600×1000, or nine tenths of the screen's free area where that is smaller."""
+        room = self._available()
+        if room.width() >= DEFAULT_SIZE.width() and room.height() >= DEFAULT_SIZE.height():
+            return DEFAULT_SIZE
+        return DEFAULT_SIZE.boundedTo(room.size() * 0.9)
 
-    def render_screenshot(self):
-        """The window as a user sees it at 1600×1000, as a QImage (no screen needed)."""
-        self.resize(1600, 1000)
+    def _available(self) -> QRect:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry()
+
+    def squeeze_panels(self, size: QSize) -> None:
+        """Below 1600×1000, let the panels be squeezed under what their content asks for
+        (together they ask for ~1390 px), so the window fits a 1280-wide screen instead of
+        running off it; at 1600×1000 and up they keep the room they ask for."""
+        squeezed = size.width() < DEFAULT_SIZE.width() or size.height() < DEFAULT_SIZE.height()
+        if squeezed != self._squeezed:
+            self._squeezed = squeezed
+            for dock in self.docks.values():
+                self._squeeze(dock.widget())
+
+    def set_size(self, size: QSize) -> None:
+        """Resize to ``size``, panels squeezed or not to suit it. Set it before plug-ins
+        add their panels: Qt leaves a stale tab bar where panels were tabbed together in
+        a hidden window of another size."""
+        self.squeeze_panels(size)
+        self.resize(size)
+
+    def _squeeze(self, widget) -> None:
+        # QSize(0, 0) is "no minimum of its own": the panel's layout decides again
+        widget.setMinimumSize(PANEL_MIN if self._squeezed else QSize(0, 0))
+
+    def fit_screen(self) -> None:
+        """Shrink and move the window, frame included, into the screen's free area."""
+        room = self._available()
+        frame = self.frameGeometry()
+        extra = frame.size() - self.geometry().size()  # the title bar and borders
+        size = self.size().boundedTo(room.size() - extra)
+        self.squeeze_panels(size)
+        if size != self.size():
+            self.resize(size)
+        frame = self.frameGeometry()
+        x = min(max(frame.left(), room.left()), room.right() + 1 - frame.width())
+        y = min(max(frame.top(), room.top()), room.bottom() + 1 - frame.height())
+        if (x, y) != (frame.left(), frame.top()):
+            self.move(x, y)
+
+    def render_screenshot(self, size: QSize = None):
+        """The window as a user sees it at ``size`` (1600×1000), as a QImage (no screen
+        needed)."""
+        self.set_size(size or DEFAULT_SIZE)
         if not self.isVisible():
             self.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
             self.show()
