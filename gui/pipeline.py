@@ -168,6 +168,7 @@ class PipelineView(QGraphicsView):
         if opened & self.collapsed:
             self.collapsed -= opened
             self.rebuild()
+            self._fit_expanded()
             self.cards[name].set_selected(True)
 
     def toggle(self, name: str) -> None:
@@ -179,11 +180,16 @@ class PipelineView(QGraphicsView):
         else:
             self.collapsed.discard(name)
         self.rebuild()
+        if not collapsed:
+            self._fit_expanded()
+            self.ensureVisible(self.cards[name], 30, 30)
 
     def set_all_collapsed(self, collapsed: bool) -> None:
         self.collapsed = ({i.name for i in self.doc.report.layers if isinstance(i.layer, Block)}
                           if collapsed else set())
         self.rebuild()
+        if not collapsed:
+            self._fit_expanded()
         if self.doc.selected in self.cards:
             self.ensureVisible(self.cards[self.doc.selected], 30, 30)
 
@@ -202,6 +208,15 @@ class PipelineView(QGraphicsView):
         self.zoom(None)
         if width > room:
             self.zoom(room / width)
+
+    def _fit_expanded(self) -> None:
+        """After a block opens: zoom out as Fit Width does if it is now wider than the
+        view, so its header and every side (an inception module's fourth branch) are in
+        view, not cut off at the edge; and repaint the whole view, so nothing of the
+        collapsed card is left on screen."""
+        if self.sceneRect().width() * self.transform().m11() > self.viewport().width() - 4:
+            self.fit_width()
+        self.viewport().update()
 
     def wheelEvent(self, event):
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:

@@ -18,14 +18,14 @@ from gui_helpers import (
     table_row,
     totals_row,
 )
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QSize, Qt, QUrl
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from core import CATEGORIES, REGISTRY, Network
 from core.layers import Block, Shaped
 from core.presets import preset_path, preset_paths, preset_title
-from gui import editing
+from gui import app, editing
 from gui.document import INPUT
 
 pytestmark = pytest.mark.usefixtures("dialogs")
@@ -381,6 +381,39 @@ def test_collapse_and_reveal(make_window):
     assert "layer1_0_conv1" in view.cards and view.card("layer1_0_conv1").selected
     view.set_all_collapsed(True)
     assert "layer1_0_conv1" not in view.cards and "layer1_0_relu" in view.cards  # after ⊕
+
+
+def in_view(view, rect, across_only=False) -> bool:
+    """Whether a scene rectangle is wholly inside the pipeline's viewport (or only from
+    its left to its right edge: a tall side may go on below)."""
+    shown, room = view.mapFromScene(rect).boundingRect(), view.viewport().rect()
+    if across_only:
+        return room.left() - 1 <= shown.left() and shown.right() <= room.right() + 1
+    return room.adjusted(-1, -1, 1, 1).contains(shown)
+
+
+@pytest.mark.parametrize("size", [(1600, 1000), (1280, 800)])
+def test_an_inception_block_opened_by_its_triangle_is_wholly_in_view(make_window, size):
+    """GoogLeNet opens with its inception blocks collapsed; clicking a header's triangle
+    opens it with the header and all four branches in view (before: a 958 px wide block
+    in a narrower view, the header's name and branch 1 cut at the left, branch 4 at the
+    right, until View > Fit Width)."""
+    window = make_window(preset_path("googlenet"))
+    window.set_size(QSize(*size))
+    app.install_extensions(window)  # the live panels take their share of the width
+    view = window.pipeline
+    assert view.card("inception_3a").look.collapsed is True
+    card = view.card("inception_3a")
+    view.ensureVisible(card, 30, 30)
+    toggle = card.mapToScene(card.toggle_rect().center())
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(toggle))
+    card = view.card("inception_3a")
+    assert card.look.collapsed is False
+    sides = view.frames["inception_3a"].sides
+    assert [side.title for side in sides] == ["branch 1", "branch 2", "branch 3", "branch 4"]
+    assert in_view(view, card.sceneBoundingRect())
+    for side in sides:
+        assert in_view(view, side.rect, across_only=True), side.title
 
 
 # ============================================================================ editing
