@@ -116,8 +116,8 @@ class PipelineView(QGraphicsView):
             card.set_look(look)
             card.setPos(x, y)
             card.set_selected(key == doc.selected)
-            tip = infos.get(key)
-            tip = _tooltip(tip) if tip is not None else INPUT_TIP
+            info = infos.get(key)
+            tip = _tooltip(info, look) if info is not None else INPUT_TIP
             if tip != card.toolTip():
                 card.setToolTip(tip)
         for key, kind, status, box, sides, join, sign in layout.frames:
@@ -470,10 +470,13 @@ class PipelineView(QGraphicsView):
 INPUT_TIP = "The network's input: select it to change its size and channels."
 
 
-def _tooltip(info) -> str:
-    lines = [f"{info.name} ({info.layer.TITLE}) — {info.path}"]
-    if info.blocked_by:
-        lines.append(f"Cannot be computed: it comes after the error at {info.blocked_by}.")
+def _tooltip(info, look) -> str:
+    """The card's text in full (a card elides what does not fit: a long name, its
+    hyperparameters, its note), then what is wrong in full."""
+    note = f"Cannot be computed: it comes {look.note} ({info.blocked_by})." \
+        if info.blocked_by else look.note  # the note names the culprit; add its place
+    lines = [f"{info.name} ({info.layer.TITLE}) — {info.path}", look.detail, note]
+    lines = [line for line in lines if line]
     lines += [f"{d.severity}: {d.message}" for d in info.diagnostics]
     return "\n".join(lines)
 

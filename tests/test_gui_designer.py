@@ -416,6 +416,48 @@ def test_an_inception_block_opened_by_its_triangle_is_wholly_in_view(make_window
         assert in_view(view, side.rect, across_only=True), side.title
 
 
+class TextRecorder:
+    """Stands in for a QPainter: keeps the text a card draws, as it draws it."""
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def drawText(self, *args):
+        self.texts.append(args[-1])
+
+    def device(self):
+        return None
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def test_whatever_a_card_cuts_short_its_tooltip_has_whole(make_window):
+    """Inception cards are narrow: names ("…relu_3x3_…"), errors and "after the error at
+    …" notes are elided; hovering the card shows each in full."""
+    window = make_window(preset_path("googlenet"))
+    view = window.pipeline
+    expand = next(a for a in window.menu("View").actions() if a.text() == "&Expand All Blocks")
+    expand.trigger()
+    window.document.select("inception_3a_3x3")
+    window.inspector.editors["kernel"].h.setValue(31)  # larger than 28 + 2·1: an error
+    assert view.card("inception_3a_3x3").look.status == "error"
+    elided = []
+    for key, card in view.cards.items():
+        painter = TextRecorder()
+        card.paint(painter, None)
+        for text in painter.texts:
+            pieces = [p.strip() for p in text.split("…") if p.strip()]
+            if text.count("…") > (1 if text.startswith("…") else 0):  # cut, not "…conv1"
+                elided.append((key, text))
+                for piece in pieces:
+                    assert piece in card.toolTip(), (key, text, card.toolTip())
+    kinds = {("name" if text.rstrip("…") in view.card(key).look.name
+              else "note" if view.card(key).look.note.startswith(text[:4]) else "detail")
+             for key, text in elided}
+    assert {"name", "note"} <= kinds, elided
+
+
 # ============================================================================ editing
 def test_copy_paste_cut_duplicate_delete(window):
     doc = window.document
