@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.extensions: list = []  # what plug-ins installed; closed with the window
         self._build_actions()
         self.add_panel("Palette", _with_hint(self.palette, PALETTE_HINT),
-                       DOCK_AREAS.LeftDockWidgetArea)
+                       DOCK_AREAS.LeftDockWidgetArea, title=PALETTE_TITLE)
         self.add_panel("Inspector", self.inspector, DOCK_AREAS.RightDockWidgetArea)
         self.add_panel("Summary", self.summary, DOCK_AREAS.BottomDockWidgetArea)
         self._default_sizes()
@@ -100,14 +100,15 @@ class MainWindow(QMainWindow):
         return self._menus[title]
 
     def add_panel(self, name: str, widget, area=DOCK_AREAS.RightDockWidgetArea,
-                  tab_with: str | None = None) -> QDockWidget:
-        """Add ``widget`` as a dock titled ``name`` (object name ``name + "Dock"``), with a
-        toggle in the View menu; its place is remembered with the rest of the layout.
+                  tab_with: str | None = None, title: str | None = None) -> QDockWidget:
+        """Add ``widget`` as a dock titled ``title`` (default ``name``; object name
+        ``name + "Dock"``), with a toggle in the View menu; its place is remembered with the
+        rest of the layout.
 
         ``tab_with`` puts it in a tab beside that panel. Without it, a panel that joins the
         bottom (which already has one) or a side that already holds two becomes a tab
         there, so the window stays readable at 1600×1000; the first panel stays in front."""
-        dock = QDockWidget(name, self)
+        dock = QDockWidget(title or name, self)
         dock.setObjectName(f"{name}Dock")
         dock.setWidget(widget)
         self._squeeze(widget)
@@ -120,7 +121,7 @@ class MainWindow(QMainWindow):
         self._place(dock, area, tab_with)
         self.docks[name] = dock
         toggle = dock.toggleViewAction()
-        toggle.setStatusTip(f"Show or hide the {name} panel")
+        toggle.setStatusTip(f"Show or hide the {title or name + ' panel'}")
         self.menu("View").insertAction(self._panels_end, toggle)
         # A panel added to a shown or restored window starts hidden in Qt: show it in its
         # default place; ``reapply_layout`` then puts the ones a saved layout knows back
@@ -131,9 +132,9 @@ class MainWindow(QMainWindow):
     def _default_tab(self, area) -> str | None:
         there = [d for d, a, tab in self._placements if a == area and tab is None]
         if area == DOCK_AREAS.BottomDockWidgetArea and there:
-            return there[0].windowTitle()
+            return _panel_name(there[0])
         if len(there) >= 2:
-            return there[-1].windowTitle()
+            return _panel_name(there[-1])
         return None
 
     def _place(self, dock, area, tab_with) -> None:
@@ -374,7 +375,7 @@ class MainWindow(QMainWindow):
             return False
         self.document.replace_network(Network(name="untitled"), None)
         self.document.select(INPUT)
-        self.statusBar().showMessage("A new network: drag layers from the Layers panel into "
+        self.statusBar().showMessage("A new network: drag layers from the Layers palette into "
                                      "the pipeline", 8000)
         return True
 
@@ -640,7 +641,14 @@ class MainWindow(QMainWindow):
         return self.grab().toImage()
 
 
+# The palette's one name, wherever the window names it (its dock, the View menu, the guide).
+PALETTE_TITLE = "Layers palette"
 PALETTE_HINT = "Drag into the pipeline, or double-click to add after the selection."
+
+
+def _panel_name(dock) -> str:
+    """The name a panel was added under (its title may differ: "Layers palette")."""
+    return dock.objectName().removesuffix("Dock")
 
 
 def _with_hint(widget, text: str) -> QWidget:
@@ -673,8 +681,9 @@ def file_stem(name: str) -> str:
 
 
 GUIDE = """Build a network:
-• Drag a layer from the Layers panel into the pipeline, between two cards or inside a block's \
-side (body, shortcut, branch). Double-click a layer in the panel to add it after the selection.
+• Drag a layer from the Layers palette into the pipeline, between two cards or inside a block's \
+side (body, shortcut, branch). Double-click a layer in the palette to add it after the \
+selection.
 • Drag a card to move it; hold Ctrl to copy it instead.
 • Select a card to edit it in the Inspector; Enter starts editing, Esc goes back.
 • Delete, Ctrl+D duplicate, Ctrl+C / Ctrl+X / Ctrl+V, Alt+arrows move a layer (into and out \

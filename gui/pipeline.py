@@ -79,7 +79,7 @@ class PipelineView(QGraphicsView):
         self._indicator.hide()
         self.scene().addItem(self._indicator)
         self._hint = QGraphicsSimpleTextItem(
-            "Drag layers here from the palette (or double-click one there).")
+            "Drag layers here from the Layers palette (or double-click one there).")
         self._hint.setBrush(QColor("#6b7380"))
         self.scene().addItem(self._hint)
         document.changed.connect(self.rebuild)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from pathlib import Path
 
 import pytest
 from gui_helpers import (
@@ -41,6 +42,26 @@ def build(window, *kinds) -> list[str]:
 
 
 # ============================================================================ the palette
+def test_the_palette_has_one_name_everywhere(window, dialogs):
+    """It was "Palette" on its dock, "Layers panel" in the status bar and the guide, and
+    "Layers palette" in the README: now "Layers palette" wherever it is named."""
+    palette = window.findChild(QWidget, "layerPalette")  # the object name stays
+    dock = window.docks["Palette"]
+    assert dock.windowTitle() == "Layers palette"
+    assert dock.toggleViewAction().text() == "Layers palette"
+    assert palette.accessibleName() == "Layers palette"
+    window.new()  # its status message points to the palette
+    help_menu = window.menu("Help").actions()
+    next(a for a in help_menu if "guide" in a.text().lower()).trigger()
+    texts = [window.statusBar().currentMessage(), dialogs.of("information")[-1],
+             window.pipeline._hint.text()]
+    for text in texts:
+        assert "Layers palette" in text, text
+        assert "Layers panel" not in text and "Palette" not in text, text
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "Layers palette" in readme and "Layers panel" not in readme
+
+
 def test_palette_groups_every_layer_with_icon_and_summary(window):
     palette = window.palette
     groups = [palette.topLevelItem(i) for i in range(palette.topLevelItemCount())]
