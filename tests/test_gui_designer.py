@@ -839,6 +839,22 @@ def test_screenshot_command(isolated, tmp_path):
     assert not (tmp_path / "no.png").exists()
 
 
+def test_screenshot_at_another_size(isolated, tmp_path, capsys):
+    from PySide6.QtGui import QImage
+
+    from gui.cli import main
+
+    out = tmp_path / "small.png"
+    assert main([str(preset_path("resnet18")), "--screenshot", str(out),
+                 "--size", "1280x800"]) == 0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1280, 800)
+    with pytest.raises(SystemExit) as stop:
+        main([str(preset_path("resnet18")), "--screenshot", str(out), "--size", "big"])
+    assert stop.value.code == 2
+    assert "--size: 'big' is not a window size like 1280x800" in capsys.readouterr().err
+
+
 def test_recovered_work_keeps_its_loaded_weights(make_window, dialogs, tmp_path):
     import numpy as np
 
