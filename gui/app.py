@@ -50,7 +50,7 @@ def run(path: str) -> int:
     return app.exec()
 
 
-def screenshot(path: str, out: str) -> int:
+def screenshot(path: str, out: str, size: tuple[int, int] = (1600, 1000)) -> int:
     from core import ConvScopeError, Network
 
     try:
@@ -62,11 +62,15 @@ def screenshot(path: str, out: str) -> int:
                                                  or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no screen: render off it
     app = _application()
-    window = create_window(restore_layout=False, autosave=False)
+    from PySide6.QtCore import QSize
+
+    window = create_window(parts=False, restore_layout=False, autosave=False)
+    window.set_size(QSize(*size))  # before the panels join: see MainWindow.set_size
+    window.add_parts()
     window.open_path(path, quiet=True)
     if window.activations is not None:  # draw the maps with results, not "waiting…"
         window.activations.controller.compute_now()
-    image = window.render_screenshot()
+    image = window.render_screenshot(QSize(*size))
     if not image.save(out):
         print(f"convscope: {out}: cannot write the PNG", file=sys.stderr)
         return 2

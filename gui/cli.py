@@ -47,6 +47,8 @@ def _app(argv) -> int:
     parser.add_argument("file", nargs="?", help="an architecture .json (default: an example)")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="render the window with FILE to a PNG and exit")
+    parser.add_argument("--size", metavar="WxH", type=_window_size, default=(1600, 1000),
+                        help="the window's size for --screenshot (default 1600x1000)")
     args = parser.parse_args(argv)
     from core.presets import DEFAULT_EXAMPLE
 
@@ -54,8 +56,18 @@ def _app(argv) -> int:
     from gui import app
 
     if args.screenshot:
-        return app.screenshot(path, args.screenshot)
+        return app.screenshot(path, args.screenshot, args.size)
     return app.run(path)
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    """'1280x800' -> (1280, 800), for argparse (its error names the option)."""
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and 320 <= int(width) <= 8000
+            and 240 <= int(height) <= 8000):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a window size like 1280x800 "
+                                         "(320x240 to 8000x8000)")
+    return int(width), int(height)
 
 
 def _subcommand(argv) -> int:

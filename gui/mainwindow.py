@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -37,6 +37,8 @@ from gui.palette import LayerPalette
 from gui.pipeline import PipelineView
 from gui.summarytable import SummaryPanel
 
+DEFAULT_SIZE = QSize(1600, 1000)
+PANEL_MIN = QSize(120, 60)
 MENUS = ("File", "Edit", "View", "Presets", "Network", "Help")
 STATE_VERSION = 1
 FILE_FILTER = "ConvScope architecture (*.json);;All files (*)"
@@ -55,7 +57,8 @@ class MainWindow(QMainWindow):
         # the table spans the bottom under the palette; the inspector keeps the full height
         self.setCorner(Qt.Corner.BottomLeftCorner, DOCK_AREAS.BottomDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, DOCK_AREAS.RightDockWidgetArea)
-        self.resize(1600, 1000)
+        self._squeezed = False
+        self.resize(self.sizeHint())
         self.document = Document(self)
         self._menus: dict[str, QMenu] = {}
         self._restored = False
@@ -76,7 +79,7 @@ class MainWindow(QMainWindow):
         self.interop = None
         self._build_actions()
         self.add_panel("Palette", _with_hint(self.palette, PALETTE_HINT),
-                       DOCK_AREAS.LeftDockWidgetArea)
+                       DOCK_AREAS.LeftDockWidgetArea, title=PALETTE_TITLE)
         self.add_panel("Inspector", self.inspector, DOCK_AREAS.RightDockWidgetArea)
         self.add_panel("Summary", self.summary, DOCK_AREAS.BottomDockWidgetArea)
         self._default_sizes()
@@ -88,6 +91,8 @@ class MainWindow(QMainWindow):
             if autosave else None
         self._update_title()
         self._update_actions()
+        self.squeeze_panels(self.size())
+        self._chosen_size = self.size()  # what fits the screen; see showEvent
         if parts:
             self.add_parts()
 
@@ -140,16 +145,18 @@ class MainWindow(QMainWindow):
         return self._menus[title]
 
     def add_panel(self, name: str, widget, area=DOCK_AREAS.RightDockWidgetArea,
-                  tab_with: str | None = None) -> QDockWidget:
-        """Add ``widget`` as a dock titled ``name`` (object name ``name + "Dock"``), with a
-        toggle in the View menu; its place is remembered with the rest of the layout.
+                  tab_with: str | None = None, title: str | None = None) -> QDockWidget:
+        """Add ``widget`` as a dock titled ``title`` (default ``name``; object name
+        ``name + "Dock"``), with a toggle in the View menu; its place is remembered with the
+        rest of the layout.
 
         ``tab_with`` puts it in a tab beside that panel. Without it, a panel that joins the
         bottom (which already has one) or a side that already holds two becomes a tab
         there, so the window stays readable at 1600×1000; the first panel stays in front."""
-        dock = QDockWidget(name, self)
+        dock = QDockWidget(title or name, self)
         dock.setObjectName(f"{name}Dock")
         dock.setWidget(widget)
+        self._squeeze(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
@@ -159,7 +166,7 @@ class MainWindow(QMainWindow):
         self._place(dock, area, tab_with)
         self.docks[name] = dock
         toggle = dock.toggleViewAction()
-        toggle.setStatusTip(f"Show or hide the {name} panel")
+        toggle.setStatusTip(f"Show or hide the {title or name + ' panel'}")
         self.menu("View").insertAction(self._panels_end, toggle)
         # A panel added to a shown or restored window starts hidden in Qt: show it in its
         # default place; ``reapply_layout`` then puts the ones a saved layout knows back
@@ -170,9 +177,9 @@ class MainWindow(QMainWindow):
     def _default_tab(self, area) -> str | None:
         there = [d for d, a, tab in self._placements if a == area and tab is None]
         if area == DOCK_AREAS.BottomDockWidgetArea and there:
-            return there[0].windowTitle()
+            return _panel_name(there[0])
         if len(there) >= 2:
-            return there[-1].windowTitle()
+            return _panel_name(there[-1])
         return None
 
     def _place(self, dock, area, tab_with) -> None:
@@ -413,7 +420,7 @@ class MainWindow(QMainWindow):
             return False
         self.document.replace_network(Network(name="untitled"), None)
         self.document.select(INPUT)
-        self.statusBar().showMessage("A new network: drag layers from the Layers panel into "
+        self.statusBar().showMessage("A new network: drag layers from the Layers palette into "
                                      "the pipeline", 8000)
         return True
 
@@ -511,6 +518,7 @@ class MainWindow(QMainWindow):
         geometry, state = stored.value("window/geometry"), stored.value("window/state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            self.fit_screen()  # saved on a bigger screen, or one no longer there
         if isinstance(state, QByteArray):
             self._restored = self.restoreState(state, STATE_VERSION)
 
@@ -542,6 +550,14 @@ class MainWindow(QMainWindow):
         self._default_sizes()
 
     # ================================================================== window events
+    def showEvent(self, event):
+        super().showEvent(event)
+        # The frame's size is known once shown: fit it in too, unless the window was sized
+        # on purpose since (the screenshot, a test)
+        if self._chosen_size == self.size():
+            self.fit_screen()
+        self._chosen_size = None
+
     def closeEvent(self, event):
         if not self.maybe_save():
             event.ignore()
@@ -599,11 +615,56 @@ class MainWindow(QMainWindow):
                           "arithmetic of Stanford CS231n's notes.")
 
     def sizeHint(self):
-        return QSize(1600, 1000)
+        """1600×1000, or nine tenths of the screen's free area where that is smaller."""
+        room = self._available()
+        if room.width() >= DEFAULT_SIZE.width() and room.height() >= DEFAULT_SIZE.height():
+            return DEFAULT_SIZE
+        return DEFAULT_SIZE.boundedTo(room.size() * 0.9)
 
-    def render_screenshot(self):
-        """The window as a user sees it at 1600×1000, as a QImage (no screen needed)."""
-        self.resize(1600, 1000)
+    def _available(self) -> QRect:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry()
+
+    def squeeze_panels(self, size: QSize) -> None:
+        """Below 1600×1000, let the panels be squeezed under what their content asks for
+        (together they ask for ~1390 px), so the window fits a 1280-wide screen instead of
+        running off it; at 1600×1000 and up they keep the room they ask for."""
+        squeezed = size.width() < DEFAULT_SIZE.width() or size.height() < DEFAULT_SIZE.height()
+        if squeezed != self._squeezed:
+            self._squeezed = squeezed
+            for dock in self.docks.values():
+                self._squeeze(dock.widget())
+
+    def set_size(self, size: QSize) -> None:
+        """Resize to ``size``, panels squeezed or not to suit it. Set it before plug-ins
+        add their panels: Qt leaves a stale tab bar where panels were tabbed together in
+        a hidden window of another size."""
+        self.squeeze_panels(size)
+        self.resize(size)
+
+    def _squeeze(self, widget) -> None:
+        # QSize(0, 0) is "no minimum of its own": the panel's layout decides again
+        widget.setMinimumSize(PANEL_MIN if self._squeezed else QSize(0, 0))
+
+    def fit_screen(self) -> None:
+        """Shrink and move the window, frame included, into the screen's free area."""
+        room = self._available()
+        frame = self.frameGeometry()
+        extra = frame.size() - self.geometry().size()  # the title bar and borders
+        size = self.size().boundedTo(room.size() - extra)
+        self.squeeze_panels(size)
+        if size != self.size():
+            self.resize(size)
+        frame = self.frameGeometry()
+        x = min(max(frame.left(), room.left()), room.right() + 1 - frame.width())
+        y = min(max(frame.top(), room.top()), room.bottom() + 1 - frame.height())
+        if (x, y) != (frame.left(), frame.top()):
+            self.move(x, y)
+
+    def render_screenshot(self, size: QSize = None):
+        """The window as a user sees it at ``size`` (1600×1000), as a QImage (no screen
+        needed)."""
+        self.set_size(size or DEFAULT_SIZE)
         if not self.isVisible():
             self.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
             self.show()
@@ -623,7 +684,14 @@ class MainWindow(QMainWindow):
         return self.grab().toImage()
 
 
+# The palette's one name, wherever the window names it (its dock, the View menu, the guide).
+PALETTE_TITLE = "Layers palette"
 PALETTE_HINT = "Drag into the pipeline, or double-click to add after the selection."
+
+
+def _panel_name(dock) -> str:
+    """The name a panel was added under (its title may differ: "Layers palette")."""
+    return dock.objectName().removesuffix("Dock")
 
 
 def _with_hint(widget, text: str) -> QWidget:
@@ -656,8 +724,9 @@ def file_stem(name: str) -> str:
 
 
 GUIDE = """Build a network:
-• Drag a layer from the Layers panel into the pipeline, between two cards or inside a block's \
-side (body, shortcut, branch). Double-click a layer in the panel to add it after the selection.
+• Drag a layer from the Layers palette into the pipeline, between two cards or inside a block's \
+side (body, shortcut, branch). Double-click a layer in the palette to add it after the \
+selection.
 • Drag a card to move it; hold Ctrl to copy it instead.
 • Select a card to edit it in the Inspector; Enter starts editing, Esc goes back.
 • Delete, Ctrl+D duplicate, Ctrl+C / Ctrl+X / Ctrl+V, Alt+arrows move a layer (into and out \

@@ -38,7 +38,7 @@ class LayerPalette(QTreeWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("layerPalette")
-        self.setAccessibleName("Layer palette")
+        self.setAccessibleName("Layers palette")
         self.setHeaderHidden(True)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)

@@ -79,7 +79,7 @@ class PipelineView(QGraphicsView):
         self._indicator.hide()
         self.scene().addItem(self._indicator)
         self._hint = QGraphicsSimpleTextItem(
-            "Drag layers here from the palette (or double-click one there).")
+            "Drag layers here from the Layers palette (or double-click one there).")
         self._hint.setBrush(QColor("#6b7380"))
         self.scene().addItem(self._hint)
         document.changed.connect(self.rebuild)
@@ -116,8 +116,8 @@ class PipelineView(QGraphicsView):
             card.set_look(look)
             card.setPos(x, y)
             card.set_selected(key == doc.selected)
-            tip = infos.get(key)
-            tip = _tooltip(tip) if tip is not None else INPUT_TIP
+            info = infos.get(key)
+            tip = _tooltip(info, look) if info is not None else INPUT_TIP
             if tip != card.toolTip():
                 card.setToolTip(tip)
         for key, kind, status, box, sides, join, sign in layout.frames:
@@ -168,6 +168,7 @@ class PipelineView(QGraphicsView):
         if opened & self.collapsed:
             self.collapsed -= opened
             self.rebuild()
+            self._fit_expanded()
             self.cards[name].set_selected(True)
 
     def toggle(self, name: str) -> None:
@@ -179,11 +180,16 @@ class PipelineView(QGraphicsView):
         else:
             self.collapsed.discard(name)
         self.rebuild()
+        if not collapsed:
+            self._fit_expanded()
+            self.ensureVisible(self.cards[name], 30, 30)
 
     def set_all_collapsed(self, collapsed: bool) -> None:
         self.collapsed = ({i.name for i in self.doc.report.layers if isinstance(i.layer, Block)}
                           if collapsed else set())
         self.rebuild()
+        if not collapsed:
+            self._fit_expanded()
         if self.doc.selected in self.cards:
             self.ensureVisible(self.cards[self.doc.selected], 30, 30)
 
@@ -202,6 +208,15 @@ class PipelineView(QGraphicsView):
         self.zoom(None)
         if width > room:
             self.zoom(room / width)
+
+    def _fit_expanded(self) -> None:
+        """After a block opens: zoom out as Fit Width does if it is now wider than the
+        view, so its header and every side (an inception module's fourth branch) are in
+        view, not cut off at the edge; and repaint the whole view, so nothing of the
+        collapsed card is left on screen."""
+        if self.sceneRect().width() * self.transform().m11() > self.viewport().width() - 4:
+            self.fit_width()
+        self.viewport().update()
 
     def wheelEvent(self, event):
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -455,10 +470,13 @@ class PipelineView(QGraphicsView):
 INPUT_TIP = "The network's input: select it to change its size and channels."
 
 
-def _tooltip(info) -> str:
-    lines = [f"{info.name} ({info.layer.TITLE}) — {info.path}"]
-    if info.blocked_by:
-        lines.append(f"Cannot be computed: it comes after the error at {info.blocked_by}.")
+def _tooltip(info, look) -> str:
+    """The card's text in full (a card elides what does not fit: a long name, its
+    hyperparameters, its note), then what is wrong in full."""
+    note = f"Cannot be computed: it comes {look.note} ({info.blocked_by})." \
+        if info.blocked_by else look.note  # the note names the culprit; add its place
+    lines = [f"{info.name} ({info.layer.TITLE}) — {info.path}", look.detail, note]
+    lines = [line for line in lines if line]
     lines += [f"{d.severity}: {d.message}" for d in info.diagnostics]
     return "\n".join(lines)
 

@@ -26,6 +26,12 @@ COLUMNS = ("Layer", "Name", "Output", "Memory", "Weights", "Params", "MACs", "RF
 # The memory and weights formulas grow long; capped, so that RF and Status stay in view
 # (the row's tooltip has it whole).
 WIDEST = {"Memory": 140, "Weights": 190}
+# When the table is narrower than its columns, these give up room (down to their minimum,
+# the end of the text kept: "…= 36,864", the whole in the cell's tooltip) so that every
+# column stays in view: the formulas first, then the names. The figures (Output, Params,
+# MACs, RF, Status) keep their whole width.
+NARROWEST = ({"Weights": 80, "Memory": 70}, {"Name": 70}, {"Layer": 64})
+ELIDED = {c for narrowest in NARROWEST for c in narrowest}
 NUMERIC = {"Params", "MACs"}
 ROW_FILL = {"warning": QColor("#fff3d1"), "error": QColor("#fde1e1"),
             "blocked": QColor("#efefef")}
@@ -118,7 +124,10 @@ class SummaryModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and column == "Status":
             return {"warning": QColor("#8a5a00"), "error": QColor("#b01818")}.get(info.status)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(info)
+            tip = _tooltip(info)
+            if column in ELIDED:  # a narrow column may show only the end of it
+                tip = f"{column}: {self.rows[row][index.column()].strip()}\n{tip}"
+            return tip
         return None
 
     def _input(self, column):
@@ -235,15 +244,38 @@ class SummaryTable(QTableView):
             widths.append(min(widest + 12, WIDEST.get(title, 420)))
         return widths
 
+    def _fitted_widths(self) -> list[int]:
+        """The columns' widths for the table's width: each as wide as its text, or, when
+        they do not all fit, the long-text columns narrowed in proportion to what they can
+        give, so that the last column (Status) is never scrolled out of view."""
+        widths = self._widths()
+        for narrowest in NARROWEST:
+            excess = sum(widths) - self.viewport().width()
+            if excess <= 0:
+                break
+            give = {COLUMNS.index(c): max(0, widths[COLUMNS.index(c)] - least)
+                    for c, least in narrowest.items()}
+            total = sum(give.values())
+            share = min(1.0, excess / total) if total else 0.0
+            for n, room in give.items():
+                widths[n] -= int(room * share + 0.999)
+        return widths
+
     def _fit_columns(self):
-        for column, width in enumerate(self._widths()):
+        for column, width in enumerate(self._fitted_widths()):
             self.setColumnWidth(column, width)
 
     def _grow_columns(self, *args):
-        """After an edit: widen a column whose text grew; never shrink under the pointer."""
-        for column, width in enumerate(self._widths()):
+        """After an edit: widen a column whose text grew (as far as the table's width
+        allows); never shrink under the pointer."""
+        for column, width in enumerate(self._fitted_widths()):
             if width > self.columnWidth(column):
                 self.setColumnWidth(column, width)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit_columns()
 
     def _after_reset(self):
         self._fit_columns()

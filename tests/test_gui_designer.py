@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from pathlib import Path
 
 import pytest
 from gui_helpers import (
@@ -18,14 +19,14 @@ from gui_helpers import (
     table_row,
     totals_row,
 )
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QSize, Qt, QUrl
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from core import CATEGORIES, REGISTRY, Network
 from core.layers import Block, Shaped
 from core.presets import preset_path, preset_paths, preset_title
-from gui import editing
+from gui import app, editing
 from gui.document import INPUT
 
 pytestmark = pytest.mark.usefixtures("dialogs")
@@ -41,6 +42,26 @@ def build(window, *kinds) -> list[str]:
 
 
 # ============================================================================ the palette
+def test_the_palette_has_one_name_everywhere(window, dialogs):
+    """It was "Palette" on its dock, "Layers panel" in the status bar and the guide, and
+    "Layers palette" in the README: now "Layers palette" wherever it is named."""
+    palette = window.findChild(QWidget, "layerPalette")  # the object name stays
+    dock = window.docks["Palette"]
+    assert dock.windowTitle() == "Layers palette"
+    assert dock.toggleViewAction().text() == "Layers palette"
+    assert palette.accessibleName() == "Layers palette"
+    window.new()  # its status message points to the palette
+    help_menu = window.menu("Help").actions()
+    next(a for a in help_menu if "guide" in a.text().lower()).trigger()
+    texts = [window.statusBar().currentMessage(), dialogs.of("information")[-1],
+             window.pipeline._hint.text()]
+    for text in texts:
+        assert "Layers palette" in text, text
+        assert "Layers panel" not in text and "Palette" not in text, text
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "Layers palette" in readme and "Layers panel" not in readme
+
+
 def test_palette_groups_every_layer_with_icon_and_summary(window):
     palette = window.palette
     groups = [palette.topLevelItem(i) for i in range(palette.topLevelItemCount())]
@@ -381,6 +402,81 @@ def test_collapse_and_reveal(make_window):
     assert "layer1_0_conv1" in view.cards and view.card("layer1_0_conv1").selected
     view.set_all_collapsed(True)
     assert "layer1_0_conv1" not in view.cards and "layer1_0_relu" in view.cards  # after ⊕
+
+
+def in_view(view, rect, across_only=False) -> bool:
+    """Whether a scene rectangle is wholly inside the pipeline's viewport (or only from
+    its left to its right edge: a tall side may go on below)."""
+    shown, room = view.mapFromScene(rect).boundingRect(), view.viewport().rect()
+    if across_only:
+        return room.left() - 1 <= shown.left() and shown.right() <= room.right() + 1
+    return room.adjusted(-1, -1, 1, 1).contains(shown)
+
+
+@pytest.mark.parametrize("size", [(1600, 1000), (1280, 800)])
+def test_an_inception_block_opened_by_its_triangle_is_wholly_in_view(make_window, size):
+    """GoogLeNet opens with its inception blocks collapsed; clicking a header's triangle
+    opens it with the header and all four branches in view (before: a 958 px wide block
+    in a narrower view, the header's name and branch 1 cut at the left, branch 4 at the
+    right, until View > Fit Width)."""
+    window = make_window(preset_path("googlenet"))
+    window.set_size(QSize(*size))
+    window.add_parts()  # the live panels take their share of the width
+    view = window.pipeline
+    assert view.card("inception_3a").look.collapsed is True
+    card = view.card("inception_3a")
+    view.ensureVisible(card, 30, 30)
+    toggle = card.mapToScene(card.toggle_rect().center())
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(toggle))
+    card = view.card("inception_3a")
+    assert card.look.collapsed is False
+    sides = view.frames["inception_3a"].sides
+    assert [side.title for side in sides] == ["branch 1", "branch 2", "branch 3", "branch 4"]
+    assert in_view(view, card.sceneBoundingRect())
+    for side in sides:
+        assert in_view(view, side.rect, across_only=True), side.title
+
+
+class TextRecorder:
+    """Stands in for a QPainter: keeps the text a card draws, as it draws it."""
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def drawText(self, *args):
+        self.texts.append(args[-1])
+
+    def device(self):
+        return None
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def test_whatever_a_card_cuts_short_its_tooltip_has_whole(make_window):
+    """Inception cards are narrow: names ("…relu_3x3_…"), errors and "after the error at
+    …" notes are elided; hovering the card shows each in full."""
+    window = make_window(preset_path("googlenet"))
+    view = window.pipeline
+    expand = next(a for a in window.menu("View").actions() if a.text() == "&Expand All Blocks")
+    expand.trigger()
+    window.document.select("inception_3a_3x3")
+    window.inspector.editors["kernel"].h.setValue(31)  # larger than 28 + 2·1: an error
+    assert view.card("inception_3a_3x3").look.status == "error"
+    elided = []
+    for key, card in view.cards.items():
+        painter = TextRecorder()
+        card.paint(painter, None)
+        for text in painter.texts:
+            pieces = [p.strip() for p in text.split("…") if p.strip()]
+            if text.count("…") > (1 if text.startswith("…") else 0):  # cut, not "…conv1"
+                elided.append((key, text))
+                for piece in pieces:
+                    assert piece in card.toolTip(), (key, text, card.toolTip())
+    kinds = {("name" if text.rstrip("…") in view.card(key).look.name
+              else "note" if view.card(key).look.note.startswith(text[:4]) else "detail")
+             for key, text in elided}
+    assert {"name", "note"} <= kinds, elided
 
 
 # ============================================================================ editing
@@ -743,6 +839,22 @@ def test_screenshot_command(isolated, tmp_path):
     bad.write_text("{")
     assert app.screenshot(str(bad), str(tmp_path / "no.png")) == 2
     assert not (tmp_path / "no.png").exists()
+
+
+def test_screenshot_at_another_size(isolated, tmp_path, capsys):
+    from PySide6.QtGui import QImage
+
+    from gui.cli import main
+
+    out = tmp_path / "small.png"
+    assert main([str(preset_path("resnet18")), "--screenshot", str(out),
+                 "--size", "1280x800"]) == 0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1280, 800)
+    with pytest.raises(SystemExit) as stop:
+        main([str(preset_path("resnet18")), "--screenshot", str(out), "--size", "big"])
+    assert stop.value.code == 2
+    assert "--size: 'big' is not a window size like 1280x800" in capsys.readouterr().err
 
 
 def test_recovered_work_keeps_its_loaded_weights(make_window, dialogs, tmp_path):
