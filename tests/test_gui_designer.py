@@ -83,7 +83,7 @@ def test_palette_groups_every_layer_with_icon_and_summary(window):
 def test_palette_mime_is_the_layers_as_in_a_file(window):
     mime = palette_mime(window, "conv")
     items = json.loads(bytes(mime.data("application/x-convscope-layers")).decode())
-    assert items == [{"type": "conv", "filters": 64}]
+    assert items == [{"type": "conv", "filters": 64, "kernel": 3}]  # every key without a default
     blocks = json.loads(bytes(palette_mime(window, "concat").data(
         "application/x-convscope-layers")).decode())
     assert blocks == [{"type": "concat", "branches": [[], []]}]
@@ -629,7 +629,7 @@ def test_a_block_the_gui_has_never_seen(window, monkeypatch):
     assert view.card("gate_test1").look.shape == "222x222x64"
     assert doc.network.to_dict()["layers"] == [{"type": "gate_test", "name": "gate_test1",
                                                "gate": [{"type": "conv", "name": "conv1",
-                                                         "filters": 64}]}]
+                                                         "filters": 64, "kernel": 3}]}]
     # the keyboard: conv1 leaves the block below it, and there is no other side to go to
     doc.select("conv1")
     assert editing.move_target(doc, "layers[0].gate[0]", "right") is None
@@ -829,7 +829,6 @@ def test_resnet50_edits_update_every_view(make_window):
 def test_screenshot_command(isolated, tmp_path):
     from PySide6.QtGui import QImage
 
-    from gui import app
 
     out = tmp_path / "shot.png"
     assert app.screenshot(str(preset_path("alexnet")), str(out)) == 0

@@ -142,7 +142,7 @@ def test_sign_and_words():
     assert (add.join_label(), mul.join_label()) == ("+", "×")
     assert mul.describe() == "body × identity shortcut"
     assert mul.block_detail(["5 layers"]) == ["5 layers", "× identity"]
-    assert add.card_detail(["0 layers"]) == ["0 layers", "identity"]
+    assert add.block_detail(["0 layers"]) == ["0 layers", "identity"]
 
 
 def test_explanations_of_both_joins():
