@@ -60,6 +60,16 @@ def test_channel_shuffle_needs_channels_divisible_by_groups():
         net_of([{"type": "channel_shuffle"}])
 
 
+def test_channel_shuffle_explanation_lists_the_new_order():
+    from core.understand.explain import explain
+
+    net = net_of([{"type": "channel_shuffle", "groups": 2}], c=6, h=2, w=2)
+    text = explain(net, "channel_shuffle1")[1].text
+    assert "2 groups of 3" in text
+    assert "input channels 0, 3, 1, 4, 2, 5)" in text
+    assert "24 values copied" in text
+
+
 # ---------------------------------------------------------------------- channel_slice
 @pytest.mark.parametrize(("start", "stop"), [(0, 58), (20, 70), (58, 116)])
 def test_channel_slice_keeps_channels_start_to_stop(start, stop):

@@ -64,13 +64,14 @@ class ChannelShuffle(Layer):
         c = info.in_shape[0]
         g = self.values["groups"]
         k = c // g
-        first = ", ".join(str(j * k + i) for i in range(min(k, 2)) for j in range(g))
+        order = channel_shuffle_forward(np.arange(c).reshape(1, c, 1, 1), g)[0].ravel()
+        shown = ", ".join(str(i) for i in order[:8]) + (", …" if c > 8 else "")
         return [
             Section("What it computes", (
                 f"The {c} channels are read as {g} groups of {k} (a {g}×{k} grid) and "
                 f"transposed to {k}×{g}: the output takes channel 0 of every group, then "
-                f"channel 1 of every group, ... (output channels from input channels "
-                f"{first}, ...). The shape {vol(info.out)} is unchanged; no parameters, no "
+                f"channel 1 of every group, … (the output's channels are input channels "
+                f"{shown}). The shape {vol(info.out)} is unchanged; no parameters, no "
                 f"arithmetic, {n(info.activations)} values copied.")),
             Section("Why", "A grouped convolution sees only its own group's channels; "
                     "after a shuffle each group of the next one holds a channel of every "

@@ -33,7 +33,7 @@ class PReLU(Elementwise):
     ORDER = 45  # place in its palette group: after leaky ReLU, whose slope it learns
     SUMMARY = ("max(0, x) + a·min(0, x) with one learned slope a per channel, as "
                "torch.nn.PReLU(C); a starts at 0.25. Shape unchanged, C parameters.")
-    LABEL, NEEDS = "PRELU", "prelu's backward (the input: its sign, and min(0, x) for d(a))"
+    LABEL, NEEDS = "PRELU", "prelu's backward (each value's sign, and min(0, x) for d(a))"
     TORCH = "nn.PReLU({channels})"
     # randomise() gives the slopes random values; the grid input has negatives and positives
     EXAMPLES = {
