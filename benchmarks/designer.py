@@ -27,17 +27,17 @@ from PySide6.QtCore import QTimer
 from core.presets import DEFAULT_EXAMPLE
 from gui import app as gui_app
 qapp = gui_app._application()
-window = gui_app.create_window(extensions=False, autosave=False)
+window = gui_app.create_window(parts=False, autosave=False)
 window.open_path(DEFAULT_EXAMPLE)
 window.show()
 def shown():
     print("shown", flush=True)
     t = time.perf_counter()
-    gui_app.install_extensions(window)
+    window.add_parts()
     qapp.processEvents()
     print(f"extensions {time.perf_counter() - t:.3f}", flush=True)
-    for extension in window.extensions:
-        getattr(extension, "close", lambda: None)()
+    for part in window.parts():
+        part.close()
     qapp.quit()
 QTimer.singleShot(0, shown)
 qapp.exec()

@@ -82,8 +82,8 @@ def painted(view) -> None:
 def edit_to_screen(live, name: str, layer: str, repeats: int) -> dict:
     doc, view = live.document, live.feature_maps
     finished = []  # when the worker hands a result over (recorded on the worker's thread)
-    live.controller.worker.finished.connect(lambda _r: finished.append(time.perf_counter()),
-                                            Qt.ConnectionType.DirectConnection)
+    live.controller.runner.worker.done.connect(lambda *_: finished.append(time.perf_counter()),
+                                               Qt.ConnectionType.DirectConnection)
     ticker = Ticker()
     ticker.start()
     first = wait_for(view.displayed, lambda: doc.replace_network(

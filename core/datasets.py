@@ -12,6 +12,8 @@ is installed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .errors import ConvScopeError
@@ -192,3 +194,93 @@ def has_sklearn() -> bool:
     """Whether ``sklearn_digits`` can work here."""
     import importlib.util
     return importlib.util.find_spec("sklearn") is not None
+
+
+# ============================================================================ the catalogue
+# What the Train panel offers, and whether a network can be trained on it.
+MAX_CHANNELS = 4  # the generated images are grey, repeated over up to 4 channels
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One choice of training data: generated (no download) or scikit-learn's digits."""
+
+    key: str
+    title: str
+    size: int | None  # None: any square size (scaled to the network's input)
+    shapes: bool = False
+    sklearn: bool = False
+
+    @property
+    def classes(self) -> int:
+        return 15 if self.shapes else 10
+
+
+DATASETS = (
+    Dataset("digits32", "Generated digits, 32×32 (10 classes)", 32),
+    Dataset("digits28", "Generated digits, 28×28 (10 classes)", 28),
+    Dataset("shapes32", "Generated digits and shapes, 32×32 (15 classes)", 32, shapes=True),
+    Dataset("shapes28", "Generated digits and shapes, 28×28 (15 classes)", 28, shapes=True),
+    Dataset("sklearn", "scikit-learn handwritten digits, 8×8 scaled to the input (10 classes)",
+            None, sklearn=True),
+)
+
+
+@dataclass
+class Problem:
+    """Why a network cannot be trained on a data set; ``fixes`` are left to the caller."""
+
+    message: str
+    fixes: list = field(default_factory=list)
+
+
+def dataset_size(dataset: Dataset, net) -> int:
+    return dataset.size if dataset.size is not None else net.input.height
+
+
+def check_match(net, report, dataset: Dataset, batch: int = 1) -> Problem | None:
+    """Why ``net`` cannot be trained on ``dataset`` (None if it can), in one sentence, with
+    the fixes a button can apply (filled in by the panel)."""
+    spec = net.input
+    size = dataset_size(dataset, net)
+    if dataset.sklearn and not has_sklearn():
+        return Problem("scikit-learn is not installed (pip install scikit-learn); use the "
+                       "generated digits.")
+    if spec.channels > MAX_CHANNELS or (spec.height, spec.width) != (size, size):
+        return Problem(f"The network takes {spec.height}×{spec.width}×{spec.channels} images "
+                       f"but these are {size}×{size} (grey): the input must be {size}×{size} "
+                       f"with 1 to {MAX_CHANNELS} channels.")
+    try:
+        net.check_runnable(batch, report)
+    except ConvScopeError as err:
+        return Problem(f"The network cannot run: {err}")
+    out = report.output
+    if out is None or out[1:] != (1, 1):
+        return Problem("Training needs class scores K×1×1 at the end; this network ends in "
+                       f"{out[1]}×{out[2]}×{out[0]}: end it with an fc layer.")
+    if out[0] < dataset.classes:
+        return Problem(f"The network gives {out[0]} scores but the data has "
+                       f"{dataset.classes} classes: the last layer needs "
+                       f"{dataset.classes} units.")
+    return None
+
+
+def make_data(dataset: Dataset, count: int, size: int, channels: int):
+    """(x_train, y_train, x_test, y_test) in [0, 1], N×channels×size×size."""
+    if dataset.sklearn:
+        x, y = sklearn_digits(size)
+        if channels > 1:
+            x = np.repeat(x, channels, axis=1)
+        order = np.random.default_rng(0).permutation(len(x))
+        return split(x[order], y[order], test_fraction=1 / 6)
+    tests = held_out_count(count)
+    x_train, y_train = generated_digits(count, size, seed=1, shapes=dataset.shapes,
+                                        channels=channels)
+    x_test, y_test = generated_digits(tests, size, seed=2, shapes=dataset.shapes,
+                                      channels=channels)
+    return x_train, y_train, x_test, y_test
+
+
+def held_out_count(count: int) -> int:
+    """The test set made beside ``count`` training images: a sixth, 200 to 2,000."""
+    return min(2000, max(200, count // 6))

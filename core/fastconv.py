@@ -214,11 +214,6 @@ def _workspace(role, size):
     return buf[:size]
 
 
-def release_workspaces() -> None:
-    """Free this thread's buffers (they hold a few tens of MB after a VGG pass)."""
-    _workspaces.__dict__.pop("pool", None)
-
-
 def _padded(x, ph, pw, rows, cols):
     """x zero-padded by (ph, pw) at the top-left to (N, C, rows, cols), in a workspace."""
     n, c, h, w = x.shape

@@ -241,16 +241,18 @@ class Network:
         # every output is kept, plus one input copy for padding and the weights
         return 4 * (batch * (totals["activations"] + biggest) + totals["params"])
 
-    def forward(self, x, training: bool = False, rng=None, should_stop=None) -> dict:
+    def forward(self, x, training: bool = False, rng=None, should_stop=None,
+                report: Report | None = None) -> dict:
         """x: (N, C, H, W) → {"input": x, layer name: output (N, C, H, W) float32}.
 
         ``should_stop`` (optional, no arguments) is asked between layers; when it answers
-        true the pass ends with ``Cancelled`` (the GUI stops a pass that an edit made stale)."""
+        true the pass ends with ``Cancelled`` (the GUI stops a pass that an edit made stale).
+        ``report``: this network's analysis, if the caller has one (not made again)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input.shape:
             raise ConvScopeError(f"input has shape {tuple(x.shape)}, the network takes "
                                  f"(N, {', '.join(map(str, self.input.shape))})", "input")
-        report = self.check_runnable(x.shape[0], self.analyze(fixes=False))
+        report = self.check_runnable(x.shape[0], report or self.analyze(fixes=False))
         self.ensure_weights(report)
         ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed),
                          should_stop)

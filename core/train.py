@@ -1,17 +1,17 @@
 """Training a network on labelled images: loss, optimisers and a resumable trainer.
 
 Everything runs on ``Network.forward(x, training=True)`` and ``Network.backward``. The
-``Trainer`` is built to be driven in chunks by a GUI worker::
+``Trainer`` is built to be driven by a GUI worker as one long job::
 
     trainer = Trainer(net, x_train, y_train, x_test, y_test,
                       TrainConfig(optimizer="adam", lr=1e-3, batch_size=64, epochs=3))
-    while not trainer.finished:
-        trainer.run(max_steps=20, callback=report)   # returns after 20 steps, or on pause
-    # pause(): the current run() returns after the step in progress; run() again resumes.
+    trainer.run(callback=report)  # report(progress) after every step may call pause()
+    # pause(): run() returns after the step in progress; run() again resumes.
+    # run(max_steps=n): at most n more steps (a script's or a test's slice of a run).
 
 A run that is paused and resumed gives exactly the same weights as one that is not: the
 order of the examples comes from (seed, epoch) and dropout's randomness from (seed, step),
-never from how the run was cut into chunks.
+never from where the run was paused.
 """
 
 from __future__ import annotations
@@ -312,11 +312,6 @@ class Trainer:
             if callback is not None:
                 callback(progress)
         return "finished"
-
-    def run_epoch(self, callback=None) -> str:
-        """Train to the end of the current epoch (or until paused)."""
-        left = self.steps_per_epoch - self.step_count % self.steps_per_epoch
-        return self.run(max_steps=left, callback=callback)
 
     # ------------------------------------------------------------------ one step
     def batch_indices(self, step: int) -> np.ndarray:

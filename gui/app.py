@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
-
-# Parts of the app that add their own panels and menus: a module with ``install(window)``.
-EXTENSIONS = ("gui.activations", "gui.understand", "gui.interop")
 
 
 def _application():
@@ -34,40 +29,23 @@ def collect_garbage_on_the_gui_thread() -> None:
         app.garbage_collector = GarbageCollector(interval=1.0)
 
 
-def install_extensions(window) -> None:
-    """Let optional parts plug into the window; one that fails says so in one line."""
-    collect_garbage_on_the_gui_thread()
-    for name in EXTENSIONS:
-        try:
-            if importlib.util.find_spec(name) is None:
-                continue
-            install = getattr(importlib.import_module(name), "install", None)
-            if install is not None:
-                window.extensions.append(install(window))
-        except Exception as err:  # an optional panel must not stop the designer
-            print(f"convscope: {name} not loaded: {err}", file=sys.stderr)
-    window.reapply_layout()
-
-
-def create_window(extensions: bool = True, **options):
+def create_window(parts: bool = True, **options):
+    """The main window; ``parts=False``: the designer alone (``add_parts`` adds the rest)."""
     from gui.mainwindow import MainWindow
 
-    window = MainWindow(**options)
-    if extensions:
-        install_extensions(window)
-    return window
+    return MainWindow(parts=parts, **options)
 
 
 def run(path: str) -> int:
     """The designer comes up first with the file open; the heavier panels (live
     activations, with pyqtgraph) join it right after it is on screen."""
     app = _application()
-    window = create_window(extensions=False)
+    window = create_window(parts=False)
     window.open_path(path, quiet=False)
     window.show()
     from PySide6.QtCore import QTimer
 
-    QTimer.singleShot(0, lambda: install_extensions(window))
+    QTimer.singleShot(0, window.add_parts)
     QTimer.singleShot(0, window.offer_recovery)
     return app.exec()
 
@@ -86,11 +64,8 @@ def screenshot(path: str, out: str) -> int:
     app = _application()
     window = create_window(restore_layout=False, autosave=False)
     window.open_path(path, quiet=True)
-    for extension in window.extensions:  # draw them with results, not "waiting…"
-        controller = getattr(extension, "controller", extension)
-        compute_now = getattr(controller, "compute_now", None)
-        if compute_now is not None:
-            compute_now()
+    if window.activations is not None:  # draw the maps with results, not "waiting…"
+        window.activations.controller.compute_now()
     image = window.render_screenshot()
     if not image.save(out):
         print(f"convscope: {out}: cannot write the PNG", file=sys.stderr)

@@ -143,13 +143,6 @@ class Document(QObject):
             self.selectionChanged.emit(name)
         return old
 
-    def set_input(self, key: str, value):
-        """Set one of the input's channels/height/width/mean/std; returns the old value."""
-        old = getattr(self.network.input, key)
-        setattr(self.network.input, key, value)
-        self._touch()
-        return old
-
     def set_input_values(self, values: dict) -> dict:
         """Set several input keys at once (one analysis); returns their old values."""
         old = {key: getattr(self.network.input, key) for key in values}

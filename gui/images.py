@@ -57,3 +57,13 @@ def load_image(path, spec) -> np.ndarray:
                              f"{spec.channels} (use --input with a .npy array)", source=str(path))
     image = fit(read_qimage(path), spec.width, spec.height)
     return normalise(qimage_to_array(image, spec.channels), spec)
+
+
+def image_for(picture, spec) -> np.ndarray:
+    """A QImage as the network's input (C, H, W): fitted, greyscale for one channel; a
+    network of another channel count gets the grey picture in every channel."""
+    rgb = spec.channels == 3
+    pixels = qimage_to_array(fit(picture, spec.width, spec.height), 3 if rgb else 1)
+    if not rgb and spec.channels != 1:
+        pixels = np.repeat(pixels, spec.channels, axis=2)
+    return normalise(pixels, spec)

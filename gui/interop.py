@@ -130,10 +130,10 @@ class Interop:
             self.runner.close()
 
 
-def install(window) -> Interop:
-    """File ▸ Import ONNX… and File ▸ Export ▸ …, placed before Quit."""
-    understand = getattr(window, "understand", None)
-    interop = Interop(window, getattr(understand, "runner", None))
+def install(window, runner: JobRunner | None = None) -> Interop:
+    """File ▸ Import ONNX… and File ▸ Export ▸ …, placed before Quit; the jobs run on
+    ``runner`` (the window's shared one) or on a runner of their own."""
+    interop = Interop(window, runner)
     menu = window.menu("File")
     quit_action = next((a for a in menu.actions() if a.text().replace("&", "") == "Quit"), None)
     action = QAction("&Import ONNX Model…", window)
@@ -150,6 +150,5 @@ def install(window) -> Interop:
         item.triggered.connect(lambda checked=False, s=suffix: interop.export_dialog(s))
         interop.actions[suffix] = item
     menu.insertSeparator(quit_action)
-    window.interop = interop
     return interop
 

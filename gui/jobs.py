@@ -1,22 +1,26 @@
-"""One worker thread for jobs other than the live forward pass: training chunks, saliency,
-feature visualisation, the FC→CONV passes, ONNX import and exports.
+"""The one way heavy work leaves the GUI thread: a JobRunner, its worker thread, and the
+rule that the latest request wins.
 
-The live activations' ForwardWorker takes forward-pass requests only, so these jobs get a
-thread of their own, with the same discipline: every job carries an id per kind ("train",
-"saliency", ...); submitting a job of a kind makes every older job of that kind stale; the
-worker skips a stale job before it starts, the job itself asks ``should_stop()`` between
-steps, and a result whose id is not the latest of its kind is dropped on the GUI thread.
+Every job carries an id per kind ("forward", "train", "saliency", ...). Submitting a job of
+a kind (or ``cancel(kind)``) makes every older job of that kind stale: the worker skips a
+stale job before it starts, the job itself asks ``should_stop()`` between steps (a forward
+pass between layers, training between steps), and a result, failure or progress report whose
+id is not the latest of its kind is dropped on the GUI thread.
 
 A job is a function ``fn(job) -> result`` run on the worker thread. It must only read the
 snapshot it was given (never the live document) and may call ``job.report(payload)`` to send
 progress back (delivered as ``progress(kind, payload)`` on the GUI thread, stale ones dropped).
+
+The window has three runners of this one kind, a thread each: the live forward passes,
+training (one long job per run), and the other jobs (the Understand panels', ONNX import and
+the exports), so a training run never holds the maps or a saliency map back.
 """
 
 from __future__ import annotations
 
 import threading
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
@@ -29,9 +33,8 @@ class Job:
     id: int
     kind: str
     fn: object  # fn(job) -> result
-    is_latest: object = None  # (kind, id) -> bool, set by the runner
-    send: object = None  # (kind, id, payload) -> None, set by the runner
-    extra: dict = field(default_factory=dict)
+    is_latest: object  # (kind, id) -> bool, from the runner
+    send: object  # (kind, id, payload) -> None, from the runner
 
     def should_stop(self) -> bool:
         """True once a newer job of this kind was submitted or the kind was cancelled."""
@@ -44,6 +47,7 @@ class Job:
 class JobWorker(QObject):
     """Lives on the worker thread: runs one job at a time, reports by signals."""
 
+    started = Signal(str, int)  # kind, id
     done = Signal(str, int, object)  # kind, id, result
     failed = Signal(str, int, str)  # kind, id, one-line reason
     cancelled = Signal(str, int)
@@ -54,6 +58,7 @@ class JobWorker(QObject):
         if job.should_stop():
             self.cancelled.emit(job.kind, job.id)
             return
+        self.started.emit(job.kind, job.id)
         try:
             result = job.fn(job)
         except Cancelled:
@@ -61,8 +66,8 @@ class JobWorker(QObject):
         except ConvScopeError as err:
             self.failed.emit(job.kind, job.id, str(err))
         except MemoryError:
-            self.failed.emit(job.kind, job.id, "ran out of memory: make the input, the batch "
-                                               "or the layers smaller")
+            self.failed.emit(job.kind, job.id, "not run: it ran out of memory; make the "
+                                               "input, the batch or the layers smaller")
         except Exception as err:  # a bug must not take the window down with it
             traceback.print_exc()
             self.failed.emit(job.kind, job.id, f"failed: {type(err).__name__}: {err}")
@@ -75,12 +80,14 @@ class JobRunner(QObject):
 
     finished = Signal(str, object)  # kind, result (latest jobs only)
     failed = Signal(str, str)  # kind, message
-    cancelled = Signal(str)
+    cancelled = Signal(str)  # the latest job of a kind stopped itself
+    started = Signal(str, int)  # kind, id: a job began on the worker
+    stopped = Signal(str, int)  # kind, id: any job that ended early (stale or cancelled)
     progress = Signal(str, object)  # kind, payload
     busyChanged = Signal(str, bool)  # kind, busy
     requested = Signal(object)  # Job, to the worker (queued)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, name: str = "convscope-jobs"):
         super().__init__(parent)
         self._latest: dict[str, int] = {}
         self._lock = threading.Lock()  # ids are read on the worker thread
@@ -88,11 +95,12 @@ class JobRunner(QObject):
         self.busy: set[str] = set()
         self.dropped = 0  # results that arrived stale and were never shown
         self.thread = QThread(self)
-        self.thread.setObjectName("convscope-understand")
+        self.thread.setObjectName(name)
         self.worker = JobWorker()
         self.worker.moveToThread(self.thread)
         queued = Qt.ConnectionType.QueuedConnection
         self.requested.connect(self.worker.run, queued)
+        self.worker.started.connect(self.started, queued)
         self.worker.done.connect(self._done, queued)
         self.worker.failed.connect(self._failed, queued)
         self.worker.cancelled.connect(self._cancelled, queued)
@@ -116,7 +124,8 @@ class JobRunner(QObject):
 
     # ------------------------------------------------------------------ requests
     def submit(self, kind: str, fn) -> int:
-        """Queue ``fn(job)`` on the worker thread; older jobs of ``kind`` become stale."""
+        """Queue ``fn(job)`` on the worker thread; older jobs of ``kind`` become stale.
+        Returns the job's id (-1 once the runner is closed)."""
         if self.thread is None:
             return -1
         job = Job(self._new_id(kind), kind, fn, self.is_latest, self.worker.progress.emit)
@@ -124,10 +133,12 @@ class JobRunner(QObject):
         self.requested.emit(job)
         return job.id
 
-    def cancel(self, kind: str) -> None:
-        """Make every job of ``kind`` stale: a running one stops at its next check."""
-        self._new_id(kind)
+    def cancel(self, kind: str) -> int:
+        """Make every job of ``kind`` stale: a running one stops at its next check.
+        Returns the new latest id (one no job has: work done here under it is current)."""
+        job_id = self._new_id(kind)
         self._set_busy(kind, False)
+        return job_id
 
     def close(self) -> None:
         if self.thread is None:
@@ -155,6 +166,7 @@ class JobRunner(QObject):
 
     @Slot(str, int)
     def _cancelled(self, kind, job_id):
+        self.stopped.emit(kind, job_id)
         if self.is_latest(kind, job_id):  # cancelled by itself (its own check), not replaced
             self._set_busy(kind, False)
             self.cancelled.emit(kind)

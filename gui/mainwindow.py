@@ -1,11 +1,14 @@
-"""The designer window: palette, pipeline, inspector and summary table around one document.
+"""The designer window: palette, pipeline, inspector and summary table around one document,
+and the window's other parts, which it builds itself and owns: ``activations`` (the live
+maps), ``understand`` (the Understand panels) and ``interop`` (ONNX import and the exports).
 
-Panels are docks (layout remembered between runs). Other parts of the app plug in with
+Panels are docks (layout remembered between runs); a part adds its own with
 ``add_panel(name, widget, area)`` and ``menu(title)``; ``document`` is the one Document.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
@@ -42,7 +45,7 @@ DOCK_AREAS = Qt.DockWidgetArea
 
 class MainWindow(QMainWindow):
     def __init__(self, restore_layout: bool = True, autosave: bool = True,
-                 recovery_dir: Path | None = None):
+                 recovery_dir: Path | None = None, parts: bool = True):
         super().__init__()
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
@@ -68,7 +71,9 @@ class MainWindow(QMainWindow):
         self.table = self.summary.table
         self.docks: dict[str, QDockWidget] = {}
         self._placements: list = []  # (dock, area, tab_with) in the order added
-        self.extensions: list = []  # what plug-ins installed; closed with the window
+        self.activations = None  # the window's parts (add_parts): closed with the window
+        self.understand = None
+        self.interop = None
         self._build_actions()
         self.add_panel("Palette", _with_hint(self.palette, PALETTE_HINT),
                        DOCK_AREAS.LeftDockWidgetArea)
@@ -83,8 +88,48 @@ class MainWindow(QMainWindow):
             if autosave else None
         self._update_title()
         self._update_actions()
+        if parts:
+            self.add_parts()
 
-    # ================================================================== plug-in points
+    # ================================================================== its parts
+    def add_parts(self) -> None:
+        """Build the live activations, the Understand panels and the ONNX/export menu, and
+        keep them. ``gui.app.run`` shows the designer first and calls this right after (the
+        parts, with pyqtgraph and their worker threads, cost start-up time; hence the imports
+        here). A part that fails says so in one line; the designer goes on without it."""
+        if self.activations is not None or self.understand is not None:
+            return
+        from gui import interop
+        from gui.activations import Activations
+        from gui.app import collect_garbage_on_the_gui_thread
+        from gui.understand import Understand
+
+        collect_garbage_on_the_gui_thread()  # before any worker thread starts
+        self.activations = self._part("live activation panels", lambda: Activations(
+            self.document, self))
+        controller = self.activations.controller if self.activations else None
+        self.understand = self._part("Understand panels", lambda: Understand(
+            self.document, controller, opener=self.open_path))
+        runner = self.understand.runner if self.understand else None
+        self.interop = self._part("ONNX import and export menus",
+                                  lambda: interop.install(self, runner))
+        self.reapply_layout()
+
+    def _part(self, name: str, make):
+        try:
+            part = make()
+            place_in = getattr(part, "place_in", None)
+            if place_in is not None:
+                place_in(self)
+            return part
+        except Exception as err:  # an optional part must not stop the designer
+            print(f"convscope: the {name} are not loaded: {err}", file=sys.stderr)
+            return None
+
+    def parts(self) -> list:
+        return [p for p in (self.interop, self.understand, self.activations) if p is not None]
+
+    # ================================================================== where parts go
     def menu(self, title: str) -> QMenu:
         """The top-level menu with this title, created (at the end) if new."""
         if title not in self._menus:
@@ -470,7 +515,7 @@ class MainWindow(QMainWindow):
             self._restored = self.restoreState(state, STATE_VERSION)
 
     def reapply_layout(self) -> None:
-        """Restore the saved layout again once plug-ins have added their panels (they come
+        """Restore the saved layout again once the parts have added their panels (they come
         after the window is shown, to keep start-up fast), so they return where the user
         left them; panels the saved layout never knew keep their default place."""
         if not self._restored:
@@ -486,7 +531,7 @@ class MainWindow(QMainWindow):
         stored.sync()
 
     def reset_layout(self):
-        """Every panel back where it started (plug-ins' panels included)."""
+        """Every panel back where it started (the parts' panels included)."""
         for dock, area, tab_with in self._placements:
             dock.setFloating(False)
             self._place(dock, area, tab_with)
@@ -505,11 +550,9 @@ class MainWindow(QMainWindow):
             self.save_layout()
         if self.recovery:
             self.recovery.close()
-        for extension in self.extensions:  # e.g. stop a worker thread
-            close = getattr(extension, "close", None)
-            if close is not None:
-                close()
-        self.extensions = []
+        for part in self.parts():  # stop their worker threads
+            part.close()
+        self.activations = self.understand = self.interop = None
         event.accept()
 
     def dragEnterEvent(self, event):

@@ -71,8 +71,9 @@ def isolated(tmp_path, monkeypatch):
 def make_window(qtbot, isolated, dialogs):
     windows = []
 
-    def make(path=None, **options):
-        window = MainWindow(**options)
+    def make(path=None, parts=False, **options):
+        """The designer alone; ``parts=True``: with the live, Understand and interop parts."""
+        window = MainWindow(parts=parts, **options)
         qtbot.addWidget(window)
         window.resize(1600, 1000)
         window.show()

@@ -7,6 +7,8 @@ step-through sum against the forward pass and against torch."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from gui_helpers import send_drop_on
@@ -18,11 +20,11 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from core import Network
 from core.filterbank import classic_filters
+from core.live.mosaic import normalise_channels
 from core.presets import preset_path
 from gui.activations import Activations, Probe
 from gui.activations.controller import SAMPLES
-from gui.activations.mosaic import normalise_channels
-from gui.commands import SetInput, SetValue
+from gui.commands import SetInputValues, SetValue
 from gui.document import Document
 from gui.images import load_image
 
@@ -222,21 +224,23 @@ def test_a_result_for_an_older_request_is_dropped(qtbot, live):
     assert controller.result is not old and shown == [controller.result.id]
 
 
-def test_the_worker_stops_a_stale_pass_between_layers(qtbot, live, alexnet):
+def test_the_worker_stops_a_stale_pass_between_layers(qtbot, live, alexnet, monkeypatch):
     controller = live.controller
     open_network(qtbot, live, alexnet.copy())
-    request = controller._request()
-    seen = []
+    seen = []  # the worker thread's questions
+    latest = controller.runner.is_latest
 
-    def is_latest(request_id):
-        seen.append(request_id)
-        return len(seen) < 4  # stale after the third layer
+    def is_latest(kind, job_id):
+        if threading.current_thread() is threading.main_thread():
+            return latest(kind, job_id)
+        seen.append(job_id)
+        return len(seen) < 4  # stale after the third question
 
-    controller.worker.is_latest = is_latest
+    monkeypatch.setattr(controller.runner, "is_latest", is_latest)
     with qtbot.waitSignal(controller.passCancelled, timeout=WAIT) as cancelled:
-        controller.requested.emit(request)
-    assert cancelled.args == [request.id]
-    assert len(seen) == 4  # asked before the pass, then before layers 1, 2: stopped there
+        assert controller.submit()
+    assert cancelled.args == [controller.latest_id]
+    assert len(seen) == 4  # asked before the job, before the pass, then before layers 1, 2
 
 
 # ============================================================================ too large
@@ -244,10 +248,7 @@ def test_a_too_large_network_says_why_and_the_app_keeps_working(qtbot, live, ale
     doc, controller = live.document, live.controller
     open_network(qtbot, live, alexnet.copy())
     with qtbot.waitSignal(controller.failed, timeout=WAIT) as failed:
-        doc.undo_stack.beginMacro("Input 4096×4096")
-        doc.undo_stack.push(SetInput(doc, "height", 4096))
-        doc.undo_stack.push(SetInput(doc, "width", 4096))
-        doc.undo_stack.endMacro()
+        doc.undo_stack.push(SetInputValues(doc, {"height": 4096, "width": 4096}))
     message = failed.args[0]
     assert message.startswith("not run: one pass of batch 1 needs about") and "GiB" in message
     view = live.feature_maps
@@ -487,12 +488,11 @@ def test_export_maps_kernels_and_window(qtbot, live, alexnet, tmp_path, monkeypa
 
 
 def test_install_on_the_main_window(qtbot, tmp_path):
-    from gui.activations import install
     from gui.mainwindow import MainWindow
 
-    window = MainWindow(restore_layout=False, autosave=False)
+    window = MainWindow(restore_layout=False, autosave=False)  # builds its parts itself
     qtbot.addWidget(window)
-    live = install(window)
+    live = window.activations
     try:
         assert {"Input", "Feature maps", "Kernels", "Kernel window"} <= set(window.docks)
         for name in ("inputView", "featureMapView", "kernelView"):

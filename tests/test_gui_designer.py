@@ -496,6 +496,7 @@ def test_a_block_the_gui_has_never_seen(window, monkeypatch):
 
     class Gate(Block):
         TYPE, TITLE = "gate_test", "Gate"
+        LABEL = TABLE_LABEL = "GATE"  # the registry's contract: a type carries its labels
         BLOCK_KEYS = ("gate",)
 
         def __init__(self, name=None):

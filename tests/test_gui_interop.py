@@ -6,7 +6,6 @@ import pytest
 
 from core import Network
 from core.presets import preset_path
-from gui import interop
 
 pytest.importorskip("onnxruntime", reason="the ONNX extra (convscope[onnx]) is not installed")
 
@@ -15,10 +14,7 @@ WAIT = 30_000
 
 @pytest.fixture
 def window(make_window):
-    window = make_window(preset_path("lenet5"))
-    interop.install(window)
-    yield window
-    window.interop.close()
+    return make_window(preset_path("lenet5"), parts=True)  # its parts closed with it
 
 
 def _export(window, qtbot, dialogs, path):

@@ -11,14 +11,14 @@ from gui import app
 def start(qtbot, isolated, dialogs):
     windows = []
 
-    def start(extensions=True):
-        window = app.create_window(extensions=False)
+    def start(parts=True):
+        window = app.create_window(parts=False)
         qtbot.addWidget(window)
         window.resize(1600, 1000)
         window.show()
         window.open_path(preset_path("lenet5"), quiet=True)
-        if extensions:
-            app.install_extensions(window)
+        if parts:  # after the window is shown, as the app does
+            window.add_parts()
         windows.append(window)
         return window
 
@@ -44,7 +44,7 @@ def test_a_panel_the_user_closed_stays_closed_and_the_rest_come_back(start):
 
 def test_panels_a_saved_layout_never_knew_are_shown(start):
     """A layout saved by a window without the plug-in panels must not hide them."""
-    first = start(extensions=False)
+    first = start(parts=False)
     first.close()
     second = start()
     assert {"Input", "Feature maps", "Explain", "Train"} <= shown(second)

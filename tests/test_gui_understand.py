@@ -7,6 +7,8 @@ core's own functions called directly on a copy, or the original network run on e
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -15,12 +17,13 @@ from PySide6.QtWidgets import QApplication
 
 from core import Network
 from core.presets import preset_path
+from core.train import Trainer
 from core.understand.featureviz import visualize_channels
 from core.understand.memory import fmt_bytes, memory_budget
 from core.understand.saliency import saliency
 from gui.commands import SetValue
 from gui.document import INPUT
-from gui.understand import install
+from gui.understand import Understand
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 
@@ -68,9 +71,10 @@ def digits_net():
 def app(make_window):
     """A window with the Understand panels (and no live activations: they are not needed)."""
     window = make_window(restore_layout=False, autosave=False)
-    understand = install(window)
-    window.extensions.append(understand)  # closed with the window
-    return window, understand
+    understand = Understand(window.document, opener=window.open_path)
+    understand.place_in(window)
+    yield window, understand
+    understand.close()
 
 
 def load(window, net):
@@ -169,7 +173,28 @@ def test_memory_panel_shows_cores_figures_and_one_bar_group_per_layer(app):
 
 
 # ============================================================================ training
-def test_training_from_the_gui_pauses_resumes_and_lowers_the_loss(app, qtbot, tmp_path):
+@pytest.fixture
+def hold_training(monkeypatch):
+    """Holds the training job before the step after ``at`` until ``release()``: the run is
+    one job that would otherwise race ahead of the clicks a test makes."""
+    hold = {"at": -1, "gate": threading.Event()}
+    step = Trainer.step
+
+    def held_step(trainer):
+        if trainer.step_count == hold["at"]:
+            hold["gate"].wait(WAIT / 1000)
+        return step(trainer)
+
+    def at(count):
+        hold["at"], hold["gate"] = count, threading.Event()
+        return hold["gate"].set  # release
+
+    monkeypatch.setattr(Trainer, "step", held_step)
+    return at
+
+
+def test_training_from_the_gui_pauses_resumes_and_lowers_the_loss(app, qtbot, tmp_path,
+                                                                  hold_training):
     window, understand = app
     doc = load(window, digits_net())
     panel = understand.training
@@ -177,7 +202,7 @@ def test_training_from_the_gui_pauses_resumes_and_lowers_the_loss(app, qtbot, tm
     panel.count.setValue(600)  # 200 test images are made apart
     panel.batch.setValue(50)
     panel.epochs.setValue(4)  # 12 steps an epoch, 48 in all
-    panel.chunk_seconds, panel.preview_seconds = 0.02, 0.0  # many chunks, every one shown
+    panel.report_seconds, panel.preview_seconds = 0.0, 0.0  # every step reported and shown
     assert panel.start_button.isEnabled(), panel.reason.text()
     base = doc.undo_stack.count()
     seen = []
@@ -186,14 +211,16 @@ def test_training_from_the_gui_pauses_resumes_and_lowers_the_loss(app, qtbot, tm
     def reached(step):
         return lambda progress: bool(seen) and seen[-1].step >= step
 
+    release = hold_training(6)  # the job waits after step 6 until the click is made
     with qtbot.waitSignal(panel.progressed, timeout=WAIT, check_params_cb=reached(6)):
         click(panel.start_button)
     with qtbot.waitSignal(panel.stateChanged, timeout=WAIT,
                           check_params_cb=lambda state: state == "paused"):
         click(panel.pause_button)
+        release()
     trainer = panel.session.trainer
     paused_at = trainer.step_count
-    assert 6 <= paused_at < 48 and panel.pause_button.text() == "Resume"
+    assert paused_at == 7 and panel.pause_button.text() == "Resume"  # after the step under way
     # the weights so far are in the document, as one undoable step
     assert doc.undo_stack.count() == base + 1
     assert doc.undo_stack.text(base) == f"Train digits ({paused_at} steps)"
@@ -228,11 +255,13 @@ def test_training_from_the_gui_pauses_resumes_and_lowers_the_loss(app, qtbot, tm
     first = []
     panel.progressed.connect(first.extend)
     panel.epochs.setValue(1)
+    release = hold_training(1)
     with qtbot.waitSignal(panel.progressed, timeout=WAIT):
         click(panel.start_button)
     with qtbot.waitSignal(panel.stateChanged, timeout=WAIT,
                           check_params_cb=lambda state: state == "stopped"):
         click(panel.stop_button)
+        release()
     assert doc.undo_stack.count() == base + 2
     assert first[0].loss < 0.7 * losses[0]
 
@@ -271,7 +300,6 @@ def test_training_says_plainly_when_the_network_does_not_fit_the_data(app, qtbot
     doc = window.document
     panel.count.setValue(300)
     panel.epochs.setValue(50)
-    panel.chunk_seconds = 0.02
     with qtbot.waitSignal(panel.progressed, timeout=WAIT):
         click(panel.start_button)
     with qtbot.waitSignal(panel.stateChanged, timeout=WAIT):

@@ -1,5 +1,6 @@
 """The NumPy parts of live activations: the classic filter bank, the mosaic layout, the
-hand-worked arithmetic of one output value, and the forward pass's stop hook."""
+hand-worked arithmetic of one output value, the forward pass's stop hook, and the live
+views' forward pass (one analysis, seeded weights drawn once)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from optional import needs_torch
 
 from core import Network
 from core.filterbank import classic_filters
+from core.live.forward import ForwardRequest, SeededWeights, run_forward
+from core.live.mosaic import block_mean, grid, normalise_channels, tile, tile_rgb
+from core.live.steps import conv_step, pool_step
 from core.network import Cancelled
-from gui.activations.mosaic import block_mean, grid, normalise_channels, tile, tile_rgb
-from gui.activations.steps import conv_step, pool_step
+from core.presets import preset_path
 
 # ============================================================================ filter bank
 EDGES = [0, 3, 6, 9, 12, 15, 18, 21]  # the families interleave: edge, Gabor, colour, edge…
@@ -187,3 +190,53 @@ def test_forward_stops_between_layers_when_asked():
     full = net.forward(x)
     never = net.forward(x, should_stop=lambda: False)
     np.testing.assert_array_equal(full["pool1"], never["pool1"])
+
+
+# ============================================================================ the live pass
+def _request(net, **changes):
+    image = np.random.default_rng(0).random(net.input.shape, dtype=np.float32)
+    return ForwardRequest(3, net.to_dict(), dict(net.weights), net.memory_budget, image,
+                          **changes)
+
+
+def test_the_live_pass_analyses_the_network_once_and_gives_the_core_maps(monkeypatch):
+    net = Network.load(preset_path("lenet5"))
+    request = _request(net)
+    calls = []
+    analyze = Network.analyze
+    monkeypatch.setattr(Network, "analyze",
+                        lambda self, fixes=True: calls.append(fixes) or analyze(self, fixes))
+    result = run_forward(request, SeededWeights(), request_id=7)
+    assert calls == [False]  # one analysis, without the input-size advice search
+    assert (result.id, result.revision) == (7, 3)
+    assert result.report.by_name("c1").out == (6, 28, 28)
+    monkeypatch.undo()
+    net.ensure_weights()  # the same seeded weights, drawn independently
+    expected = net.forward(request.image[None])
+    for name in ("c1", "s2", "f6"):
+        np.testing.assert_array_equal(result.activations[name], expected[name][0])
+
+
+def test_seeded_weights_are_drawn_once_and_follow_the_edits():
+    net = Network.load(preset_path("lenet5"))
+    seeded = SeededWeights()
+    first = run_forward(_request(net), seeded).network.weights
+    again = run_forward(_request(net), seeded).network.weights
+    assert again["c1.weight"] is first["c1.weight"]  # taken from the cache, not drawn again
+    net.layers[0].set("filters", 8)  # c1 changes shape: drawn anew, the rest still cached
+    edited = run_forward(_request(net), seeded).network.weights
+    assert edited["c1.weight"].shape == (8, 1, 5, 5)
+    assert edited["f6.weight"] is first["f6.weight"]
+
+
+def test_the_live_pass_stops_when_it_goes_stale():
+    net = Network.load(preset_path("lenet5"))
+    asked = []
+
+    def stale():
+        asked.append(1)
+        return len(asked) > 2  # fresh before the pass and before the first layer
+
+    with pytest.raises(Cancelled):
+        run_forward(_request(net), SeededWeights(), should_stop=stale)
+    assert len(asked) == 3

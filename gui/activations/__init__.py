@@ -1,9 +1,9 @@
 """Live activations: the network runs on an image while it is edited, and these views show
 what every layer does to it.
 
-``install(window)`` puts the panels and menu actions on the main window (through its
-``document``, ``add_panel`` and ``menu``); ``Activations(document)`` builds the same pieces
-without a window (tests, benchmarks, scripts).
+``Activations(document)`` builds the controller and the views (tests, benchmarks and
+scripts use it without a window); the main window builds one and calls ``place_in(window)``
+to put the panels and menu actions on it (through its ``add_panel`` and ``menu``).
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from core.live.weights import first_conv
+
 from .controller import WORKER_BLAS_THREADS, LiveController, Probe
 from .featuremaps import FeatureMapView
 from .inputview import InputView
 from .kernels import KernelView
 from .stepper import KernelWindowView
-from .weights import apply_classic_filters, first_conv, load_weights
+from .weights import apply_classic_filters, load_weights
 
 __all__ = ["Activations", "FeatureMapView", "InputView", "KernelView", "KernelWindowView",
-           "LiveController", "Probe", "install"]
+           "LiveController", "Probe"]
 
 WEIGHTS_FILTER = "NumPy weights (*.npz);;All files (*)"
 
@@ -59,56 +61,53 @@ class Activations:
             QMessageBox.warning(parent, "Load weights", problem)
         return problem
 
+    # ------------------------------------------------------------------ in a window
+    def place_in(self, window) -> None:
+        """Add the input, feature map, kernel and kernel window panels and their actions."""
+        area = Qt.DockWidgetArea
+        window.add_panel("Input", self.input_view, area.LeftDockWidgetArea)
+        window.add_panel("Feature maps", self.feature_maps, area.RightDockWidgetArea)
+        window.add_panel("Kernels", self.kernels, area.RightDockWidgetArea)
+        window.add_panel("Kernel window", self.kernel_window, area.BottomDockWidgetArea)
 
-def install(window) -> Activations:
-    """Add the input, feature map, kernel and kernel window panels and their actions."""
-    live = Activations(window.document, window)
-    area = Qt.DockWidgetArea
-    window.add_panel("Input", live.input_view, area.LeftDockWidgetArea)
-    window.add_panel("Feature maps", live.feature_maps, area.RightDockWidgetArea)
-    window.add_panel("Kernels", live.kernels, area.RightDockWidgetArea)
-    window.add_panel("Kernel window", live.kernel_window, area.BottomDockWidgetArea)
+        def action(menu, text, slot, tip="", before=None):
+            item = QAction(text, window)
+            item.setStatusTip(tip)
+            item.triggered.connect(slot)
+            if before is not None:
+                menu.insertAction(before, item)
+            else:
+                menu.addAction(item)
+            return item
 
-    def action(menu, text, slot, tip="", before=None):
-        item = QAction(text, window)
-        item.setStatusTip(tip)
-        item.triggered.connect(slot)
-        if before is not None:
-            menu.insertAction(before, item)
+        network = window.menu("Network")
+        classic = action(network, "Classic filters for conv1",
+                         lambda: self.classic_filters(window),
+                         "Start the first conv from oriented edges, Gabors and colour blobs "
+                         "(undoable)")
+        action(network, "Load weights…", lambda: self.load_weights_dialog(window),
+               "Read a .npz weights file into the network (undoable)")
+
+        def name_the_conv():
+            info = first_conv(window.document.report)
+            classic.setEnabled(info is not None)
+            classic.setText(f"Classic filters for {info.name if info else 'conv1'}")
+
+        window.document.changed.connect(name_the_conv)
+        name_the_conv()
+
+        file_menu = window.menu("File")
+        anchor = _quit_group(file_menu)
+        if anchor is not None:
+            file_menu.insertSeparator(anchor)
         else:
-            menu.addAction(item)
-        return item
-
-    network = window.menu("Network")
-    classic = action(network, "Classic filters for conv1",
-                     lambda: live.classic_filters(window),
-                     "Start the first conv from oriented edges, Gabors and colour blobs "
-                     "(undoable)")
-    action(network, "Load weights…", lambda: live.load_weights_dialog(window),
-           "Read a .npz weights file into the network (undoable)")
-
-    def name_the_conv():
-        info = first_conv(window.document.report)
-        classic.setEnabled(info is not None)
-        classic.setText(f"Classic filters for {info.name if info else 'conv1'}")
-
-    window.document.changed.connect(name_the_conv)
-    name_the_conv()
-
-    file_menu = window.menu("File")
-    anchor = _quit_group(file_menu)
-    if anchor is not None:
-        file_menu.insertSeparator(anchor)
-    else:
-        file_menu.addSeparator()
-    action(file_menu, "Open image…", live.input_view.open_dialog,
-           "The picture the network runs on", anchor)
-    for text, slot in (("Export feature maps as PNG…", live.feature_maps.export_dialog),
-                       ("Export kernels as PNG…", live.kernels.export_dialog),
-                       ("Export kernel window as PNG…", live.kernel_window.export_dialog)):
-        action(file_menu, text, slot, "", anchor)
-    window.activations = live
-    return live
+            file_menu.addSeparator()
+        action(file_menu, "Open image…", self.input_view.open_dialog,
+               "The picture the network runs on", anchor)
+        for text, slot in (("Export feature maps as PNG…", self.feature_maps.export_dialog),
+                           ("Export kernels as PNG…", self.kernels.export_dialog),
+                           ("Export kernel window as PNG…", self.kernel_window.export_dialog)):
+            action(file_menu, text, slot, "", anchor)
 
 
 def _quit_group(menu):

@@ -1,5 +1,6 @@
-"""Keeps the maps in step with the document: an edit or a new image sends one request to the
-worker thread; the latest result is published to the views; stale ones are dropped.
+"""Keeps the maps in step with the document: an edit or a new image sends one forward pass
+(core.live.forward) to its JobRunner; the latest result is published to the views; stale ones
+are dropped (gui.jobs: the latest request wins, and a stale pass stops between layers).
 
 It also owns the input picture (the sample or file the image was made from, so the image can
 be made again when the input size, channels or mean/std change) and the probe: the feature
@@ -12,34 +13,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication
 
 from core import ConvScopeError
+from core.live.forward import ForwardRequest, ForwardResult, SeededWeights, run_forward
 from core.presets import ASSETS
-from gui.images import fit, normalise, qimage_to_array, read_qimage
+from gui.images import image_for, read_qimage
+from gui.jobs import JobRunner
 
 from . import blas
-from .worker import ForwardRequest, ForwardResult, ForwardWorker
 
 SAMPLES = ASSETS / "images"
 WORKER_BLAS_THREADS = 1  # see blas.py: a spinning second BLAS thread starves the window
 SAMPLE_ORDER = ("shapes", "landscape", "textures", "colours", "text", "digit")
+FORWARD = "forward"  # the runner's job kind
 
 
 def sample_paths() -> list[Path]:
     rank = {name: k for k, name in enumerate(SAMPLE_ORDER)}
     return sorted(SAMPLES.glob("*.png"), key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
-
-
-def image_for(picture, spec) -> np.ndarray:
-    """A QImage as the network's input (C, H, W): fitted, greyscale for one channel; a
-    network of another channel count gets the grey picture in every channel."""
-    rgb = spec.channels == 3
-    pixels = qimage_to_array(fit(picture, spec.width, spec.height), 3 if rgb else 1)
-    if not rgb and spec.channels != 1:
-        pixels = np.repeat(pixels, spec.channels, axis=2)
-    return normalise(pixels, spec)
 
 
 @dataclass(frozen=True)
@@ -57,7 +50,6 @@ class LiveController(QObject):
     failed = Signal(str)  # why there are no maps (not runnable, or the pass failed)
     busyChanged = Signal(bool)
     probeChanged = Signal(object)  # Probe or None
-    requested = Signal(object)  # to the worker (queued across threads)
     # the worker's own signals, relayed on the GUI thread (safe to wait on and to count)
     passStarted = Signal(int)
     passCancelled = Signal(int)
@@ -67,13 +59,13 @@ class LiveController(QObject):
         self.doc = document
         # process-wide, so set here, before the worker exists, and put back by close()
         self._blas_before = blas.set_threads(blas_threads) if blas_threads else None
-        self.latest_id = 0
+        self._latest_id = 0
         self.result: ForwardResult | None = None
         self.message = ""
         self.busy = False
         self.probe: Probe | None = None
-        self.dropped = 0  # finished passes whose result was stale (never shown)
-        self.cancelled = 0  # passes the worker stopped early
+        self._dropped = 0  # results of an older revision (never shown)
+        self.cancelled = 0  # passes the worker stopped early (or skipped, being stale)
         self.picture = None  # the QImage the input image is made from
         self.picture_name = ""
         self._made = (None, None)  # (spec key, array) of the image this made last
@@ -83,7 +75,12 @@ class LiveController(QObject):
         self._setting_image = False
         self._timer = QTimer(self, singleShot=True, interval=0)
         self._timer.timeout.connect(self.submit)
-        self._start_worker()
+        self.seeded = SeededWeights()  # used on the worker thread only
+        self.runner = JobRunner(self, "convscope-forward")
+        self.runner.started.connect(lambda kind, job_id: self.passStarted.emit(job_id))
+        self.runner.finished.connect(lambda kind, result: self._finished(result))
+        self.runner.failed.connect(lambda kind, message: self._show_failure(message))
+        self.runner.stopped.connect(self._stopped)
         document.changed.connect(self.schedule)
         document.imageChanged.connect(self._image_changed)
         app = QApplication.instance()
@@ -92,34 +89,23 @@ class LiveController(QObject):
         self.schedule()  # the document may already hold a network (installed after opening)
 
     # ------------------------------------------------------------------ the worker thread
-    def _start_worker(self):
-        self.worker_thread = QThread(self)
-        self.worker_thread.setObjectName("convscope-forward")
-        self.worker = ForwardWorker(self.is_latest)
-        self.worker.moveToThread(self.worker_thread)
-        queued = Qt.ConnectionType.QueuedConnection
-        self.requested.connect(self.worker.run, queued)
-        # results come back to slots of this object, which lives on the GUI thread
-        self.worker.finished.connect(self._finished, queued)
-        self.worker.failed.connect(self._failed, queued)
-        self.worker.cancelled.connect(self._cancelled, queued)
-        self.worker.started.connect(self.passStarted, queued)
-        self.worker_thread.finished.connect(self.worker.deleteLater)
-        self.worker_thread.start()
-
     def close(self) -> None:
         """Stop the worker thread (after the pass in flight, which is told to stop)."""
-        if self.worker_thread is None:
+        if self.runner.thread is None:
             return
-        self.latest_id += 1
-        self.worker_thread.quit()
-        self.worker_thread.wait()
-        self.worker_thread = None
+        self.runner.close()
         if self._blas_before is not None:
             blas.set_threads(self._blas_before)
 
-    def is_latest(self, request_id: int) -> bool:
-        return request_id == self.latest_id
+    @property
+    def latest_id(self) -> int:
+        """The id of the pass whose result may be shown."""
+        return self._latest_id
+
+    @property
+    def dropped(self) -> int:
+        """Finished passes whose result was stale (a newer request, or an older revision)."""
+        return self._dropped + self.runner.dropped
 
     # ------------------------------------------------------------------ requests
     def schedule(self) -> None:
@@ -141,12 +127,15 @@ class LiveController(QObject):
         if request is None:
             return False
         self._set_busy(True)
-        self.requested.emit(request)
+        seeded = self.seeded
+        self._latest_id = self.runner.submit(FORWARD, lambda job: run_forward(
+            request, seeded, job.id, job.should_stop))
         return True
 
     def _request(self) -> ForwardRequest | None:
         self._timer.stop()
-        self.latest_id += 1  # from here on, a pass in flight is stale: it stops between layers
+        # from here on, a pass in flight is stale: it stops between layers
+        self._latest_id = self.runner.cancel(FORWARD)
         net = self.doc.network
         try:
             net.check_runnable(report=self.doc.report)
@@ -155,17 +144,16 @@ class LiveController(QObject):
             self._show_failure(str(err))
             return None
         wish = self.mosaic_wish() if self.mosaic_wish is not None else None
-        return ForwardRequest(self.latest_id, self.doc.revision, net.to_dict(),
-                              dict(net.weights), net.memory_budget, image, wish)
+        return ForwardRequest(self.doc.revision, net.to_dict(), dict(net.weights),
+                              net.memory_budget, image, wish)
 
     def compute_now(self) -> bool:
         """Run the pass on this thread and show it (for screenshots and scripts)."""
         request = self._request()
         if request is None:
             return False
-        worker = ForwardWorker(self.is_latest)
-        try:
-            result = worker.compute(request)
+        try:  # its own weight cache: the worker's may be in use
+            result = run_forward(request, SeededWeights(), self._latest_id)
         except ConvScopeError as err:
             self._show_failure(str(err))
             return False
@@ -174,21 +162,16 @@ class LiveController(QObject):
 
     @Slot(object)
     def _finished(self, result: ForwardResult) -> None:
-        if result.id != self.latest_id or result.revision != self.doc.revision:
-            self.dropped += 1  # an older document's maps: never shown
+        if result.id != self._latest_id or result.revision != self.doc.revision:
+            self._dropped += 1  # an older request's or document's maps: never shown
             return
         self.result, self.message = result, ""
         self._set_busy(False)
         self._check_probe()
         self.resultReady.emit(result)
 
-    @Slot(int, str)
-    def _failed(self, request_id: int, message: str) -> None:
-        if request_id == self.latest_id:
-            self._show_failure(message)
-
-    @Slot(int)
-    def _cancelled(self, request_id: int) -> None:
+    @Slot(str, int)
+    def _stopped(self, kind: str, request_id: int) -> None:
         self.cancelled += 1
         self.passCancelled.emit(request_id)
 

@@ -12,8 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from core import ConvScopeError
 from core.fileio import atomic_write_bytes
-
-from .common import GAP_COLOUR
+from gui.plots import GAP_COLOUR
 
 MIN_EXPORT_SIDE = 512  # small maps are scaled up by a whole factor to at least this
 

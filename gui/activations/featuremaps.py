@@ -20,12 +20,12 @@ from PySide6.QtWidgets import (
 )
 
 from core import ConvScopeError, fmt_shape
+from core.live.mosaic import DEFAULT_MAX_PIXELS, tile
+from core.live.tensors import branch_tensors, shown_layer
+from gui.plots import MAP_COLOURS, colour_map, image_box, pg, rect_item
 
-from .common import MAP_COLOURS, colour_map, image_box, pg, rect_item
 from .controller import Probe
 from .export import ask_and_save, coloured, enlarge
-from .mosaic import DEFAULT_MAX_PIXELS, tile
-from .tensors import branch_tensors, shown_layer
 
 TOP_CLASSES = 5
 

@@ -18,8 +18,9 @@ from PySide6.QtWidgets import (
 )
 
 from core import ConvScopeError
+from core.live.images import box_text, display_image
+from gui.plots import image_box, pg
 
-from .common import box_text, display_image, image_box, pg
 from .controller import sample_paths
 from .export import ask_and_save
 from .overlay import WindowOverlay, footprint, weight_picture

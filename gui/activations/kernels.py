@@ -19,11 +19,11 @@ from PySide6.QtWidgets import (
 )
 
 from core import ConvScopeError
+from core.live.mosaic import tile, tile_rgb
+from core.live.tensors import shown_layer
+from gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg, rect_item
 
-from .common import WEIGHT_COLOURS, colour_map, image_box, pg, rect_item
 from .export import ask_and_save, coloured, enlarge, rgb_image
-from .mosaic import tile, tile_rgb
-from .tensors import shown_layer
 from .weights import apply_classic_filters, has_seeded_first_conv
 
 ALL, ONE = 0, 1

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QRectF
 
-from .common import WEIGHT_COLOURS, clip_box, colour_map, pg, rect_item, set_box
-from .steps import Step
+from core.live.images import clip_box
+from core.live.steps import Step, step_for
+from core.live.tensors import producer
+from gui.plots import WEIGHT_COLOURS, colour_map, pg, rect_item, set_box
 
 WINDOW_COLOUR = (255, 60, 60)
 FIELD_COLOUR = (255, 210, 0)
@@ -96,8 +98,6 @@ class WindowOverlay:
 
 def footprint(result, probe) -> Footprint | None:
     """The footprint of ``probe`` in ``result`` (None if its layer is not in the result)."""
-    from .steps import step_for
-    from .tensors import producer
 
     report, net = result.report, result.network
     try:

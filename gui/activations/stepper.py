@@ -28,12 +28,13 @@ from PySide6.QtWidgets import (
 )
 
 from core import ConvScopeError
+from core.live.images import box_text, display_image
+from core.live.tensors import shown_layer
+from gui.plots import image_box, pg
 
-from .common import box_text, display_image, image_box, pg
 from .controller import Probe
 from .export import ask_and_save
 from .overlay import WindowOverlay, footprint, weight_picture
-from .tensors import shown_layer
 
 PLAY_INTERVAL_MS = 150
 PAD_COLOUR = QColor(200, 200, 200)

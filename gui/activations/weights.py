@@ -11,37 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtGui import QUndoCommand
-
 from core import ConvScopeError
-from core.filterbank import classic_filters
-
-from .tensors import producer
-
-
-class SetWeights(QUndoCommand):
-    """Replace the network's weights; undo puts the old ones back."""
-
-    def __init__(self, doc, weights: dict, text: str):
-        super().__init__(text)
-        self.doc = doc
-        self.new = dict(weights)
-        self.old = dict(doc.network.weights)
-
-    def redo(self):
-        self.doc.set_weights(self.new)
-
-    def undo(self):
-        self.doc.set_weights(self.old)
-
-
-def first_conv(report):
-    """The LayerInfo of the first conv that reads the input image, or None."""
-    for info in report.layers:
-        if info.type == "conv" and info.out is not None and producer(report, info.name) == "input":
-            return info
-    return None
+from core.live.weights import classic_weights, first_conv
+from gui.commands import SetWeights
 
 
 def has_seeded_first_conv(doc) -> bool:
@@ -49,20 +21,6 @@ def has_seeded_first_conv(doc) -> bool:
     info = first_conv(doc.report)
     return (info is not None and not doc.network.weights_file
             and f"{info.name}.weight" not in doc.network.weights)
-
-
-def classic_weights(network, report) -> tuple[str, dict]:
-    """(conv name, the network's weights with that conv's filters from the classic bank)."""
-    info = first_conv(report)
-    if info is None:
-        raise ConvScopeError("the network has no conv layer reading the input")
-    shapes = info.layer.param_shapes(info.in_shape)
-    n, channels, kh, kw = shapes["weight"]
-    weights = dict(network.weights)
-    weights[f"{info.name}.weight"] = classic_filters(n, channels, kh, kw, seed=network.seed)
-    if "bias" in shapes:
-        weights[f"{info.name}.bias"] = np.zeros(shapes["bias"], np.float32)
-    return info.name, weights
 
 
 def apply_classic_filters(doc) -> str:

@@ -1,10 +1,12 @@
 """Understanding a network, in the window: Explain, Memory budget, Train live, Saliency,
 Feature visualisation, Compare and FC→CONV.
 
-``install(window)`` adds the panels as docks and an "Understand" menu that shows each of
-them (and puts "Convert FC Layers to CONV" in the Network menu too); ``Understand(document)``
-builds the same pieces without a window (scripts, tests). The heavy work runs on one worker
-thread (``gui.jobs.JobRunner``, shared with the ONNX import and exports), never on the GUI thread.
+``Understand(document)`` builds the panels (scripts and tests use it without a window); the
+main window builds one and calls ``place_in(window)`` to add the panels as docks and an
+"Understand" menu that shows each of them (and "Convert FC Layers to CONV" in the Network
+menu too). The heavy work runs on JobRunners (gui.jobs), never on the GUI thread: one for the
+panels' jobs (shared with the ONNX import and exports) and one for training, whose run is a
+single long job that must not hold the others back.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from gui.jobs import JobRunner
 
-from .common import live_controller
 from .compare import ComparePanel
 from .explain import ExplainPanel
 from .fcconv import FcConvPanel
@@ -22,7 +23,7 @@ from .memory import MemoryPanel
 from .saliency import FeatureVizPanel, SaliencyPanel
 from .training import TrainingPanel
 
-__all__ = ["Understand", "install"]
+__all__ = ["Understand"]
 
 AREA = Qt.DockWidgetArea
 # (dock title, attribute, area, menu text, shortcut, status tip)
@@ -49,10 +50,11 @@ class Understand:
 
     def __init__(self, document, controller=None, opener=None):
         self.document = document
-        self.runner = JobRunner()
+        self.runner = JobRunner(name="convscope-understand")
+        self.train_runner = JobRunner(name="convscope-train")
         self.explain = ExplainPanel(document)
         self.memory = MemoryPanel(document)
-        self.training = TrainingPanel(document, self.runner, controller, opener)
+        self.training = TrainingPanel(document, self.train_runner, controller, opener)
         self.saliency = SaliencyPanel(document, self.runner, controller)
         self.featureviz = FeatureVizPanel(document, self.runner, controller)
         self.compare = ComparePanel(document)
@@ -80,42 +82,39 @@ class Understand:
         return self.compare.show_example()
 
     def close(self) -> None:
-        """Stop a training run and the worker thread (the window is closing)."""
+        """Stop a training run and the worker threads (the window is closing)."""
         if self.training.session is not None:
             self.training.session.request = "stop"
+        self.train_runner.close()
         self.runner.close()
 
+    # ------------------------------------------------------------------ in a window
+    def place_in(self, window) -> None:
+        """Add the panels and the Understand menu to a MainWindow."""
+        menu = window.menu("Understand")
+        for title, attribute, area, text, shortcut, tip in PANELS:
+            self.docks[attribute] = window.add_panel(title, getattr(self, attribute), area)
+            action = _action(window, menu, text, lambda checked=False, a=attribute:
+                             self.show(a), tip, shortcut)
+            self.actions[attribute] = action
+        menu.addSeparator()
+        convert = _action(window, menu, "Convert FC Layers to &CONV", self.convert_fc,
+                          "Turn the fc layers after the conv stack into equivalent convs "
+                          "(undoable) and run the result on a larger image")
+        network_menu = window.menu("Network")
+        network_menu.addSeparator()
+        network_menu.addAction(convert)
+        self.actions["convert_fc"] = convert
+        self.actions["compare_example"] = _action(
+            window, menu, "Compare a 7×7 Conv with Three &3×3 Convs", self.compare_example,
+            "The notes' argument for small filters, in figures")
 
-def install(window) -> Understand:
-    """Add the panels and the Understand menu to a MainWindow."""
-    understand = Understand(window.document, live_controller(window),
-                            opener=lambda path: window.open_path(path))
-    menu = window.menu("Understand")
-    for title, attribute, area, text, shortcut, tip in PANELS:
-        understand.docks[attribute] = window.add_panel(title, getattr(understand, attribute),
-                                                       area)
-        action = _action(window, menu, text, lambda checked=False, a=attribute:
-                         understand.show(a), tip, shortcut)
-        understand.actions[attribute] = action
-    menu.addSeparator()
-    convert = _action(window, menu, "Convert FC Layers to &CONV", understand.convert_fc,
-                      "Turn the fc layers after the conv stack into equivalent convs "
-                      "(undoable) and run the result on a larger image")
-    network_menu = window.menu("Network")
-    network_menu.addSeparator()
-    network_menu.addAction(convert)
-    understand.actions["convert_fc"] = convert
-    understand.actions["compare_example"] = _action(
-        window, menu, "Compare a 7×7 Conv with Three &3×3 Convs", understand.compare_example,
-        "The notes' argument for small filters, in figures")
+        def enable_convert():
+            layers = window.document.network.layers
+            convert.setEnabled(any(layer.TYPE == "fc" for layer in layers))
 
-    def enable_convert():
-        convert.setEnabled(any(layer.TYPE == "fc" for layer in window.document.network.layers))
-
-    window.document.changed.connect(enable_convert)
-    enable_convert()
-    window.understand = understand
-    return understand
+        window.document.changed.connect(enable_convert)
+        enable_convert()
 
 
 def _action(window, menu, text, slot, tip="", shortcut=None) -> QAction:

@@ -1,5 +1,5 @@
 """What the Understand panels share: snapshots of the document for the worker, the input
-image, tiling images into one picture, small widget helpers and rich-text escaping."""
+image, small widget helpers and rich-text escaping (pictures: core.live.images, gui.plots)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,11 @@ import numpy as np
 from PySide6 import QtCore
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
-import pyqtgraph as pg  # isort: skip
-
 from core import Network
-
-pg.setConfigOptions(imageAxisOrder="row-major")
 
 HINT_STYLE = "color:#5d6470;"
 ERROR_STYLE = "color:#b3261e;"
 OK_STYLE = "color:#1b6e2c;"
-
-
-def live_controller(window):
-    """The live activations' controller, if that part of the app is installed."""
-    live = getattr(window, "activations", None)
-    return getattr(live, "controller", None)
 
 
 def snapshot(document, controller=None) -> Network:
@@ -53,39 +43,6 @@ def input_image(document, controller=None) -> np.ndarray | None:
         except Exception:  # no picture could be made: the caller says so
             return None
     return None
-
-
-def resize_nearest(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(C, H, W) → (C, height, width) by nearest neighbour."""
-    c, h, w = image.shape
-    rows = np.minimum((np.arange(height) * h) // height, h - 1)
-    cols = np.minimum((np.arange(width) * w) // width, w - 1)
-    return np.ascontiguousarray(image[:, rows][:, :, cols])
-
-
-def tile(images: np.ndarray, gap: int = 2, fill: float = np.nan) -> tuple[np.ndarray, int]:
-    """(K, H, W) or (K, H, W, 3) → one picture of K tiles in a near-square grid, ``gap``
-    pixels of ``fill`` between them. Returns (picture, columns)."""
-    images = np.asarray(images, np.float32)
-    k, h, w = images.shape[:3]
-    cols = int(np.ceil(np.sqrt(k)))
-    rows = -(-k // cols)
-    shape = (rows * (h + gap) - gap, cols * (w + gap) - gap) + images.shape[3:]
-    out = np.full(shape, fill, np.float32)
-    for index in range(k):
-        r, c = divmod(index, cols)
-        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = images[index]
-    return out, cols
-
-
-def to_display(images: np.ndarray) -> np.ndarray:
-    """(K, C, H, W) in [0, 1] → (K, H, W) grey or (K, H, W, 3) colour (other channel counts:
-    the mean over channels)."""
-    if images.shape[1] == 3:
-        return images.transpose(0, 2, 3, 1)
-    if images.shape[1] == 1:
-        return images[:, 0]
-    return images.mean(axis=1)
 
 
 def escape(text: str) -> str:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import ConvScopeError
+from core.live.images import display_image, resize_nearest
 from core.network import Cancelled, write_layers
 from core.understand.fcconv import (
     check_equivalence,
@@ -33,15 +34,14 @@ from core.understand.fcconv import (
     resized,
     sliding_cost,
 )
-from gui.activations.common import display_image, image_box
+from gui.commands import ConvertFcToConv
+from gui.images import image_for
+from gui.plots import image_box, pg
 
-from .commands import ConvertFcToConv
 from .common import (
     escape,
     hint,
     input_image,
-    pg,
-    resize_nearest,
     set_status,
     snapshot,
     status_label,
@@ -212,7 +212,6 @@ class FcConvPanel(QWidget):
         """The same picture at the larger size (the live view's picture when there is one)."""
         picture = getattr(self.controller, "picture", None)
         if picture is not None:
-            from gui.activations.controller import image_for
             try:
                 return image_for(picture, spec)
             except ConvScopeError:

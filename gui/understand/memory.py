@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
 
 from core import ConvScopeError
 from core.understand.memory import fmt_bytes, memory_budget
+from gui.plots import pg
 
-from .common import controls_beside, escape, hint, pg, set_status, status_label
+from .common import controls_beside, escape, hint, set_status, status_label
 
 DTYPES = (("float32 (4 bytes)", 4), ("float16 (2 bytes)", 2), ("float64 (8 bytes)", 8))
 OPTIMIZERS = (("SGD", "sgd"), ("SGD + momentum", "momentum"), ("Adam", "adam"))
@@ -296,7 +297,4 @@ class MemoryPanel(QWidget):
     def _select(self, name: str):
         if name == "input" or name in self.doc.network.layer_names():
             self.doc.select(name)
-
-    def shown_total(self) -> str:
-        return self.figures.text()
 

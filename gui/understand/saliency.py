@@ -28,20 +28,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.live.images import clip_box, display_image, grid_picture, to_display
 from core.understand.featureviz import for_display, visualize_channels
 from core.understand.saliency import saliency
-from gui.activations.common import clip_box, display_image, image_box, rect_item, set_box
 from gui.document import INPUT
+from gui.plots import image_box, pg, rect_item, set_box
 
 from .common import (
     hint,
     input_image,
-    pg,
     set_status,
     snapshot,
     status_label,
-    tile,
-    to_display,
 )
 
 HEAT_COLOURS = "inferno"
@@ -404,7 +402,7 @@ class FeatureVizPanel(QWidget):
         set_status(self.info, "Cancelled: the last step's images stay.")
 
     def _show(self, display: np.ndarray):
-        picture, _ = tile(to_display(display), gap=2, fill=np.nan)
+        picture, _ = grid_picture(to_display(display), gap=2, fill=np.nan)
         if picture.ndim == 3:  # colour: NaN gaps as mid grey
             picture = np.nan_to_num(picture, nan=0.5)
         self.image.setImage(picture, levels=(0.0, 1.0), autoLevels=False)

@@ -1,9 +1,10 @@
 """Train live: train the document's network on bundled data while watching it learn.
 
-Training runs on the Understand worker thread in chunks of about a quarter second
-(core.train.Trainer.run), so Pause and Stop answer within one step and other jobs (saliency)
-can run between chunks. After each chunk the panel plots the loss and accuracy; at most about
-once a second, and at every pause, stop and end, it puts the weights into the document, so
+A run is ONE job on the training JobRunner (its own thread, so saliency and the maps never
+wait for it): core.train.Trainer.run steps until the epochs are done, and between steps the job
+asks whether Pause or Stop was pressed or the run went stale, so either answers within one
+step. It reports progress a few times a second (the panel plots the loss and accuracy); at most
+about once a second, and at every pause, stop and end, the weights go into the document, so
 the kernels and feature maps show them. Those weights go in through one undoable
 ``TrainWeights`` command per run, which each later preview merges into: Undo puts back the
 weights from before the run, and the undo stack is not flooded with steps.
@@ -15,7 +16,7 @@ run: the trainer's copy of the network would no longer be the document's.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,40 +36,26 @@ from PySide6.QtWidgets import (
 )
 
 from core import ConvScopeError
-from core.datasets import generated_digits, has_sklearn, sklearn_digits, split
+from core.datasets import (
+    DATASETS,
+    MAX_CHANNELS,
+    Dataset,
+    Problem,
+    check_match,
+    dataset_size,
+    has_sklearn,
+    make_data,
+)
 from core.presets import preset_path
 from core.train import TrainConfig, Trainer
-from gui.commands import SetInputValues, SetValue
+from gui.commands import SetInputValues, SetValue, TrainWeights
+from gui.plots import pg
 
-from .commands import TrainWeights
-from .common import controls_beside, hint, pg, set_status, snapshot, status_label
+from .common import controls_beside, hint, set_status, snapshot, status_label
 
-
-@dataclass(frozen=True)
-class Dataset:
-    key: str
-    title: str
-    size: int | None  # None: any square size (scaled to the network's input)
-    shapes: bool = False
-    sklearn: bool = False
-
-    @property
-    def classes(self) -> int:
-        return 15 if self.shapes else 10
-
-
-DATASETS = (
-    Dataset("digits32", "Generated digits, 32×32 (10 classes)", 32),
-    Dataset("digits28", "Generated digits, 28×28 (10 classes)", 28),
-    Dataset("shapes32", "Generated digits and shapes, 32×32 (15 classes)", 32, shapes=True),
-    Dataset("shapes28", "Generated digits and shapes, 28×28 (15 classes)", 28, shapes=True),
-    Dataset("sklearn", "scikit-learn handwritten digits, 8×8 scaled to the input (10 classes)",
-            None, sklearn=True),
-)
 OPTIMIZERS = (("SGD + momentum", "momentum", 0.05), ("SGD", "sgd", 0.05),
               ("Adam", "adam", 0.002))
-MAX_CHANNELS = 4  # the generated images are grey, repeated over up to 4 channels
-CHUNK_SECONDS = 0.25
+REPORT_SECONDS = 0.1  # how often a run sends its curves (the plots redraw that often)
 PREVIEW_SECONDS = 1.0
 EVAL_EVERY = 50
 
@@ -77,63 +64,6 @@ EVAL_EVERY = 50
 class Fix:
     label: str
     apply: object  # () -> None
-
-
-@dataclass
-class Problem:
-    message: str
-    fixes: list = field(default_factory=list)
-
-
-def dataset_size(dataset: Dataset, net) -> int:
-    return dataset.size if dataset.size is not None else net.input.height
-
-
-def check_match(net, report, dataset: Dataset, batch: int = 1) -> Problem | None:
-    """Why ``net`` cannot be trained on ``dataset`` (None if it can), in one sentence, with
-    the fixes a button can apply (filled in by the panel)."""
-    spec = net.input
-    size = dataset_size(dataset, net)
-    if dataset.sklearn and not has_sklearn():
-        return Problem("scikit-learn is not installed (pip install scikit-learn); use the "
-                       "generated digits.")
-    if spec.channels > MAX_CHANNELS or (spec.height, spec.width) != (size, size):
-        return Problem(f"The network takes {spec.height}×{spec.width}×{spec.channels} images "
-                       f"but these are {size}×{size} (grey): the input must be {size}×{size} "
-                       f"with 1 to {MAX_CHANNELS} channels.")
-    try:
-        net.check_runnable(batch, report)
-    except ConvScopeError as err:
-        return Problem(f"The network cannot run: {err}")
-    out = report.output
-    if out is None or out[1:] != (1, 1):
-        return Problem("Training needs class scores K×1×1 at the end; this network ends in "
-                       f"{out[1]}×{out[2]}×{out[0]}: end it with an fc layer.")
-    if out[0] < dataset.classes:
-        return Problem(f"The network gives {out[0]} scores but the data has "
-                       f"{dataset.classes} classes: the last layer needs "
-                       f"{dataset.classes} units.")
-    return None
-
-
-def make_data(dataset: Dataset, count: int, size: int, channels: int):
-    """(x_train, y_train, x_test, y_test) in [0, 1], N×channels×size×size."""
-    if dataset.sklearn:
-        x, y = sklearn_digits(size)
-        if channels > 1:
-            x = np.repeat(x, channels, axis=1)
-        order = np.random.default_rng(0).permutation(len(x))
-        return split(x[order], y[order], test_fraction=1 / 6)
-    tests = test_count(count)
-    x_train, y_train = generated_digits(count, size, seed=1, shapes=dataset.shapes,
-                                        channels=channels)
-    x_test, y_test = generated_digits(tests, size, seed=2, shapes=dataset.shapes,
-                                      channels=channels)
-    return x_train, y_train, x_test, y_test
-
-
-def test_count(count: int) -> int:
-    return min(2000, max(200, count // 6))
 
 
 @dataclass
@@ -155,7 +85,7 @@ class Session:
 
 class TrainingPanel(QWidget):
     stateChanged = Signal(str)  # idle, preparing, running, paused, stopped, finished
-    progressed = Signal(object)  # list of core.train.Progress since the last chunk
+    progressed = Signal(object)  # list of core.train.Progress since the last report
     runFailed = Signal(str)
 
     def __init__(self, document, runner, controller=None, opener=None, parent=None):
@@ -166,7 +96,7 @@ class TrainingPanel(QWidget):
         self.session: Session | None = None
         self.state = "idle"
         self.preview_seconds = PREVIEW_SECONDS
-        self.chunk_seconds = CHUNK_SECONDS
+        self.report_seconds = REPORT_SECONDS
         self._data: dict = {}  # data key -> arrays (made once per dataset and size)
         self._runs = 0
         self._pushing = False
@@ -394,23 +324,10 @@ class TrainingPanel(QWidget):
         return True
 
     def _submit(self, data, recipe):
+        """The run (or the rest of it, after a pause) as one job."""
         session = self.session
-        chunk = self.chunk_seconds
-
-        def job(job):
-            made = None
-            if session.trainer is None:
-                arrays = data
-                if arrays is None:
-                    arrays = made = make_data(*recipe)
-                job.report({"run": session.run_id, "message": "started"})
-                session.trainer = Trainer(session.net, *arrays, session.config)
-                if session.request:  # paused or stopped while the data was being made
-                    return {"run": session.run_id, "status": "paused", "progress": [],
-                            "weights": None, "seconds": 0.0, "data": made}
-            return run_chunk(job, session, chunk, made)
-
-        self.runner.submit("train", job)
+        every = (self.report_seconds, self.preview_seconds)
+        self.runner.submit("train", lambda job: train(job, session, data, recipe, *every))
 
     def toggle_pause(self):
         if self.state == "paused":
@@ -440,10 +357,17 @@ class TrainingPanel(QWidget):
 
     # ================================================================== results
     def _progress(self, kind, payload):
-        if kind == "train" and self.session is not None and \
-                payload.get("run") == self.session.run_id and self.state == "preparing":
+        session = self.session
+        if kind != "train" or session is None or payload["run"] != session.run_id:
+            return
+        if self.state == "preparing":
             self._set_state("running")
             self._say("Training…")
+        if "figures" not in payload:
+            return
+        self._plot(payload["figures"], session.seconds + payload["seconds"])
+        self.progressed.emit(payload["progress"])
+        self._push(session, payload["weights"], payload["figures"]["step"])
 
     def _finished(self, kind, result):
         session = self.session
@@ -452,25 +376,19 @@ class TrainingPanel(QWidget):
         if result["data"] is not None:
             self._data = {session.data_key: result["data"]}  # one dataset kept at a time
         session.seconds += result["seconds"]
-        trainer = session.trainer
-        self._plot(trainer)
+        figures = result["figures"]
+        self._plot(figures, session.seconds)
         self.progressed.emit(result["progress"])
+        self._push(session, result["weights"], figures["step"])
         status = result["status"]
-        now = time.monotonic()
-        if status != "chunk" or session.request or now - session.pushed_at >= \
-                self.preview_seconds:
-            self._push(session, result["weights"], trainer.step_count)
-        if status == "chunk" and not session.request:
-            self._set_state("running")
-            self._submit(None, None)
-        elif status == "finished":
+        if status == "finished":
             self._end_run("finished", self._finished_text(session))
-        elif session.request == "stop" or status == "stopped":
+        elif session.request == "stop":
             self._end_run("stopped", self._stopped_text(session))
         else:
             session.request = ""
             self._set_state("paused")
-            self._say(f"Paused at step {trainer.step_count}: the weights so far are in the "
+            self._say(f"Paused at step {figures['step']}: the weights so far are in the "
                       "network. Resume goes on from here.")
 
     def _failed(self, kind, message):
@@ -545,21 +463,22 @@ class TrainingPanel(QWidget):
             curve.setData([], [])
         self.figures.clear()
 
-    def _plot(self, trainer):
-        h = trainer.history
+    def _plot(self, figures: dict, seconds: float):
+        h = figures["history"]
         self.loss_curve.setData(h.steps, h.loss)
         self.acc_curve.setData(h.steps, h.accuracy)
         self.test_loss_curve.setData(h.test_steps, h.test_loss)
         self.test_acc_curve.setData(h.test_steps, h.test_accuracy)
-        self.progress.setRange(0, trainer.total_steps)
-        self.progress.setValue(trainer.step_count)
+        step, total = figures["step"], figures["total"]
+        self.progress.setRange(0, total)
+        self.progress.setValue(step)
         recent = np.mean(h.loss[-20:]) if h.loss else float("nan")
-        text = (f"Step {trainer.step_count:,} of {trainer.total_steps:,} · epoch "
-                f"{trainer.epoch:.2f} · loss {recent:.3f} (mean of the last 20 batches)")
-        if trainer.test_accuracy is not None:
-            text += (f" · test accuracy {100 * trainer.test_accuracy:.1f} %, test loss "
-                     f"{trainer.test_loss:.3f} (at step {h.test_steps[-1]:,})")
-        text += f" · {self.session.seconds:.1f} s"
+        text = (f"Step {step:,} of {total:,} · epoch {figures['epoch']:.2f} · loss "
+                f"{recent:.3f} (mean of the last 20 batches)")
+        if figures["test_accuracy"] is not None:
+            text += (f" · test accuracy {100 * figures['test_accuracy']:.1f} %, test loss "
+                     f"{figures['test_loss']:.3f} (at step {h.test_steps[-1]:,})")
+        text += f" · {seconds:.1f} s"
         self.figures.setText(text)
 
     # ================================================================== saving
@@ -587,21 +506,52 @@ class TrainingPanel(QWidget):
         return True
 
 
-def run_chunk(job, session: Session, budget: float, made) -> dict:
-    """On the worker: train for about ``budget`` seconds (or until paused, stopped or
-    stale); returns the chunk's figures and a copy of the weights."""
+def train(job, session: Session, data, recipe, report_seconds: float,
+          preview_seconds: float) -> dict:
+    """On the worker: make the data (if not given) and the trainer (first time only), then
+    train until the end, a pause or stop asked from the GUI thread, or the run going stale
+    (checked between steps). Reports the curves every ``report_seconds`` and a copy of the
+    weights every ``preview_seconds``; returns the same figures, the weights and how it
+    ended ("finished" or "paused")."""
+    made = None
+    if session.trainer is None:
+        arrays = data if data is not None else (made := make_data(*recipe))
+        session.trainer = Trainer(session.net, *arrays, session.config)
     trainer = session.trainer
+    job.report({"run": session.run_id})  # the data is made: running
     start = time.perf_counter()
-    progress = []
+    steps: list = []  # Progress since the last report
+    sent = {"report": start, "weights": start}
 
-    def after_step(p):
-        progress.append(p)
-        if session.request or job.should_stop() or time.perf_counter() - start > budget:
+    def after_step(progress):
+        steps.append(progress)
+        if session.request or job.should_stop():
             trainer.pause()
+            return
+        now = time.perf_counter()
+        if now - sent["report"] < report_seconds:
+            return
+        weights = None
+        if now - sent["weights"] >= preview_seconds:
+            weights, sent["weights"] = copy_weights(trainer), now
+        job.report({"run": session.run_id, "figures": figures(trainer), "weights": weights,
+                    "progress": list(steps), "seconds": now - start})
+        steps.clear()
+        sent["report"] = now
 
-    status = trainer.run(callback=after_step)
-    if status in ("paused", "stopped") and not session.request:
-        status = "chunk"  # paused by the time budget (or staleness), not by the user
-    weights = {k: v.copy() for k, v in trainer.net.weights.items()}
-    return {"run": session.run_id, "status": status, "progress": progress, "weights": weights,
+    # paused or stopped while the data was being made: not one step
+    status = "paused" if session.request else trainer.run(callback=after_step)
+    return {"run": session.run_id, "status": status, "figures": figures(trainer),
+            "weights": copy_weights(trainer), "progress": steps,
             "seconds": time.perf_counter() - start, "data": made}
+
+
+def figures(trainer: Trainer) -> dict:
+    """What the panel shows of a run, copied (the trainer goes on changing on the worker)."""
+    return {"history": trainer.history.copy(), "step": trainer.step_count,
+            "total": trainer.total_steps, "epoch": trainer.epoch,
+            "test_accuracy": trainer.test_accuracy, "test_loss": trainer.test_loss}
+
+
+def copy_weights(trainer: Trainer) -> dict:
+    return {key: value.copy() for key, value in trainer.net.weights.items()}

@@ -12,6 +12,8 @@ from math import ceil, sqrt
 
 import numpy as np
 
+from .tensors import wished_tensor
+
 DEFAULT_MAX_PIXELS = 500_000  # about 10–15 ms to draw with a colour map (benchmarks/live.py)
 
 
@@ -153,8 +155,6 @@ def tile_rgb(filters: np.ndarray, gap: int = 1) -> tuple[np.ndarray, Mosaic]:
 def premade(report, activations: dict, wish: tuple):
     """The feature map view's next mosaic, tiled in the worker thread with the pass:
     ((tensor, channel or -1, per_channel, max_pixels), Mosaic), or None."""
-    from .tensors import wished_tensor
-
     selected, hint, per_channel, channel, max_pixels = wish
     name = wished_tensor(report, activations, selected, hint)
     maps = activations.get(name)

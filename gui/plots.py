@@ -1,9 +1,10 @@
-"""What the activation views share: pyqtgraph's setup, colour maps, the layer a tensor comes
-from, and the input image as a person sees it (mean/std undone)."""
+"""What every pyqtgraph view shares (the live activations and the Understand panels):
+pyqtgraph's setup, colour maps, a picture box, and rectangles drawn on it.
+
+The arithmetic behind the pictures (which pixels, which values) is in core.live."""
 
 from __future__ import annotations
 
-import numpy as np
 from PySide6 import QtCore  # noqa: F401  (PySide6 before pyqtgraph, so pyqtgraph binds to it)
 
 import pyqtgraph as pg  # isort: skip
@@ -17,32 +18,6 @@ GAP_COLOUR = (40, 40, 40)
 
 def colour_map(name: str) -> pg.ColorMap:
     return pg.colormap.get(name)
-
-
-def display_image(image: np.ndarray, spec) -> np.ndarray:
-    """(C, H, W) network input → (H, W) grey or (H, W, 3) RGB in [0, 1] for the screen."""
-    x = np.asarray(image, np.float32)
-    c = x.shape[0]
-    if spec.std is not None and len(spec.std) == c:
-        x = x * np.asarray(spec.std, np.float32).reshape(c, 1, 1)
-    if spec.mean is not None and len(spec.mean) == c:
-        x = x + np.asarray(spec.mean, np.float32).reshape(c, 1, 1)
-    x = np.clip(x, 0.0, 1.0)
-    return x.transpose(1, 2, 0) if c == 3 else x[0]
-
-
-def clip_box(box, height: int, width: int):
-    """An inclusive ((top, bottom), (left, right)) box cut to the image; None if outside."""
-    (t, b), (l, r) = box
-    t, b, l, r = max(t, 0), min(b, height - 1), max(l, 0), min(r, width - 1)
-    if t > b or l > r:
-        return None
-    return (t, b), (l, r)
-
-
-def box_text(box) -> str:
-    (t, b), (l, r) = box
-    return f"rows {t}..{b}, cols {l}..{r} ({b - t + 1}×{r - l + 1})"
 
 
 def rect_item(colour, width=2, dashed=False):
