@@ -101,7 +101,7 @@ def _block_detail(info) -> str:
     parts = [f"{len(inner)} layer{'s' * (len(inner) != 1)}"]
     if params:
         parts.append(f"{short(params)} params")
-    return " · ".join(filter(None, info.layer.card_detail(parts)))
+    return " · ".join(filter(None, info.layer.block_detail(parts)))
 
 
 def _note_text(message: str) -> str:

@@ -390,3 +390,55 @@ def test_missing_onnx_is_told_plainly(monkeypatch, tmp_path, capsys):
     assert main(["export", str(preset_path("lenet5")), str(out)]) == 2
     assert "pip install 'convscope[onnx]'" in capsys.readouterr().err
     assert not out.exists()
+
+
+# ============================================================================ model zoo
+def _light_model(name):
+    """One of the model-zoo graphs the onnx package ships (opset 9, weights made by
+    ConstantOfShape), its weights drawn at random (the stored ones are one number each,
+    which makes every class score equal), the logits before the softmax an output too."""
+    import os
+
+    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light",
+                        f"light_{name}.onnx")
+    if not os.path.exists(path):
+        pytest.skip(f"this onnx package has no {path}")
+    model = onnx.load(path)
+    graph, rng = model.graph, np.random.default_rng(0)
+    shapes = {t.name: numpy_helper.to_array(t).tolist() for t in graph.initializer}
+    kept = []
+    for n in graph.node:
+        if n.op_type != "ConstantOfShape" or n.input[0] not in shapes:
+            kept.append(n)
+            continue
+        shape = shapes[n.input[0]]
+        value = float(numpy_helper.to_array(n.attribute[0].t).reshape(-1)[0])
+        if len(shape) >= 2:  # conv and fc weights, He-scaled so activations stay near 1
+            array = rng.standard_normal(shape) * np.sqrt(2 / np.prod(shape[1:]))
+        elif value == 0:  # biases and means
+            array = 0.1 * rng.standard_normal(shape)
+        else:  # scales and variances
+            array = abs(value) * rng.uniform(0.5, 1.5, shape)
+        graph.initializer.append(numpy_helper.from_array(array.astype(np.float32),
+                                                         n.output[0]))
+    del graph.node[:]
+    graph.node.extend(kept)
+    softmax = next(n for n in graph.node if n.op_type == "Softmax")
+    graph.output.append(helper.make_empty_tensor_value_info(softmax.input[0]))
+    return model, softmax.input[0]
+
+
+def test_model_zoo_resnet50_with_sum_joins_comes_in():
+    """ResNet-50 as the ONNX model zoo has it: its residual joins are Sum of two."""
+    from core.interop import run_onnx
+    from core.interop.onnx_import import from_model
+
+    model, logits = _light_model("resnet50")
+    net = from_model(model)
+    residuals = [layer for layer in net.layers if layer.TYPE == "residual"]
+    assert len(residuals) == 16
+    assert sum(bool(r.values["shortcut"]) for r in residuals) == 4  # the downsampling ones
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    want = run_onnx(model, x, [logits])[logits].reshape(1, -1)
+    got = net.forward(x)[net.layers[-2].name].reshape(1, -1)
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()

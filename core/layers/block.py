@@ -8,7 +8,7 @@ block the same way and never ask its type:
 - ``read_slots(data, read)`` / ``write_slots(out, write)``: the file's nested keys.
 - ``slot_label(slot)``: the title a person sees above a slot.
 - ``GROWS``: slots can be added and removed (``add_slot`` / ``remove_slot``); ``MIN_SLOTS``.
-- ``join_label()``: the sign the pipeline draws where the slots meet; ``card_detail``.
+- ``join_label()``: the sign the pipeline draws where the slots meet; ``block_detail``.
 - ``mends(ends)``: layers that would make the slots' outputs fit together.
 """
 
@@ -56,7 +56,7 @@ class Block(Layer):
         """The title of a slot where the pipeline shows it."""
         return slot
 
-    def card_detail(self, inside: list[str]) -> list[str]:
+    def block_detail(self, inside: list[str]) -> list[str]:
         """The parts of the block's card line, given what it holds ("10 layers",
         "215K params"): most telling first."""
         return [self.describe(), *inside]

@@ -51,7 +51,7 @@ class Residual(Block):
             return "shortcut (identity)"
         return slot
 
-    def card_detail(self, inside):
+    def block_detail(self, inside):
         return [*inside, "projection" if self.values["shortcut"] else "identity"]
 
     def join_label(self):
