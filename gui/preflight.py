@@ -41,7 +41,7 @@ WITHOUT_A_WINDOW = ("`convscope --screenshot OUT.png [FILE]` renders the window 
                     "and `convscope summary FILE` prints the figures")
 
 
-def window_problem(environ=None, platform: str = sys.platform, load=ctypes.CDLL) -> str | None:
+def window_problem(environ=None, platform: str = sys.platform, load=None) -> str | None:
     """None when Qt can open a window; otherwise one line saying why not and what to do."""
     environ = os.environ if environ is None else environ
     if not platform.startswith("linux"):
@@ -66,8 +66,9 @@ def window_problem(environ=None, platform: str = sys.platform, load=ctypes.CDLL)
     return None
 
 
-def missing_libraries(load=ctypes.CDLL) -> list[str]:
+def missing_libraries(load=None) -> list[str]:
     """The xcb plugin's libraries that the dynamic loader cannot find."""
+    load = load or ctypes.CDLL
     missing = []
     for name in XCB_LIBRARIES:
         try:
