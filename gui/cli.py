@@ -63,7 +63,10 @@ def _app(argv) -> int:
     from gui import app
 
     if args.screenshot:
-        return app.screenshot(path, args.screenshot)
+        status = app.screenshot(path, args.screenshot)
+        if status == EXIT_OK:
+            _wrote(args.screenshot, f"the window with {Path(path).name}")
+        return status
     return app.run(path)
 
 

@@ -132,9 +132,7 @@ def test_screenshot_without_a_screen_is_quiet_and_says_what_it_wrote(tmp_path):
                           text=True, env=environment_without_a_screen(), timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    size = out.stat().st_size
-    assert done.stdout == f"wrote {out}: the window with lenet5.json, {size / 1e6:.1f} MB\n" \
-        if size >= 100_000 else f"wrote {out}: the window with lenet5.json, {size / 1e3:.1f} kB\n"
+    assert done.stdout == f"wrote {out}: the window with lenet5.json, {size_text(out)}\n"
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
