@@ -112,10 +112,10 @@ def _tell_errors(path: str, report) -> int:
 
 
 def _wrote(path, what: str) -> None:
-    print(f"wrote {path}: {what}, {_megabytes(path)}")
+    print(f"wrote {path}: {what}, {_size(path)}")
 
 
-def _megabytes(path) -> str:
+def _size(path) -> str:
     size = os.path.getsize(path)
     return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
@@ -172,7 +172,7 @@ def _import(args) -> int:
     report = net.analyze(fixes=False)
     weights = out.parent / net.weights_file
     print(f"wrote {out}: {len(report.layers)} layers, {report.totals()['params']:,} params; "
-          f"weights in {weights} ({_megabytes(weights)})")
+          f"weights in {weights} ({_size(weights)})")
     return EXIT_OK
 
 
