@@ -92,6 +92,13 @@ class Network:
         return net
 
     @classmethod
+    def preset(cls, name: str) -> Network:
+        """A bundled preset by name ("vgg16", "lenet5", ...), found from any folder."""
+        from .presets import preset_path
+
+        return cls.load(preset_path(name))
+
+    @classmethod
     def from_dict(cls, data) -> Network:
         if not isinstance(data, dict):
             raise ConvScopeError("the file must hold one JSON object")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .errors import ConvScopeError
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 ARCHITECTURES = ASSETS / "architectures"
 DEFAULT_EXAMPLE = ARCHITECTURES / "alexnet.json"
@@ -21,7 +23,12 @@ def preset_paths() -> list[Path]:
 
 
 def preset_path(name: str) -> Path:
-    return ARCHITECTURES / f"{name}.json"
+    """The bundled preset called ``name`` ("vgg16", "resnet18", ...), wherever the cwd is."""
+    path = ARCHITECTURES / f"{name}.json"
+    if not path.is_file():
+        names = ", ".join(p.stem for p in preset_paths())
+        raise ConvScopeError(f"no preset called {name!r}; the presets are {names}")
+    return path
 
 
 def preset_title(path: Path) -> tuple[str, str]:

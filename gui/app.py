@@ -14,7 +14,39 @@ def _application():
         app = QApplication(sys.argv[:1])
         app.setOrganizationName("ConvScope")
         app.setApplicationName("ConvScope")
+        behave_in_a_terminal(app)
     return app
+
+
+# Qt messages that tell a user nothing (the offscreen plugin's "This plugin does not support
+# propagateSizeHints()" during --screenshot, say); anything else still reaches stderr.
+QT_NOISE = ("This plugin does not support",)
+
+
+def behave_in_a_terminal(app) -> None:
+    """Ctrl+C closes the windows as their close button does and quits; Qt's plugin chatter
+    stays off the terminal.
+
+    Python runs a signal handler only between bytecodes, never while Qt waits in C++ for
+    events; a no-op timer hands control back to Python a few times a second."""
+    import signal
+
+    from PySide6.QtCore import QTimer, qInstallMessageHandler
+
+    def message(kind, context, text):
+        if not text.startswith(QT_NOISE):
+            print(f"Qt: {text}", file=sys.stderr)
+
+    def interrupted(*_):
+        app.closeAllWindows()  # each window stops its workers (and may offer to save)
+        if not any(widget.isVisible() for widget in app.topLevelWidgets()):
+            app.quit()
+
+    qInstallMessageHandler(message)
+    signal.signal(signal.SIGINT, interrupted)
+    app.wake_for_signals = QTimer(app)
+    app.wake_for_signals.timeout.connect(lambda: None)
+    app.wake_for_signals.start(200)
 
 
 def collect_garbage_on_the_gui_thread() -> None:

@@ -7,6 +7,7 @@ must (an image file, a PNG diagram). Every failure is one line on stderr, never 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +21,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line with exit status 2."""
 
     def error(self, message):
-        raise SystemExit(_fail(f"{self.prog}: {message}", EXIT_FILE))
+        command = self.prog.removeprefix("convscope").strip()  # "summary" in a subcommand
+        raise SystemExit(_fail(f"{command}: {message}" if command else message, EXIT_FILE))
 
 
 def _fail(message: str, status: int) -> int:
@@ -53,10 +55,20 @@ def _app(argv) -> int:
     from core.presets import DEFAULT_EXAMPLE
 
     path = args.file or str(DEFAULT_EXAMPLE)
+    if args.screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a PNG needs no screen
+    from gui.preflight import window_problem
+
+    problem = window_problem()  # before Qt loads its platform plugin, which would abort
+    if problem:
+        return _fail(f"cannot open a window: {problem}", EXIT_FILE)
     from gui import app
 
     if args.screenshot:
-        return app.screenshot(path, args.screenshot, args.size)
+        status = app.screenshot(path, args.screenshot, args.size)
+        if status == EXIT_OK:
+            _wrote(args.screenshot, f"the window with {Path(path).name}")
+        return status
     return app.run(path)
 
 
@@ -100,7 +112,24 @@ def _summary(args) -> int:
     net = Network.load(args.file, weights=False)
     report = net.analyze()
     sys.stdout.write(render(report, args.format))
+    return _tell_errors(args.file, report)
+
+
+def _tell_errors(path: str, report) -> int:
+    """Each error of the network on stderr, one line naming the file and the place."""
+    for d in report.diagnostics:
+        if d.severity == "error":
+            print(f"convscope: {path}: {d.path} '{d.layer}': {d.message}", file=sys.stderr)
     return EXIT_NETWORK if report.has_error else EXIT_OK
+
+
+def _wrote(path, what: str) -> None:
+    print(f"wrote {path}: {what}, {_size(path)}")
+
+
+def _size(path) -> str:
+    size = os.path.getsize(path)
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
 
 
 def _run(args) -> int:
@@ -122,6 +151,7 @@ def _run(args) -> int:
     except ConvScopeError as err:
         return _fail(str(err.located(source=args.file)), EXIT_NETWORK)
     fileio.atomic_write_npz(args.out, {k: np.asarray(v, np.float32) for k, v in acts.items()})
+    _wrote(args.out, f"{len(acts) - 1} layers")  # every layer's output, besides the input
     return EXIT_OK
 
 
@@ -149,34 +179,27 @@ def _read_input_array(path, net):
 def _import(args) -> int:
     from core.interop import onnx_import
 
-    onnx_import.import_file(args.model, args.out)
+    out = onnx_import.import_file(args.model, args.out)
+    net = Network.load(out, weights=False)
+    report = net.analyze(fixes=False)
+    weights = out.parent / net.weights_file
+    print(f"wrote {out}: {len(report.layers)} layers, {report.totals()['params']:,} params; "
+          f"weights in {weights} ({_size(weights)})")
     return EXIT_OK
 
 
 def _export(args) -> int:
+    from core.interop import RUNNABLE_ONLY, export, export_format
+
     out = Path(args.out)
-    suffix = out.suffix.lower()
+    fmt = export_format(out)  # an unknown suffix is refused before the network is read
     net = Network.load(args.file)
     report = net.analyze()
-    if suffix in (".csv", ".md"):
-        from core import fileio
-        from core.summary import render
-
-        text = render(report, "csv" if suffix == ".csv" else "markdown")
-        fileio.atomic_write_bytes(out, text.encode("utf-8"))
-        return EXIT_NETWORK if report.has_error else EXIT_OK
-    exporters = {".onnx": "core.interop.onnx_export", ".py": "core.interop.torch_source",
-                 ".svg": "core.interop.diagram", ".png": "gui.diagram_png"}
-    if suffix not in exporters:
-        raise ConvScopeError(f"cannot export to '{suffix or out.name}': use .onnx, .py, .svg, "
-                             ".png, .csv or .md", source=str(out))
-    d = report.first_error
-    if d and suffix in (".onnx", ".py"):
-        return _fail(f"{args.file}: {d.path} '{d.layer}': {d.message}", EXIT_NETWORK)
-    import importlib
-
-    importlib.import_module(exporters[suffix]).export(net, out)
-    return EXIT_NETWORK if report.has_error else EXIT_OK
+    if report.has_error and out.suffix.lower() in RUNNABLE_ONLY:
+        return _tell_errors(args.file, report)  # nothing is written
+    export(net, out, report)
+    _wrote(out, f"{net.name}, {fmt.label}")
+    return _tell_errors(args.file, report)
 
 
 if __name__ == "__main__":

@@ -2,46 +2,20 @@
 
 The work (reading a model, making weights, writing ONNX) runs on the shared job worker
 (gui/jobs.py), never on the GUI thread; the exporters are the command line's own
-(core/interop, gui/diagram_png.py), so the app and ``convscope export`` write the same files.
+(the registry ``core.interop.EXPORTS``), so the app and ``convscope export`` write the same
+files.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
-from core import fileio
-from core.summary import render
+from core.interop import EXPORTS, export
 from gui.jobs import JobRunner
 from gui.mainwindow import file_stem
-
-# (menu text, suffix, file-dialog filter, module with export(net, out))
-EXPORTS = (
-    ("&ONNX Model (network and weights)…", ".onnx", "ONNX models (*.onnx)",
-     "core.interop.onnx_export"),
-    ("&PyTorch Source…", ".py", "Python source (*.py)", "core.interop.torch_source"),
-    ("Diagram as &SVG…", ".svg", "SVG pictures (*.svg)", "core.interop.diagram"),
-    ("Diagram as P&NG…", ".png", "PNG pictures (*.png)", "gui.diagram_png"),
-    ("Summary as &CSV…", ".csv", "CSV tables (*.csv)", None),
-    ("Summary as &Markdown…", ".md", "Markdown (*.md)", None),
-)
-
-
-def export_file(net, out: Path) -> Path:
-    """Write ``net`` to ``out`` by its suffix, as ``convscope export`` does."""
-    suffix = out.suffix.lower()
-    if suffix in (".csv", ".md"):
-        text = render(net.analyze(), "csv" if suffix == ".csv" else "markdown")
-        fileio.atomic_write_bytes(out, text.encode("utf-8"))
-        return out
-    module = next(m for _, s, _, m in EXPORTS if s == suffix)
-    if suffix in (".onnx", ".py"):
-        net.check_runnable()  # an error in the network is named, not exported half-way
-    importlib.import_module(module).export(net, out)
-    return out
 
 
 def import_model(path: Path):
@@ -78,7 +52,7 @@ class Interop:
 
     # ------------------------------------------------------------------ export
     def export_dialog(self, suffix: str) -> None:
-        _, _, filter_text, _ = next(e for e in EXPORTS if e[1] == suffix)
+        filter_text = f"{EXPORTS[suffix].label} (*{suffix})"
         doc = self.window.document
         stem = doc.path.stem if doc.path else file_stem(doc.network.name)
         start = str((doc.path.parent if doc.path else Path.home()) / f"{stem}{suffix}")
@@ -94,7 +68,7 @@ class Interop:
             return -1
         net = self.window.document.network.copy()  # the worker never reads the live document
         self._status(f"Exporting {out.name}…")
-        return self.runner.submit("export", lambda job: ("export", export_file(net, out)))
+        return self.runner.submit("export", lambda job: (export(net, out), out))
 
     # ------------------------------------------------------------------ results
     def _finished(self, kind: str, result) -> None:
@@ -105,7 +79,8 @@ class Interop:
             self._status(f"Imported {path.name}: {len(network.layers)} layers with their "
                          "weights (Save writes the .json and the .npz)")
         elif kind == "export":
-            self._status(f"Exported {result[1]}")
+            fmt, out = result
+            self._status(f"Exported the {fmt.label} to {out}")
 
     def _failed(self, kind: str, message: str) -> None:
         if kind in ("import", "export"):
@@ -144,8 +119,8 @@ def install(window, runner: JobRunner | None = None) -> Interop:
     export_menu = QMenu("&Export", menu)
     export_menu.setObjectName("exportMenu")
     menu.insertMenu(quit_action, export_menu)
-    for text, suffix, _, _ in EXPORTS:
-        item = export_menu.addAction(text)
+    for suffix, fmt in EXPORTS.items():
+        item = export_menu.addAction(f"{fmt.label[0].upper()}{fmt.label[1:]}…")
         item.setStatusTip(f"Write the network as {suffix}")
         item.triggered.connect(lambda checked=False, s=suffix: interop.export_dialog(s))
         interop.actions[suffix] = item

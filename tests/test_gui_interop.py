@@ -31,6 +31,34 @@ def test_the_file_menu_offers_import_and_every_export(window):
                                            ".md"}
 
 
+def test_the_export_menu_is_the_registry_the_command_line_reads(make_window, qtbot, dialogs,
+                                                                 tmp_path, monkeypatch):
+    """A format added to core.interop.EXPORTS appears in File ▸ Export and writes its file."""
+    from PySide6.QtWidgets import QMenu
+
+    from core.interop import EXPORTS, ExportFormat
+
+    monkeypatch.setitem(EXPORTS, ".txt", ExportFormat("layer names", __name__, "names_out"))
+    window = make_window(preset_path("lenet5"))
+    interop.install(window)
+    try:
+        menu = window.findChild(QMenu, "exportMenu")
+        assert [a.text() for a in menu.actions()] == [
+            "ONNX model (network and weights)…", "PyTorch source…", "Diagram as SVG…",
+            "Diagram as PNG…", "Summary as CSV…", "Summary as Markdown…", "Layer names…"]
+        out = tmp_path / "lenet.txt"
+        _export(window, qtbot, dialogs, out)
+        assert out.read_text().split()[:3] == ["c1", "c1_tanh", "s2"]
+        assert window.statusBar().currentMessage() == f"Exported the layer names to {out}"
+    finally:
+        window.interop.close()
+
+
+def names_out(net, out):
+    """A writer for the registry test: the top-level layer names, one a line."""
+    out.write_text("".join(f"{layer.name}\n" for layer in net.layers))
+
+
 def test_export_onnx_runs_in_onnx_runtime_like_convscope(window, qtbot, dialogs, tmp_path):
     import onnxruntime
 

@@ -7,9 +7,65 @@ what to install when a user asks for ONNX.
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
 from ..errors import ConvScopeError
 
 INSTALL_HINT = "pip install 'convscope[onnx]'"
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One way to write a network out: ``getattr(import_module(module), function)(net, out)``."""
+
+    label: str
+    module: str
+    function: str = "export"
+
+
+# The export formats by suffix, read by ``convscope export`` and File ▸ Export alike.
+EXPORTS: dict[str, ExportFormat] = {
+    ".onnx": ExportFormat("ONNX model (network and weights)", "core.interop.onnx_export"),
+    ".py": ExportFormat("PyTorch source", "core.interop.torch_source"),
+    ".svg": ExportFormat("diagram as SVG", "core.interop.diagram"),
+    # Qt draws the PNG, so its writer lives in gui/ and is imported only when asked for.
+    ".png": ExportFormat("diagram as PNG", "gui.diagram_png"),
+    ".csv": ExportFormat("summary as CSV", "core.interop", "export_summary"),
+    ".md": ExportFormat("summary as Markdown", "core.interop", "export_summary"),
+}
+# Formats that run: a network with an error in it is refused rather than written half-way.
+RUNNABLE_ONLY = (".onnx", ".py")
+
+
+def export_format(out) -> ExportFormat:
+    """The registry's format for ``out``'s suffix, or ConvScopeError listing the known ones."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in EXPORTS:
+        *rest, last = EXPORTS
+        raise ConvScopeError(f"cannot export to '{suffix or out.name}': use "
+                             f"{', '.join(rest)} or {last}", source=str(out))
+    return EXPORTS[suffix]
+
+
+def export(net, out, report=None) -> ExportFormat:
+    """Write ``net`` to ``out`` in the format its suffix names; returns that format."""
+    fmt = export_format(out)
+    if Path(out).suffix.lower() in RUNNABLE_ONLY:
+        net.check_runnable(report=report)
+    getattr(importlib.import_module(fmt.module), fmt.function)(net, Path(out))
+    return fmt
+
+
+def export_summary(net, out: Path) -> None:
+    """The summary table as CSV (``.csv``) or Markdown (``.md``), as ``convscope summary``."""
+    from ..fileio import atomic_write_bytes
+    from ..summary import render
+
+    style = "csv" if out.suffix.lower() == ".csv" else "markdown"
+    atomic_write_bytes(out, render(net.analyze(), style).encode("utf-8"))
 
 
 def missing_onnx_message(package: str = "onnx") -> str:
