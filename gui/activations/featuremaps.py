@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QToolButton,
@@ -24,7 +25,7 @@ from core.live.mosaic import DEFAULT_MAX_PIXELS, tile
 from core.live.tensors import branch_tensors, shown_layer
 from gui.plots import MAP_COLOURS, colour_map, image_box, pg, rect_item
 
-from .controller import Probe
+from .controller import Probe, message_header
 from .export import ask_and_save, coloured, enlarge
 
 TOP_CLASSES = 5
@@ -55,6 +56,8 @@ class FeatureMapView(QWidget):
     # ------------------------------------------------------------------ widgets
     def _build(self):
         self.title = QLabel(objectName="mapTitle")
+        # a longer name must not widen the dock column (the layout would jump)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.branch = QComboBox(objectName="branchChooser")
         self.branch.setToolTip("A block: its output, or the last layer of one branch")
         self.branch.setVisible(False)
@@ -188,6 +191,7 @@ class FeatureMapView(QWidget):
 
     def show_message(self, text: str):
         self.mosaic, self.maps, self.shown = None, None, []
+        self.title.setText(message_header(self.doc))
         self.message.setText(text)
         self.stack.setCurrentWidget(self.message)
         self.value_label.clear()

@@ -39,6 +39,8 @@ from .overlay import WindowOverlay, footprint, weight_picture
 PLAY_INTERVAL_MS = 150
 PAD_COLOUR = QColor(200, 200, 200)
 MODES = ("inputs x", "weights w", "products w·x")
+PICK_ANOTHER = ("<i>Click a pixel in the Feature maps panel to pick another output pixel (◀ ▶ "
+                "step through them).</i>")
 
 
 class KernelWindowView(QWidget):
@@ -138,8 +140,9 @@ class KernelWindowView(QWidget):
             self.overlay.clear()
             self.image.clear()
             self._source_key = None
-            self.info.setText("Click a pixel of a feature map to see the window its kernel "
-                              "reads, or press ▶ to slide the kernel over the map.")
+            self.info.setText("Select a layer with feature maps, then click a pixel in the "
+                              "Feature maps panel to see the window its kernel reads, or press "
+                              "▶ to slide the kernel over the map.")
             self.table.clear()
             self.table.setRowCount(0)
             self.table.setColumnCount(0)
@@ -219,7 +222,7 @@ class KernelWindowView(QWidget):
         (t, b), (l, r) = foot.window
         if t < 0 or l < 0 or b >= source_shape[1] or r >= source_shape[2]:
             text += "; the part outside the map is zero padding"
-        text += f". Receptive field on the input: {box_text(foot.field)}."
+        text += f". Receptive field on the input: {box_text(foot.field)}. {PICK_ANOTHER}"
         self.info.setText(text)
         self.sums.setText(self._sum_text(step, foot))
 
