@@ -700,3 +700,18 @@ def test_the_input_image_is_made_off_the_gui_thread(qtbot, live, tmp_path, monke
     rect = shown.mapRectToParent(shown.boundingRect())
     assert (rect.width(), rect.height()) == (2100, 2100)
     assert live.controller.result.activations["p"].shape == (3, 1050, 1050)
+
+
+def test_the_kernel_window_draws_the_part_of_a_large_map_around_the_window():
+    from gui.activations.stepper import CROP, crop_origin
+
+    assert CROP == 2048
+    # a map that fits is drawn whole
+    assert crop_origin(((0, 10), (5, 15)), (227, 227), None) == (0, 0)
+    # 10000×10000: centred on the window (rows 4990..5000 → 4995 − 1024), cut at the edges
+    assert crop_origin(((4990, 5000), (10, 20)), (10000, 10000), None) == (3971, 0)
+    assert crop_origin(((9990, 10002), (-1, 9)), (10000, 10000), None) == (7952, 0)
+    # kept while the window stays inside the part drawn; moved when it leaves it
+    shown = ("id", "input", 0, True, 3971, 0)
+    assert crop_origin(((5990, 6000), (30, 40)), (10000, 10000), shown) == (3971, 0)
+    assert crop_origin(((6010, 6020), (30, 40)), (10000, 10000), shown) == (4991, 0)
