@@ -77,9 +77,8 @@ class FeatureMapView(QWidget):
         export = QToolButton(text="PNG", toolTip="Export the feature maps as PNG")
         export.clicked.connect(self.export_dialog)
         bar = QHBoxLayout()
-        for widget in (self.title, self.branch):
-            bar.addWidget(widget)
-        bar.addStretch(1)
+        bar.addWidget(self.title, 1)  # the free room, however long its text
+        bar.addWidget(self.branch)
         for label, widget in (("scale", self.scaling), ("colours", self.colours),
                               ("channel", self.channel)):
             bar.addWidget(QLabel(label))
@@ -134,6 +133,10 @@ class FeatureMapView(QWidget):
         self.show_message(self.live.message or "Waiting for the first forward pass…")
 
     # ------------------------------------------------------------------ what to show
+    def _set_title(self, text: str):
+        self.title.setText(text)
+        self.title.setToolTip(text)  # a narrow column cuts the header short
+
     def layer_name(self, report) -> str:
         return shown_layer(report, self.doc.selected)
 
@@ -178,7 +181,7 @@ class FeatureMapView(QWidget):
             return
         self.tensor, self.maps = tensor, maps
         kind = "input" if tensor == "input" else result.report.by_name(tensor).type
-        self.title.setText(f"<b>{tensor}</b> {kind} · {fmt_shape(maps.shape)}")
+        self._set_title(f"<b>{tensor}</b> {kind} · {fmt_shape(maps.shape)}")
         self.channel.blockSignals(True)
         self.channel.setMaximum(maps.shape[0] - 1)
         self.channel.blockSignals(False)
@@ -191,7 +194,7 @@ class FeatureMapView(QWidget):
 
     def show_message(self, text: str):
         self.mosaic, self.maps, self.shown = None, None, []
-        self.title.setText(message_header(self.doc))
+        self._set_title(message_header(self.doc))
         self.message.setText(text)
         self.stack.setCurrentWidget(self.message)
         self.value_label.clear()

@@ -70,8 +70,7 @@ class KernelView(QWidget):
         export = QToolButton(text="PNG", toolTip="Export the kernels as PNG")
         export.clicked.connect(self.export_dialog)
         bar = QHBoxLayout()
-        bar.addWidget(self.title)
-        bar.addStretch(1)
+        bar.addWidget(self.title, 1)  # the free room, however long its text
         for label, widget in (("show", self.mode), ("filter", self.filter),
                               ("input channel", self.slice)):
             bar.addWidget(QLabel(label))
@@ -115,6 +114,10 @@ class KernelView(QWidget):
         self.show_message("The filters of the selected conv layer show here.")
 
     # ------------------------------------------------------------------ content
+    def _set_title(self, text: str):
+        self.title.setText(text)
+        self.title.setToolTip(text)  # a narrow column cuts the header short
+
     def refresh(self, *_):
         self._update_banner()
         result = self.live.result
@@ -133,7 +136,7 @@ class KernelView(QWidget):
             return
         f, c, kh, kw = weights.shape
         groups = info.layer.values["groups"]
-        self.title.setText(f"<b>{name}</b> · {f} filters of {kh}×{kw}×{c}"
+        self._set_title(f"<b>{name}</b> · {f} filters of {kh}×{kw}×{c}"
                            + (f" (groups {groups})" if groups > 1 else ""))
         # "RGB" (all three as colour) only for filters that read a colour image
         rgb = c == 3 and producer(result.report, name) == "input"
@@ -153,7 +156,7 @@ class KernelView(QWidget):
     def show_message(self, text: str):
         self.layer, self.weights, self.layout_mosaic = "", None, None
         self._framed = None  # what comes next (maybe another network's) is fitted anew
-        self.title.setText(message_header(self.doc))
+        self._set_title(message_header(self.doc))
         self.message.setText(text)
         self.stack.setCurrentWidget(self.message)
 
@@ -270,4 +273,3 @@ class KernelView(QWidget):
     def export_dialog(self):
         return ask_and_save(self, "Export kernels as PNG", f"{self.layer or 'kernels'}.png",
                             self.export_image)
-
