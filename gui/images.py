@@ -55,14 +55,19 @@ def load_image(path, spec) -> np.ndarray:
     if spec.channels not in (1, 3):
         raise ConvScopeError(f"an image gives 1 or 3 channels; the network takes "
                              f"{spec.channels} (use --input with a .npy array)", source=str(path))
-    image = fit(read_qimage(path), spec.width, spec.height)
-    return normalise(qimage_to_array(image, spec.channels), spec)
+    return image_for(read_qimage(path), spec)
 
 
 def image_for(picture, spec) -> np.ndarray:
     """A QImage as the network's input (C, H, W): fitted, greyscale for one channel; a
-    network of another channel count gets the grey picture in every channel."""
+    network of another channel count gets the grey picture in every channel.
+
+    The picture is put in its final pixel format before it is scaled: Qt's calls hold
+    Python's lock, and converting a 10000×10000 result would freeze the window (the live
+    views make this on a worker thread) for a second more."""
     rgb = spec.channels == 3
+    picture = picture.convertToFormat(QImage.Format.Format_RGB888 if rgb
+                                      else QImage.Format.Format_Grayscale8)
     pixels = qimage_to_array(fit(picture, spec.width, spec.height), 3 if rgb else 1)
     if not rgb and spec.channels != 1:
         pixels = np.repeat(pixels, spec.channels, axis=2)

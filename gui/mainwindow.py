@@ -118,7 +118,10 @@ class MainWindow(QMainWindow):
         runner = self.understand.runner if self.understand else None
         self.interop = self._part("ONNX import and export menus",
                                   lambda: interop.install(self, runner))
-        self.reapply_layout()
+        if self._restored:
+            self.reapply_layout()
+        else:  # the parts' docks split the columns evenly: give them their default room
+            self._default_sizes()
 
     def _part(self, name: str, make):
         try:
@@ -190,12 +193,17 @@ class MainWindow(QMainWindow):
 
     def _default_sizes(self) -> None:
         side = [self.docks[n] for n in ("Palette", "Inspector") if n in self.docks]
-        self.resizeDocks(side, [230, 400][:len(side)], Qt.Orientation.Horizontal)
+        right = 560 if "Feature maps" in self.docks else 400  # room for the live maps
+        self.resizeDocks(side, [230, right][:len(side)], Qt.Orientation.Horizontal)
         if "Summary" in self.docks:
             self.resizeDocks([self.docks["Summary"]], [300], Qt.Orientation.Vertical)
         if "Palette" in self.docks:  # all of it visible when it shares its column
             self.resizeDocks([self.docks["Palette"]], [self._palette_height()],
                              Qt.Orientation.Vertical)
+        if "Feature maps" in self.docks:  # the live maps get most of the right-hand column
+            column = self.height() - self.menuBar().sizeHint().height() - 40
+            self.resizeDocks([self.docks["Inspector"], self.docks["Feature maps"]],
+                             [column * 2 // 5, column * 3 // 5], Qt.Orientation.Vertical)
 
     def _palette_height(self) -> int:
         tree = self.palette
@@ -399,6 +407,7 @@ class MainWindow(QMainWindow):
         if not preset:
             app_settings.add_recent(path)
         self._select_first()
+        self.pipeline.fit_width()  # the last network's zoom says nothing about this one
         self.statusBar().showMessage(f"Opened {path.name}" + (" (a preset: Save asks for a "
                                                               "new name)" if preset else ""), 5000)
         return True

@@ -267,12 +267,13 @@ def test_step_through_sum_is_the_forward_value(qtbot, live, alexnet):
     open_network(qtbot, live, alexnet.copy())
     doc, stepper = live.document, live.kernel_window
     doc.select("conv1")
-    assert live.controller.probe == Probe("conv1", 0, 0, 0)  # shown before any click
+    # shown before any click: the centre of conv1's 55×55 maps
+    assert live.controller.probe == Probe("conv1", 0, 27, 27)
     qtbot.mouseClick(stepper.next, Qt.MouseButton.LeftButton)
     stepper.step_by(1)
-    assert live.controller.probe == Probe("conv1", 0, 0, 2)
+    assert live.controller.probe == Probe("conv1", 0, 27, 29)
     stepper.step_by(55)  # 55 pixels per row: one row on
-    assert live.controller.probe == Probe("conv1", 0, 1, 2)
+    assert live.controller.probe == Probe("conv1", 0, 28, 29)
     live.controller.set_probe(Probe("conv1", 42, 1, 2))
     step = stepper.foot.step
     acts = core_forward(doc)
@@ -542,3 +543,175 @@ def test_a_network_of_other_channel_counts_gets_grey_in_each(qtbot, live):
     assert image.shape == (2, 16, 16)
     np.testing.assert_array_equal(image[0], image[1])
     assert image.std() > 0.05
+
+
+# ============================================================================ in the window
+def window_with_parts(make_window, qtbot, preset="alexnet"):
+    """The window as the app starts it: the designer shown first, the parts added after."""
+    window = make_window(restore_layout=False, autosave=False)
+    window.add_parts()
+    live = window.activations
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        window.open_path(preset_path(preset), quiet=True)
+    return window, live
+
+
+def click_card(window, name):
+    """A real click on a layer's card in the pipeline."""
+    view = window.pipeline
+    card = view.cards[name]
+    view.ensureVisible(card)
+    QApplication.processEvents()
+    point = view.mapFromScene(card.sceneBoundingRect().center())
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    QApplication.processEvents()
+    assert window.document.selected == name
+
+
+def test_the_live_views_follow_the_selected_layer(qtbot, make_window):
+    window, live = window_with_parts(make_window, qtbot)
+    try:
+        # conv1 (selected on opening) is 55×55: its centre pixel, channel 0
+        assert live.controller.probe == Probe("conv1", 0, 27, 27)
+        click_card(window, "conv2")
+        # conv2 is 27×27; by hand, its (13, 13) reads norm1/pool1 rows 11..15 (5×5, pad 2),
+        # pool1 (3×3 /2) reads conv1 rows 22..32, conv1 (11×11 /4) input rows 88..138
+        assert live.controller.probe == Probe("conv2", 0, 13, 13)
+        assert live.kernel_window.foot.layer == "conv2"
+        assert live.kernel_window.overlay.rects()["window"] == ((11, 15), (11, 15))
+        text = live.kernel_window.info.text()
+        assert text.startswith("<b>conv2</b> channel 0 at (y 13, x 13)")
+        assert "Click a pixel in the Feature maps panel to pick another" in text
+        assert live.input_view.overlay.rects() == {"field": ((88, 138), (88, 138))}
+        assert live.input_view.info.text().startswith(
+            "conv2 (13, 13) sees the input's rows 88..138, cols 88..138 (51×51)")
+        # a pixel clicked on the selected layer stays until another layer is selected
+        view = live.feature_maps
+        click(view, view.scene_pos(5, 2, 3))
+        assert live.controller.probe == Probe("conv2", 5, 2, 3)
+        click_card(window, "pool1")  # 27×27 too
+        assert live.controller.probe == Probe("pool1", 0, 13, 13)
+        assert live.kernel_window.foot.source == "relu1"
+    finally:
+        window.document.undo_stack.setClean()
+        window.close()
+
+
+def test_kernel_texts_and_labels_match_the_layer_shown(qtbot, make_window):
+    window, live = window_with_parts(make_window, qtbot)
+    kernels = live.kernels
+    try:
+        # conv1 reads the RGB image and has seeded weights: the offer names it
+        assert kernels.slice.text() == "RGB" and kernels.rgb
+        assert not kernels.banner.isHidden()
+        assert kernels.banner_text.text().startswith("conv1 has seeded random (He) weights")
+        click_card(window, "conv2")  # 256 filters of 5×5×96: no RGB, no offer
+        assert kernels.title.text() == "<b>conv2</b> · 256 filters of 5×5×96"
+        assert kernels.slice.value() == 0 and kernels.slice.text() == "0"
+        assert kernels.banner.isHidden()
+        click_card(window, "conv1")  # back: RGB again, although conv2 had no RGB
+        assert kernels.slice.text() == "RGB" and kernels.rgb
+        assert not kernels.banner.isHidden()
+    finally:
+        window.document.undo_stack.setClean()
+        window.close()
+
+
+def test_a_newly_opened_network_is_named_and_fitted(qtbot, make_window):
+    window, live = window_with_parts(make_window, qtbot)
+    try:
+        zoom_in = next(a for a in window.menu("View").actions() if a.text() == "Zoom &In")
+        zoom_in.trigger()
+        zoom_in.trigger()
+        assert window.pipeline.transform().m11() == pytest.approx(1.15 ** 2)
+        with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+            window.open_path(preset_path("lenet5"), quiet=True)
+            # while LeNet-5 runs, the headers name its first layer, not AlexNet's conv1
+            assert live.feature_maps.message.text() == "Running LeNet-5…"
+            assert live.feature_maps.title.text() == "<b>c1</b> · LeNet-5"
+            assert live.kernels.title.text() == "<b>c1</b> · LeNet-5"
+        # LeNet-5's pipeline fits at 100%: AlexNet's zoom is not carried over
+        assert window.pipeline.transform().m11() == pytest.approx(1.0)
+        assert live.feature_maps.title.text().startswith("<b>c1</b> conv")
+    finally:
+        window.document.undo_stack.setClean()
+        window.close()
+
+
+def test_the_feature_maps_get_most_of_the_right_column_and_stay_put(qtbot, make_window):
+    """As the app starts (the parts join the shown window), the maps get at least half of
+    the right-hand column, the same room as in --screenshot; selecting layers whose names
+    and inspectors differ moves nothing."""
+    window, live = window_with_parts(make_window, qtbot)
+    try:
+        docks = window.docks
+        QApplication.processEvents()
+
+        def sizes():
+            return {name: docks[name].geometry() for name in
+                    ("Inspector", "Feature maps", "Input", "Palette", "Summary")}
+
+        maps, inspector = docks["Feature maps"].height(), docks["Inspector"].height()
+        assert maps >= (maps + inspector) / 2
+        assert docks["Feature maps"].width() >= 500
+        before = sizes()
+        for name in ("relu1", "pool1", "norm1", "conv2", "fc6", "fc8", "conv1"):
+            click_card(window, name)
+            assert sizes() == before, name
+    finally:
+        window.document.undo_stack.setClean()
+        window.close()
+
+
+def test_the_input_image_is_made_off_the_gui_thread(qtbot, live, tmp_path, monkeypatch):
+    """Scaling a picture to a large input takes seconds (10000×10000: 3–11 s): it is done
+    on the worker, and the input view draws a large image from every n-th pixel."""
+    import gui.activations.controller as controller_module
+
+    threads = []
+
+    def recording(picture, spec):
+        threads.append(threading.current_thread())
+        return load_image_for(picture, spec)
+
+    load_image_for = controller_module.image_for
+    monkeypatch.setattr(controller_module, "image_for", recording)
+    open_network(qtbot, live, tiny([{"type": "pool", "name": "p", "kernel": 2}]))
+    doc = live.document
+    picture = QImage(40, 20, QImage.Format.Format_RGB888)
+    picture.fill(Qt.GlobalColor.green)
+    path = tmp_path / "green.png"
+    assert picture.save(str(path))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    made = len(threads)
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        qtbot.mouseClick(live.input_view.open_button, Qt.MouseButton.LeftButton)
+    assert len(threads) == made + 1
+    np.testing.assert_allclose(doc.image[:, 8, 8], [0.0, 1.0, 0.0])  # green, no mean/std
+    # a larger input, as the inspector sets it: made again, off the GUI thread too
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        doc.undo_stack.push(SetInputValues(doc, {"height": 2100, "width": 2100}))
+    assert doc.image.shape == (3, 2100, 2100)
+    np.testing.assert_allclose(doc.image[:, 1000, 1000], [0.0, 1.0, 0.0])
+    assert len(threads) == made + 2 and threading.main_thread() not in threads
+    # drawn from every 2nd pixel (at most 2048 across), over the full 2100×2100
+    shown = live.input_view.image
+    assert shown.image.shape == (1050, 1050, 3)
+    rect = shown.mapRectToParent(shown.boundingRect())
+    assert (rect.width(), rect.height()) == (2100, 2100)
+    assert live.controller.result.activations["p"].shape == (3, 1050, 1050)
+
+
+def test_the_kernel_window_draws_the_part_of_a_large_map_around_the_window():
+    from gui.activations.stepper import CROP, crop_origin
+
+    assert CROP == 2048
+    # a map that fits is drawn whole
+    assert crop_origin(((0, 10), (5, 15)), (227, 227), None) == (0, 0)
+    # 10000×10000: centred on the window (rows 4990..5000 → 4995 − 1024), cut at the edges
+    assert crop_origin(((4990, 5000), (10, 20)), (10000, 10000), None) == (3971, 0)
+    assert crop_origin(((9990, 10002), (-1, 9)), (10000, 10000), None) == (7952, 0)
+    # kept while the window stays inside the part drawn; moved when it leaves it
+    shown = ("id", "input", 0, True, 3971, 0)
+    assert crop_origin(((5990, 6000), (30, 40)), (10000, 10000), shown) == (3971, 0)
+    assert crop_origin(((6010, 6020), (30, 40)), (10000, 10000), shown) == (4991, 0)

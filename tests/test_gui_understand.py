@@ -405,6 +405,48 @@ def test_saliency_view_shows_cores_gradient(app, qtbot):
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (4, 6, 7, 9)
 
 
+def test_saliency_channel_box_says_what_is_computed(app, qtbot):
+    """A unit's channel 0 reads "0", not "the top class" (the special text of the class
+    target, which Qt shows at the box's minimum whatever it means)."""
+    window, understand = app
+    doc = load(window, fc_net())
+    doc.set_image(np.random.default_rng(2).standard_normal((1, 12, 12)).astype(np.float32),
+                  "test")
+    doc.select("conv")
+    panel = understand.saliency
+    panel.target.setCurrentIndex(panel.target.findData("unit"))
+    assert panel.channel.value() == 0 and panel.channel.text() == "0"
+    with qtbot.waitSignal(panel.computed, timeout=WAIT):
+        click(panel.compute_button)
+    assert (panel.result["layer"], panel.result["channel"]) == ("conv", 0)
+    panel.target.setCurrentIndex(panel.target.findData("class"))
+    panel.channel.setValue(-1)
+    assert panel.channel.text() == "the top class"
+
+
+def test_more_channels_than_a_spin_box_holds_is_refused_in_one_line(app):
+    """A legal network whose last layer has 2^32 channels (16 maps of 16384×16384,
+    flattened): the saliency and feature visualisation panels say so in one line, instead
+    of an OverflowError on every selection."""
+    window, understand = app
+    doc = load(window, network([{"type": "conv", "name": "conv", "filters": 16, "kernel": 1},
+                                {"type": "flatten", "name": "flat"}], size=16384))
+    doc.select("flat")
+    settle()
+    saliency_panel, viz = understand.saliency, understand.featureviz
+    saliency_panel.target.setCurrentIndex(saliency_panel.target.findData("unit"))
+    for panel, button in ((saliency_panel, saliency_panel.compute_button),
+                          (viz, viz.run_button)):
+        assert panel.layer_label.text() == (
+            "flat (1×1×4294967296) has more channels or positions than this panel can "
+            "number (at most 2,147,483,648)")
+        assert not button.isEnabled()
+    doc.select(INPUT)
+    doc.select("flat")  # again: still one line, no exception
+    settle()
+    assert not saliency_panel.compute_button.isEnabled()
+
+
 def test_feature_visualisation_grid_is_cores_result(app, qtbot):
     window, understand = app
     doc = load(window, fc_net())

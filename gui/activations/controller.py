@@ -9,15 +9,18 @@ map pixel the user clicked, which the kernel overlay and the step-through follow
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import QApplication
 
 from core import ConvScopeError
 from core.live.forward import ForwardRequest, ForwardResult, SeededWeights, run_forward
+from core.live.tensors import branch_tensors, shown_layer
 from core.presets import ASSETS
 from gui.images import image_for, read_qimage
 from gui.jobs import JobRunner
@@ -27,12 +30,29 @@ from . import blas
 SAMPLES = ASSETS / "images"
 WORKER_BLAS_THREADS = 1  # see blas.py: a spinning second BLAS thread starves the window
 SAMPLE_ORDER = ("shapes", "landscape", "textures", "colours", "text", "digit")
-FORWARD = "forward"  # the runner's job kind
+FORWARD = "forward"  # the runner's job kinds: a pass,
+IMAGE = "image"  # and the input image made from the picture
+
+
+def _readable(path) -> bool:
+    """Whether Qt can decode the file (its header only: nothing is decoded yet)."""
+    return QImageReader(str(path)).canRead()
+
+
+def _decoded(picture) -> QImage:
+    return picture if isinstance(picture, QImage) else read_qimage(picture)
 
 
 def sample_paths() -> list[Path]:
     rank = {name: k for k, name in enumerate(SAMPLE_ORDER)}
     return sorted(SAMPLES.glob("*.png"), key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
+
+
+def message_header(doc) -> str:
+    """A view's header over a message ("Running VGG16…", "conv3 was not computed"): the
+    layer it is about, in the network open now (not the one whose maps were shown before)."""
+    name = shown_layer(doc.report, doc.selected)
+    return f"<b>{name}</b> · {doc.network.name}" if name else doc.network.name
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,7 @@ class Probe:
 class LiveController(QObject):
     resultReady = Signal(object)  # the ForwardResult now on screen
     failed = Signal(str)  # why there are no maps (not runnable, or the pass failed)
+    pictureFailed = Signal(str)  # a picture chosen could not be made into the input
     busyChanged = Signal(bool)
     probeChanged = Signal(object)  # Probe or None
     # the worker's own signals, relayed on the GUI thread (safe to wait on and to count)
@@ -78,10 +99,14 @@ class LiveController(QObject):
         self.seeded = SeededWeights()  # used on the worker thread only
         self.runner = JobRunner(self, "convscope-forward")
         self.runner.started.connect(lambda kind, job_id: self.passStarted.emit(job_id))
-        self.runner.finished.connect(lambda kind, result: self._finished(result))
-        self.runner.failed.connect(lambda kind, message: self._show_failure(message))
+        self.runner.finished.connect(lambda kind, result: self._finished(result)
+                                     if kind == FORWARD else self._image_made(result))
+        self.runner.failed.connect(lambda kind, message: self._show_failure(message)
+                                   if kind == FORWARD else self._image_failed(message))
         self.runner.stopped.connect(self._stopped)
         document.changed.connect(self.schedule)
+        # before the views hear of it (they connect later): they draw the new probe
+        document.selectionChanged.connect(self._follow_selection)
         document.imageChanged.connect(self._image_changed)
         app = QApplication.instance()
         if app is not None:
@@ -122,8 +147,9 @@ class LiveController(QObject):
             self.schedule()
 
     def submit(self) -> bool:
-        """Send the document as it is now; False (and ``failed``) if it cannot run."""
-        request = self._request()
+        """Send the document as it is now; False (and ``failed``) if it cannot run, or if
+        its input image must be made first (on the worker: that job then sends the pass)."""
+        request = self._request(self._fitting_image)
         if request is None:
             return False
         self._set_busy(True)
@@ -132,16 +158,21 @@ class LiveController(QObject):
             request, seeded, job.id, job.should_stop))
         return True
 
-    def _request(self) -> ForwardRequest | None:
+    def _request(self, get_image) -> ForwardRequest | None:
+        """The pass to run, with the image ``get_image()`` gives (None: not yet)."""
         self._timer.stop()
-        # from here on, a pass in flight is stale: it stops between layers
+        # from here on, a pass (or image) in flight is stale: it stops between layers
         self._latest_id = self.runner.cancel(FORWARD)
+        self.runner.cancel(IMAGE)
         net = self.doc.network
         try:
             net.check_runnable(report=self.doc.report)
-            image = self.network_image()
+            image = get_image()
         except ConvScopeError as err:
             self._show_failure(str(err))
+            return None
+        if image is None:
+            self._make_image()
             return None
         wish = self.mosaic_wish() if self.mosaic_wish is not None else None
         return ForwardRequest(self.doc.revision, net.to_dict(), dict(net.weights),
@@ -149,7 +180,7 @@ class LiveController(QObject):
 
     def compute_now(self) -> bool:
         """Run the pass on this thread and show it (for screenshots and scripts)."""
-        request = self._request()
+        request = self._request(self.network_image)
         if request is None:
             return False
         try:  # its own weight cache: the worker's may be in use
@@ -186,22 +217,69 @@ class LiveController(QObject):
             self.busyChanged.emit(busy)
 
     # ------------------------------------------------------------------ the input image
-    def network_image(self) -> np.ndarray:
-        """The document's image if it fits the network; otherwise made again from the
-        picture (a sample by default) and put in the document."""
+    def _spec_key(self) -> tuple:
         spec = self.doc.network.input
-        key = (spec.channels, spec.height, spec.width, tuple(spec.mean or ()),
-               tuple(spec.std or ()))
+        return (spec.channels, spec.height, spec.width, tuple(spec.mean or ()),
+                tuple(spec.std or ()))
+
+    def _fitting_image(self) -> np.ndarray | None:
+        """The document's image if it fits the network as it is now; None if one must be
+        made from the picture."""
         image = self.doc.image
         made_key, made = self._made
-        if image is not None and not self._remake:
-            if image is made and made_key == key:
-                return image
-            if image is not made and image.shape == spec.shape:
-                return image  # someone else's image (a script, a .npy): taken as it is
-        if self.picture is None:
-            self._pick_default_picture()
-        array = image_for(self.picture, spec)
+        if image is None or self._remake:
+            return None
+        if image is made:
+            return image if made_key == self._spec_key() else None
+        # someone else's image (a script, a .npy): taken as it is if its shape fits
+        return image if image.shape == self.doc.network.input.shape else None
+
+    def network_image(self) -> np.ndarray:
+        """The document's image if it fits the network; otherwise made again from the
+        picture (a sample by default), here and now, and put in the document (scripts,
+        screenshots; the live passes have it made on the worker)."""
+        image = self._fitting_image()
+        if image is None:
+            picture = _decoded(self._the_picture())
+            self.picture = picture
+            image = self._install(self._spec_key(), image_for(picture, self.doc.network.input))
+        return image
+
+    def _make_image(self) -> None:
+        """Make the input image on the worker: decoding a large file and scaling it to a
+        large input (10000×10000) takes seconds, which the window must not freeze for.
+        When it comes, it goes in the document and the pass is sent."""
+        picture, key = self._the_picture(), self._spec_key()
+        spec = copy.deepcopy(self.doc.network.input)  # edits change the live one
+        self._set_busy(True)
+
+        def make(job):
+            decoded = _decoded(picture)
+            return picture, decoded, key, image_for(decoded, spec)
+
+        self.runner.submit(IMAGE, make)
+
+    def _image_made(self, result) -> None:
+        picture, decoded, key, array = result
+        if self.picture is picture:  # keep the decoded picture, not its file name
+            self.picture = decoded
+        if key != self._spec_key():  # the input changed while it was made: again
+            self.schedule()
+            return
+        self._install(key, array)
+        self.submit()
+
+    def _image_failed(self, message: str) -> None:
+        """The picture could not be decoded (or made into an image): say so; the image in
+        the document, if it still fits, stays and runs."""
+        self.picture, self._remake = None, False
+        self.pictureFailed.emit(message)
+        if self._fitting_image() is not None:
+            self.schedule()
+        else:
+            self._show_failure(message)
+
+    def _install(self, key: tuple, array: np.ndarray) -> np.ndarray:
         self._made, self._remake = (key, array), False
         self._setting_image = True
         try:
@@ -210,22 +288,24 @@ class LiveController(QObject):
             self._setting_image = False
         return array
 
-    def _pick_default_picture(self) -> None:
-        source = self.doc.image_source
-        if source and Path(source).is_file():
-            try:
-                self.picture, self.picture_name = read_qimage(source), source
-                return
-            except ConvScopeError:
-                pass
-        greyscale = self.doc.network.input.channels == 1
-        path = SAMPLES / ("digit.png" if greyscale else "shapes.png")
-        self.picture, self.picture_name = read_qimage(path), str(path)
+    def _the_picture(self):
+        """The picture the image is made from: a QImage, or a file still to be decoded."""
+        if self.picture is None:
+            source = self.doc.image_source
+            if source and Path(source).is_file() and _readable(source):
+                self.picture, self.picture_name = source, source
+            else:
+                greyscale = self.doc.network.input.channels == 1
+                path = SAMPLES / ("digit.png" if greyscale else "shapes.png")
+                self.picture, self.picture_name = str(path), str(path)
+        return self.picture
 
     def use_picture(self, path) -> None:
-        """Make the input from an image file (raises ConvScopeError if it is not one)."""
-        picture = read_qimage(path)
-        self.picture, self.picture_name = picture, str(path)
+        """Make the input from an image file (raises ConvScopeError at once if it is not
+        one; it is decoded on the worker)."""
+        if not _readable(path):
+            read_qimage(path)  # raises, saying what is wrong
+        self.picture, self.picture_name = str(path), str(path)
         self._remake = True  # the next request makes the image from the new picture
         self.submit()
 
@@ -236,16 +316,29 @@ class LiveController(QObject):
             self.probeChanged.emit(probe)
 
     def _default_probe(self) -> None:
-        """With no pixel clicked yet, the kernel window shows output pixel (0, 0) of the
-        selected layer, or else of the first layer with a kernel: where a step-through starts,
-        and a first look at what a window is, instead of an empty panel."""
-        layers = self.doc.report.layers
-        selected = [i for i in layers if i.name == self.doc.selected]
-        for info in selected + layers:
-            maps = self.result.activations.get(info.name)
-            if info.window and info.depth == 0 and maps is not None and maps.shape[1] > 1:
-                self.set_probe(Probe(info.name, 0, 0, 0))
-                return
+        """With no pixel clicked on the selected layer, the kernel window shows its centre
+        output pixel (channel 0): a first look at what a window is, instead of an empty
+        panel. A layer without maps (the input, a vector) has no pixel to show."""
+        result = self.result
+        name = shown_layer(result.report, self.doc.selected) if result is not None else ""
+        maps = result.activations.get(name) if name and name != "input" else None
+        if maps is None or maps.shape[1:] == (1, 1):
+            self.set_probe(None)
+            return
+        _, h, w = maps.shape
+        self.set_probe(Probe(name, 0, h // 2, w // 2))
+
+    def _follow_selection(self, _name: str = "") -> None:
+        """Another layer was selected: the probe moves to it (unless it is already there,
+        e.g. on one of the block's branches the user clicked)."""
+        if self.result is None:
+            return
+        probe = self.probe
+        name = shown_layer(self.result.report, self.doc.selected)
+        branches = {tensor for _, tensor in branch_tensors(self.result.report, name)} \
+            if name and name != "input" else set()
+        if probe is None or (probe.layer != name and probe.layer not in branches):
+            self._default_probe()
 
     def _check_probe(self) -> None:
         """Keep the probe if its layer still exists, moved inside the map if it shrank."""

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QToolButton,
@@ -24,7 +25,7 @@ from core.live.mosaic import DEFAULT_MAX_PIXELS, tile
 from core.live.tensors import branch_tensors, shown_layer
 from gui.plots import MAP_COLOURS, colour_map, image_box, pg, rect_item
 
-from .controller import Probe
+from .controller import Probe, message_header
 from .export import ask_and_save, coloured, enlarge
 
 TOP_CLASSES = 5
@@ -55,6 +56,8 @@ class FeatureMapView(QWidget):
     # ------------------------------------------------------------------ widgets
     def _build(self):
         self.title = QLabel(objectName="mapTitle")
+        # a longer name must not widen the dock column (the layout would jump)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.branch = QComboBox(objectName="branchChooser")
         self.branch.setToolTip("A block: its output, or the last layer of one branch")
         self.branch.setVisible(False)
@@ -74,9 +77,8 @@ class FeatureMapView(QWidget):
         export = QToolButton(text="PNG", toolTip="Export the feature maps as PNG")
         export.clicked.connect(self.export_dialog)
         bar = QHBoxLayout()
-        for widget in (self.title, self.branch):
-            bar.addWidget(widget)
-        bar.addStretch(1)
+        bar.addWidget(self.title, 1)  # the free room, however long its text
+        bar.addWidget(self.branch)
         for label, widget in (("scale", self.scaling), ("colours", self.colours),
                               ("channel", self.channel)):
             bar.addWidget(QLabel(label))
@@ -131,6 +133,10 @@ class FeatureMapView(QWidget):
         self.show_message(self.live.message or "Waiting for the first forward pass…")
 
     # ------------------------------------------------------------------ what to show
+    def _set_title(self, text: str):
+        self.title.setText(text)
+        self.title.setToolTip(text)  # a narrow column cuts the header short
+
     def layer_name(self, report) -> str:
         return shown_layer(report, self.doc.selected)
 
@@ -175,7 +181,7 @@ class FeatureMapView(QWidget):
             return
         self.tensor, self.maps = tensor, maps
         kind = "input" if tensor == "input" else result.report.by_name(tensor).type
-        self.title.setText(f"<b>{tensor}</b> {kind} · {fmt_shape(maps.shape)}")
+        self._set_title(f"<b>{tensor}</b> {kind} · {fmt_shape(maps.shape)}")
         self.channel.blockSignals(True)
         self.channel.setMaximum(maps.shape[0] - 1)
         self.channel.blockSignals(False)
@@ -188,6 +194,7 @@ class FeatureMapView(QWidget):
 
     def show_message(self, text: str):
         self.mosaic, self.maps, self.shown = None, None, []
+        self._set_title(message_header(self.doc))
         self.message.setText(text)
         self.stack.setCurrentWidget(self.message)
         self.value_label.clear()

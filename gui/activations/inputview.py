@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -25,6 +25,7 @@ from .controller import sample_paths
 from .export import ask_and_save
 from .overlay import WindowOverlay, footprint, weight_picture
 
+SCREEN_PIXELS = 2048
 IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.ppm *.pgm *.tif *.tiff);;"
                 "All files (*)")
 
@@ -54,6 +55,7 @@ class InputView(QWidget):
         super().__init__(parent)
         self.setObjectName("inputView")
         self.doc, self.live = document, controller
+        self._size = None  # (h, w) of the image shown
         self.samples = QComboBox(objectName="sampleChooser")
         self.samples.setToolTip("A bundled picture: edges, textures, colours, a digit, text")
         for path in sample_paths():
@@ -88,6 +90,7 @@ class InputView(QWidget):
 
         document.imageChanged.connect(self.show_image)
         controller.probeChanged.connect(self.show_probe)
+        controller.pictureFailed.connect(self._picture_failed)
         controller.resultReady.connect(lambda _result: self.show_probe(self.live.probe))
         self.show_image()
 
@@ -97,9 +100,16 @@ class InputView(QWidget):
         if image is None:
             self.image.clear()
             return
-        shown = display_image(image, self.doc.network.input)
-        first = self.image.image is None or self.image.image.shape[:2] != shown.shape[:2]
+        c, h, w = image.shape
+        # a screen shows no more than SCREEN_PIXELS across: a 10000×10000 input is drawn
+        # from every 5th pixel (undoing mean/std and painting all of it takes seconds),
+        # stretched over the full size so the overlays keep image coordinates
+        step = max(1, -(-max(h, w) // SCREEN_PIXELS))
+        shown = display_image(image[:, ::step, ::step], self.doc.network.input)
+        first = self._size != (h, w)
+        self._size = (h, w)
         self.image.setImage(shown, levels=(0.0, 1.0), autoLevels=False)
+        self.image.setRect(QRectF(0, 0, w, h))
         if first:
             self.viewbox.autoRange(padding=0.02)
         source = self.doc.image_source
@@ -109,7 +119,6 @@ class InputView(QWidget):
             index = self.samples.count() - 1
         if index >= 0:
             self.samples.setCurrentIndex(index)
-        c, h, w = image.shape
         self.info.setText(f"{Path(source).name if source else 'image'} as the network takes "
                           f"it: {h}×{w}×{c}" + (", greyscale" if c == 1 else ""))
 
@@ -124,6 +133,10 @@ class InputView(QWidget):
             self.pictureFailed.emit(str(err))
             return False
         return True
+
+    def _picture_failed(self, message: str):
+        self.info.setText(message)
+        self.pictureFailed.emit(message)
 
     def open_dialog(self):
         path, _ = QFileDialog.getOpenFileName(self, "Open an image", "", IMAGE_FILTER)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QToolButton,
@@ -20,9 +21,11 @@ from PySide6.QtWidgets import (
 
 from core import ConvScopeError
 from core.live.mosaic import tile, tile_rgb
-from core.live.tensors import shown_layer
+from core.live.tensors import producer, shown_layer
+from core.live.weights import first_conv
 from gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg, rect_item
 
+from .controller import message_header
 from .export import ask_and_save, coloured, enlarge, rgb_image
 from .weights import apply_classic_filters, has_seeded_first_conv
 
@@ -51,6 +54,8 @@ class KernelView(QWidget):
 
     def _build(self):
         self.title = QLabel(objectName="kernelTitle")
+        # a longer name must not widen the dock column (the layout would jump)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.mode = QComboBox(objectName="kernelMode")
         self.mode.addItems(["all filters", "one filter's slices"])
         self.mode.currentIndexChanged.connect(lambda _index: self._redraw())
@@ -65,8 +70,7 @@ class KernelView(QWidget):
         export = QToolButton(text="PNG", toolTip="Export the kernels as PNG")
         export.clicked.connect(self.export_dialog)
         bar = QHBoxLayout()
-        bar.addWidget(self.title)
-        bar.addStretch(1)
+        bar.addWidget(self.title, 1)  # the free room, however long its text
         for label, widget in (("show", self.mode), ("filter", self.filter),
                               ("input channel", self.slice)):
             bar.addWidget(QLabel(label))
@@ -110,6 +114,10 @@ class KernelView(QWidget):
         self.show_message("The filters of the selected conv layer show here.")
 
     # ------------------------------------------------------------------ content
+    def _set_title(self, text: str):
+        self.title.setText(text)
+        self.title.setToolTip(text)  # a narrow column cuts the header short
+
     def refresh(self, *_):
         self._update_banner()
         result = self.live.result
@@ -126,33 +134,41 @@ class KernelView(QWidget):
         if weights is None:
             self.show_message(f"{name} has no weights yet (it is not computed).")
             return
-        if name != self.layer:
-            self.slice.blockSignals(True)
-            self.slice.setValue(-1 if weights.shape[1] == 3 else 0)
-            self.slice.blockSignals(False)
-        self.layer, self.weights = name, weights
         f, c, kh, kw = weights.shape
         groups = info.layer.values["groups"]
-        self.title.setText(f"<b>{name}</b> · {f} filters of {kh}×{kw}×{c}"
+        self._set_title(f"<b>{name}</b> · {f} filters of {kh}×{kw}×{c}"
                            + (f" (groups {groups})" if groups > 1 else ""))
-        for spin, top in ((self.filter, f - 1), (self.slice, c - 1)):
+        # "RGB" (all three as colour) only for filters that read a colour image
+        rgb = c == 3 and producer(result.report, name) == "input"
+        for spin in (self.filter, self.slice):
             spin.blockSignals(True)
-            spin.setMaximum(top)
+        self.filter.setMaximum(f - 1)
+        self.slice.setSpecialValueText("RGB" if rgb else "")
+        self.slice.setRange(-1 if rgb else 0, c - 1)
+        if name != self.layer:
+            self.slice.setValue(-1 if rgb else 0)
+        for spin in (self.filter, self.slice):
             spin.blockSignals(False)
-        self.slice.setMinimum(-1 if c == 3 else 0)
+        self.layer, self.weights = name, weights
         self._redraw()
         self.displayed.emit(name)
 
     def show_message(self, text: str):
         self.layer, self.weights, self.layout_mosaic = "", None, None
+        self._framed = None  # what comes next (maybe another network's) is fitted anew
+        self._set_title(message_header(self.doc))
         self.message.setText(text)
         self.stack.setCurrentWidget(self.message)
 
     def _update_banner(self):
-        show = has_seeded_first_conv(self.doc)
+        """The offer of classic filters, while the conv shown is the first one and still
+        has its seeded random weights (a later conv's filters are not the bank's)."""
+        first = first_conv(self.doc.report)
+        show = (has_seeded_first_conv(self.doc) and first is not None
+                and first.name == shown_layer(self.doc.report, self.doc.selected))
         if show:
             self.banner_text.setText(
-                "The first conv has seeded random (He) weights, so its maps show little. "
+                f"{first.name} has seeded random (He) weights, so its maps show little. "
                 "Trained first layers look like edges, Gabors and colour blobs:")
         self.banner.setVisible(show)
 

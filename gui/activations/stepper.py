@@ -37,8 +37,11 @@ from .export import ask_and_save
 from .overlay import WindowOverlay, footprint, weight_picture
 
 PLAY_INTERVAL_MS = 150
+CROP = 2048  # the most of a map drawn at once under the kernel window
 PAD_COLOUR = QColor(200, 200, 200)
 MODES = ("inputs x", "weights w", "products w·x")
+PICK_ANOTHER = ("<i>Click a pixel in the Feature maps panel to pick another output pixel (◀ ▶ "
+                "step through them).</i>")
 
 
 class KernelWindowView(QWidget):
@@ -138,8 +141,9 @@ class KernelWindowView(QWidget):
             self.overlay.clear()
             self.image.clear()
             self._source_key = None
-            self.info.setText("Click a pixel of a feature map to see the window its kernel "
-                              "reads, or press ▶ to slide the kernel over the map.")
+            self.info.setText("Select a layer with feature maps, then click a pixel in the "
+                              "Feature maps panel to see the window its kernel reads, or press "
+                              "▶ to slide the kernel over the map.")
             self.table.clear()
             self.table.setRowCount(0)
             self.table.setColumnCount(0)
@@ -175,17 +179,20 @@ class KernelWindowView(QWidget):
         source = result.activations[foot.source]
         channel = min(self.channel.value(), source.shape[0] - 1)
         colour = self.colour.isEnabled() and self.colour.isChecked()
-        key = (result.id, foot.source, channel, colour)
+        top, left = crop_origin(foot.window, source.shape[1:], self._source_key)
+        key = (result.id, foot.source, channel, colour, top, left)
         if key != self._source_key:  # the picture under the window changes rarely
             self._source_key = key
+            region = source[:, top:top + CROP, left:left + CROP]
             if colour:
-                picture = display_image(source, self.doc.network.input)
+                picture = display_image(region, self.doc.network.input)
                 levels = (0.0, 1.0)
             else:
-                picture = source[channel]
+                picture = region[channel]
                 lo, hi = float(picture.min()), float(picture.max())
                 levels = (lo, hi if hi > lo else lo + 1.0)
             self.image.setImage(picture, levels=levels, autoLevels=False)
+            self.image.setRect(QRectF(left, top, picture.shape[1], picture.shape[0]))
             reframe = True
         step = foot.step
         weights = None
@@ -219,7 +226,7 @@ class KernelWindowView(QWidget):
         (t, b), (l, r) = foot.window
         if t < 0 or l < 0 or b >= source_shape[1] or r >= source_shape[2]:
             text += "; the part outside the map is zero padding"
-        text += f". Receptive field on the input: {box_text(foot.field)}."
+        text += f". Receptive field on the input: {box_text(foot.field)}. {PICK_ANOTHER}"
         self.info.setText(text)
         self.sums.setText(self._sum_text(step, foot))
 
@@ -330,6 +337,23 @@ class KernelWindowView(QWidget):
         name = self.foot.layer if self.foot else "window"
         return ask_and_save(self, "Export kernel window as PNG", f"{name}-window.png",
                             self.export_image)
+
+
+def crop_origin(window, size, shown_key) -> tuple[int, int]:
+    """(top, left) of the CROP×CROP part of a map drawn under the window: (0, 0) for a map
+    that fits (all of it is drawn); for a larger one (a 10000×10000 input: seconds to draw)
+    the part around the window, kept while the window stays inside it."""
+    h, w = size
+    (t, b), (l, r) = window
+    if shown_key is not None:  # the part drawn now, if the window is still inside it
+        top, left = shown_key[-2:]
+        if top <= max(t, 0) and b < top + CROP and left <= max(l, 0) and r < left + CROP:
+            return top, left
+
+    def start(lo, hi, length):
+        return int(min(max((lo + hi) // 2 - CROP // 2, 0), max(length - CROP, 0)))
+
+    return start(t, b, h), start(l, r, w)
 
 
 def _number(v: float) -> str:

@@ -45,6 +45,7 @@ from .common import (
 HEAT_COLOURS = "inferno"
 OUTDATED = " (The network has changed since: Compute again.)"
 CLASS, UNIT = "class", "unit"
+SPIN_MAX = 2**31 - 1  # the largest value a QSpinBox holds
 
 
 def top_level_info(document, name: str):
@@ -55,6 +56,16 @@ def top_level_info(document, name: str):
         if info.name == name:
             return info
     return None
+
+
+def beyond_a_spin_box(name: str, shape) -> str:
+    """Why a layer's channels or positions cannot be picked here ("" if they can): Qt's
+    spin boxes count in 32-bit ints, and a legal network may have more channels than that."""
+    if max(shape) - 1 > SPIN_MAX:
+        c, h, w = shape
+        return (f"{name} ({w}×{h}×{c}) has more channels or positions than this panel can "
+                f"number (at most {SPIN_MAX + 1:,})")
+    return ""
 
 
 class SaliencyPanel(QWidget):
@@ -175,9 +186,17 @@ class SaliencyPanel(QWidget):
             self.compute_button.setEnabled(False)
             return
         c, h, w = info.out
+        too_many = beyond_a_spin_box(name, info.out)
+        if too_many:
+            self.layer_label.setText(too_many)
+            self.compute_button.setEnabled(False)
+            return
         self.layer_label.setText(f"{name}: {w}×{h}×{c}")
-        # a class score: "the top class" (−1) unless the user picks one
-        self.channel.setMinimum(-1 if self.target.currentData() == CLASS else 0)
+        # a class score: "the top class" (−1) unless the user picks one; the special text
+        # shows at the minimum, so a unit's channel 0 must not get it
+        of_class = self.target.currentData() == CLASS
+        self.channel.setSpecialValueText("the top class" if of_class else "")
+        self.channel.setMinimum(-1 if of_class else 0)
         self.channel.setMaximum(c - 1)
         self.y.setMaximum(h - 1)
         self.x.setMaximum(w - 1)
@@ -343,6 +362,11 @@ class FeatureVizPanel(QWidget):
             self.run_button.setEnabled(False)
             return
         c, h, w = info.out
+        too_many = beyond_a_spin_box(info.name, info.out)
+        if too_many:
+            self.layer_label.setText(too_many)
+            self.run_button.setEnabled(False)
+            return
         self.count.blockSignals(True)
         self.count.setMaximum(c)
         self.count.setValue(min(self.wanted, c))
