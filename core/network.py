@@ -250,10 +250,12 @@ class Network:
         return report
 
     def memory_needed(self, batch: int, report: Report) -> int:
-        totals = report.totals()
-        biggest = max((i.activations for i in report.layers), default=0)
-        # every output is kept, plus one input copy for padding and the weights
-        return 4 * (batch * (totals["activations"] + biggest) + totals["params"])
+        """Bytes ``forward`` needs at its peak for ``batch`` images: the weights, every
+        layer's output and cache (all kept until it returns), the largest layer's scratch
+        and the workspaces kept between passes (core.understand.memory.forward_need)."""
+        from .understand.memory import forward_need
+
+        return forward_need(report, batch)["total"]
 
     def forward(self, x, training: bool = False, rng=None, should_stop=None,
                 report: Report | None = None) -> dict:
