@@ -183,7 +183,9 @@ class Conv(Layer):
         k = (c // g) * kh * kw
         row_bytes = 4 * batch * g * k * wo
         view = (kh, kw) == (1, 1) and stride == (1, 1)
-        columns = 0 if view else row_bytes * ops._band_rows(ho, row_bytes)
+        rows = ops._band_rows(ho, row_bytes)
+        # in bands, the next band's columns are built before the last ones are let go
+        columns = 0 if view else row_bytes * rows * (1 if rows == ho else 2)
         return Footprint(out, padded + columns)
 
 

@@ -117,7 +117,7 @@ class LayerNorm(Layer):
 
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """layernorm_forward keeps the output, x̂ and 1/σ (one value a position); x − mean
-        and weight·x̂ are temporaries."""
+        and weight·x̂ are temporaries, and so are the mean and variance of each position."""
         c, h, w = in_shape
-        one = tensor_bytes(in_shape, batch)
-        return Footprint(2 * one + tensor_bytes((1, h, w), batch), one)
+        one, position = tensor_bytes(in_shape, batch), tensor_bytes((1, h, w), batch)
+        return Footprint(2 * one + position, one + 2 * position)
