@@ -244,8 +244,7 @@ class Network:
         if need > self.memory_budget:
             raise ConvScopeError(
                 f"not run: one pass of batch {batch} needs about {need / 2**30:.1f} GiB "
-                f"(activations {4 * batch * report.totals()['activations'] / 2**30:.1f} GiB, "
-                f"parameters {4 * report.totals()['params'] / 2**30:.2f} GiB), over the "
+                f"({_need_parts(report, batch)}), over the "
                 f"{self.memory_budget / 2**30:.0f} GiB budget; make the input smaller")
         return report
 
@@ -316,6 +315,17 @@ class Network:
         """The window of output pixel (y, x) on the layer's own input, inclusive."""
         info = (report or self.analyze()).by_name(name)
         return _window_back(info, ((y, y), (x, x)))
+
+
+def _need_parts(report: Report, batch: int) -> str:
+    """Where a forward pass's memory goes, for the guard's message."""
+    from .understand.memory import forward_need
+
+    need = forward_need(report, batch)
+    gib = {k: v / 2**30 for k, v in need.items()}
+    return (f"outputs and caches {gib['input'] + gib['kept']:.1f} GiB, scratch "
+            f"{gib['scratch']:.1f} GiB, workspaces {gib['held']:.1f} GiB, weights "
+            f"{gib['weights']:.2f} GiB")
 
 
 # ====================================================================== running context

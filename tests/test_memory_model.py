@@ -14,7 +14,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from core import Network, fastconv
+from core import ConvScopeError, Network, fastconv
 from core.network import RunContext
 from core.presets import preset_path
 from core.understand.memory import forward_need, memory_budget
@@ -147,3 +147,30 @@ def test_inference_budget_matches_a_pass_that_frees_outputs(case):
           f"{peak / 2**20:.2f} MiB; keeping every output "
           f"{net.memory_needed(batch, net.analyze(fixes=False)) / 2**20:.2f} MiB")
     assert abs(budget.total - peak) <= TOLERANCE * peak
+
+
+def test_the_guard_refuses_vgg16_batch_64_before_allocating_with_its_figures():
+    """The issue's case: estimated 4.9 GiB, used 7.8 GiB and died. Now the estimate counts
+    what the pass keeps (6.9 GiB of outputs and caches beside the input) and Winograd's
+    workspaces (2.2 GiB), over the 6 GiB budget: refused before a weight is made."""
+    net = Network.load(preset_path("vgg16"))
+    x = np.zeros((64, *net.input.shape), np.float32)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConvScopeError) as refused:
+            net.forward(x)
+        allocated = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert allocated < 16 << 20 and net.weights == {}  # not one layer's output, no weights
+    need = forward_need(net.analyze(fixes=False), 64)
+    assert str(refused.value) == (
+        f"not run: one pass of batch 64 needs about {need['total'] / 2**30:.1f} GiB "
+        f"(outputs and caches {(need['input'] + need['kept']) / 2**30:.1f} GiB, scratch "
+        f"{need['scratch'] / 2**30:.1f} GiB, workspaces {need['held'] / 2**30:.1f} GiB, "
+        f"weights {need['weights'] / 2**30:.2f} GiB), over the 6 GiB budget; make the "
+        "input smaller")
+    # every output of the notes' table is kept (15,237,608 values an image, the input in)
+    # and so is relu's own output: VGG16's relus add 13 outputs of 64…512 channels
+    assert need["input"] + need["kept"] >= 64 * 4 * 15_237_608
+    assert round(need["total"] / 2**30, 1) == 9.6
