@@ -83,6 +83,13 @@ def test_largest_batch_that_fits():
 def test_explain_says_why_backward_keeps_activations():
     budget = memory_budget(small_net(), batch=2)
     assert "Why backward keeps them" in budget.explain
+    # ConvScope's own pass, batch 2, float32: outputs input 512 + conv 2,048 + relu 2,048
+    # (a new array) + pool 512 + fc 80 = 5,200 B; at conv's peak 512 + 2,048 alive plus
+    # its padded copy 800 and columns 4,608 = 7,968, so scratch 7,968 − 5,200 = 2,768;
+    # with the weights 2,760: 10,728 B
+    assert ("5.1 KiB of outputs and caches" in budget.explain
+            and "2.7 KiB of scratch" in budget.explain
+            and "10.5 KiB with the weights" in budget.explain)
     rows = {r.name: r for r in budget.rows}
     assert "conv's dW = dout ⋆ its input" in rows["input"].needed_by
     assert "relu's backward" in rows["conv"].needed_by and "pool" in rows["conv"].needed_by

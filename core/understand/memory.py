@@ -352,6 +352,7 @@ def _explain(b: MemoryBudget, report) -> str:
             f"Parameters {fmt_bytes(t['params'])}, their gradients {fmt_bytes(t['param_grads'])}"
             f", optimizer state {fmt_bytes(t['optimizer'])} "
             f"({_state_words(b.optimizer)}).",
+            _engine_words(report, b.batch),
         ]
     else:
         lines.append(
@@ -381,6 +382,17 @@ def _explain(b: MemoryBudget, report) -> str:
         lines.append("Most parameters: " + ", ".join(
             f"{n} {fmt_bytes(v)}" for n, v in big_params) + ".")
     return "\n".join(lines)
+
+
+def _engine_words(report, batch) -> str:
+    """What ConvScope's own training forward pass keeps, beside the framework count above."""
+    need = forward_need(report, batch, training=True)
+    return (f"ConvScope's own forward pass (float32) keeps more before its backward: "
+            f"{fmt_bytes(need['input'] + need['kept'])} of outputs and caches (its relus "
+            "make new arrays; caches hold padded copies, LRN's scale, batchnorm's x̂, "
+            f"dropout's mask), {fmt_bytes(need['scratch'])} of scratch at the peak and "
+            f"{fmt_bytes(need['held'])} of workspaces: {fmt_bytes(need['total'])} with the "
+            "weights, as its memory guard counts.")
 
 
 def _state_words(optimizer: str) -> str:
