@@ -76,6 +76,27 @@ class Example:
                 "layers": self.layers(kind)}
 
 
+@dataclass(frozen=True)
+class Footprint:
+    """Bytes one layer's forward pass allocates for a batch (float32, as the engine runs).
+
+    kept: what outlives the call: the output and whatever the cache holds beyond the input
+    (the previous layer's output, counted there): pooling's padded copy, LRN's scale,
+    batchnorm's x̂. scratch: what lives only while the layer runs, above ``kept`` (im2col
+    columns, padded copies, temporaries). held: buffers that stay from pass to pass,
+    ((name, bytes), ...): a name is one buffer, reused by every layer naming it, so a pass
+    holds the largest request of each name (Winograd's per-thread workspaces)."""
+
+    kept: int = 0
+    scratch: int = 0
+    held: tuple = ()
+
+
+def tensor_bytes(shape, batch: int) -> int:
+    """Bytes of a float32 (N, C, H, W) tensor of ``batch`` images of ``shape`` (C, H, W)."""
+    return 4 * batch * prod(shape)
+
+
 def fmt_shape(shape) -> str:
     """(C, H, W) in the notes' notation H×W×C, e.g. ``55x55x96``."""
     c, h, w = shape
@@ -253,6 +274,12 @@ class Layer:
             scale = np.float32(np.sqrt(2.0 / fan_in))
             return rng.standard_normal(shape, dtype=np.float32) * scale
         return np.zeros(shape, np.float32)
+
+    def forward_bytes(self, in_shape, out_shape, batch: int, training: bool) -> Footprint:
+        """What ``forward`` allocates for ``batch`` images of ``in_shape`` (C, H, W)
+        (core.understand.memory adds these up). Default, right for element-wise layers: one
+        new output array; the cache is the input or the output, counted already."""
+        return Footprint(tensor_bytes(out_shape, batch))
 
 
 class Elementwise(Layer):
