@@ -271,6 +271,9 @@ class Network:
             raise ConvScopeError("a batch of 0 images: give at least one", "input")
         report = self.check_runnable(x.shape[0], report or self.analyze(fixes=False))
         self.ensure_weights(report)
+        # the last pass's outputs and caches would otherwise stay alive during this one,
+        # doubling the peak the memory guard counts
+        self._tape = None
         ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed),
                          should_stop)
         out, cache = ctx.run(self.layers, x)
