@@ -23,7 +23,8 @@ def register(cls):
 
 @dataclass
 class Diagnostic:
-    """A warning (the layer runs, rounded) or an error (the shape cannot be computed)."""
+    """A warning (the layer runs, rounded), an error (the shape cannot be computed) or an
+    info (a note: an accepted floor, ceil mode, one of the notes' design rules)."""
 
     severity: str
     message: str
@@ -31,10 +32,13 @@ class Diagnostic:
     axis: str = ""  # "height", "width" or "" — for finding input sizes that fix it
     path: str = ""
     layer: str = ""
+    rule: str = ""  # which rule made it: "floor" (a size that floors), "lint:<name>" (rules.py)
 
     def to_dict(self) -> dict:
         out = {"severity": self.severity, "path": self.path, "layer": self.layer,
                "message": self.message}
+        if self.rule:
+            out["rule"] = self.rule
         if self.fixes:
             out["fixes"] = self.fixes
         return out

@@ -9,7 +9,7 @@ from .. import geometry as geo
 from ..fields import Field, count, flag, pair, size
 from .base import Diagnostic, Example, Footprint, Layer, Shaped, register, tensor_bytes
 from .emit import torch_keywords, torch_pair
-from .sizes import _kernel_error, _size_diagnostics
+from .sizes import FLOOR, _kernel_error, _size_diagnostics
 from .text import Section, axes_lines, mib, n, receptive, shape_words, vol
 
 
@@ -29,6 +29,7 @@ class Conv(Layer):
         size("dilation", 1, "D: the gap between kernel taps; widens the window to D·(F−1)+1"),
         count("groups", 1, "split channels into groups that do not see each other"),
         flag("bias", True, "add one learned number per filter"),
+        FLOOR,
     )
     LABEL, THIN, NEEDS = "CONV", False, "conv's dW = dout ⋆ its input"
     EXAMPLES = {

@@ -11,7 +11,7 @@ from .. import ops
 from ..fields import Field, choice, flag, pair, size
 from .base import Diagnostic, Example, Footprint, Layer, Shaped, register, tensor_bytes
 from .emit import torch_keywords, torch_pair
-from .sizes import _kernel_error, _size_diagnostics
+from .sizes import FLOOR, _kernel_error, _size_diagnostics
 from .text import Section, axes_lines, n, receptive, shape_words, vol
 
 _L2_POOL = '''
@@ -45,6 +45,7 @@ class Pool(Layer):
         size("padding", 0, "P: padding around the input (−∞ for max, 0 for avg/l2)", minimum=0),
         flag("ceil_mode", False, "round the output size up, as PyTorch's ceil_mode"),
         flag("count_include_pad", True, "avg only: count padding in the divisor"),
+        FLOOR,
     )
     THIN = False
     NEEDS = "pool's backward (max: where each window's maximum was; l2: the input)"
