@@ -17,6 +17,7 @@ import pkgutil
 
 from .base import (
     CATEGORIES,
+    OPS,
     REGISTRY,
     Diagnostic,
     Elementwise,
@@ -24,6 +25,7 @@ from .base import (
     Layer,
     Shaped,
     fmt_shape,
+    op_dict,
     register,
 )
 from .block import Block
@@ -41,4 +43,5 @@ from .conv import Conv  # noqa: E402
 from .residual import Residual  # noqa: E402
 
 __all__ = ["CATEGORIES", "REGISTRY", "Block", "Concat", "Conv", "Diagnostic", "Elementwise",
-           "Example", "Layer", "Residual", "Shaped", "fmt_shape", "register"]
+           "Example", "Layer", "OPS", "Residual", "Shaped", "fmt_shape", "op_dict",
+           "register"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
 from .. import ops
 from ..fields import number
-from .base import Example, Layer, register
+from .base import Example, Layer, op_dict, register
 from .text import Section, n
 
 
@@ -63,6 +65,13 @@ class BatchNorm(Layer):
     def backward(self, dout, cache, ctx):
         dx, dgamma, dbeta = ops.batchnorm_backward(dout, cache)
         return dx, {"weight": dgamma, "bias": dbeta}
+
+    def op_counts(self, shape, out):
+        """At inference the normalisation and γ, β fold into one affine map per channel:
+        1 multiplication and 1 addition per element (training's batch statistics are not
+        counted: the figures are for one image at inference)."""
+        n = prod(out)
+        return op_dict(muls=n, adds=n)
 
 
 

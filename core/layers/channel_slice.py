@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fields import MAX_COUNT, Field
-from .base import Diagnostic, Example, Layer, Shaped, register
+from .base import Diagnostic, Example, Layer, Shaped, op_dict, register
 from .text import Section, vol
 
 _TORCH_SLICE = '''
@@ -105,3 +105,7 @@ class ChannelSlice(Layer):
 
     def backward(self, dout, cache, ctx):
         return channel_slice_backward(dout, cache), {}
+
+    def op_counts(self, shape, out):
+        """Takes a view of some channels, computes nothing."""
+        return op_dict()

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ConvScopeError
 from ..fields import Field
-from .base import Diagnostic, Example, Shaped, fmt_shape, register
+from .base import Diagnostic, Example, Shaped, fmt_shape, op_dict, register
 from .block import Block
 from .text import Section, vol
 
@@ -113,6 +113,10 @@ class Concat(Block):
     def onnx_nodes(self, info, graph, x, out):
         branches = [graph.sequence(b, x) for b in self.values["branches"]]
         return graph.node("Concat", branches, out, axis=1)
+
+    def op_counts(self, shape, out):
+        """Stacks its branches' outputs: nothing beyond them (their layers count their own)."""
+        return op_dict()
 
 
 

@@ -7,7 +7,7 @@ from math import prod
 from .. import geometry as geo
 from .. import ops
 from ..fields import Field, count, flag, pair, size
-from .base import Diagnostic, Example, Layer, Shaped, register
+from .base import Diagnostic, Example, Layer, Shaped, op_dict, register
 from .emit import torch_keywords, torch_pair
 from .sizes import _kernel_error, _size_diagnostics
 from .text import Section, axes_lines, mib, n, receptive, shape_words, vol
@@ -164,6 +164,11 @@ class Conv(Layer):
         if db is not None:
             grads["bias"] = db
         return dx, grads
+
+    def op_counts(self, shape, out):
+        """Beside the MACs (one per weight per output position): the bias, 1 addition per
+        output value when the layer has one."""
+        return op_dict(adds=prod(out) if self.values["bias"] else 0)
 
 
 # ---------------------------------------------------------------- explanation

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import ops
 from ..fields import number
-from .base import Example, Layer, register
+from .base import Example, Layer, op_dict, register
 from .text import Section
 
 
@@ -43,6 +43,10 @@ class Dropout(Layer):
 
     def backward(self, dout, cache, ctx):
         return ops.dropout_backward(dout, cache), {}
+
+    def op_counts(self, shape, out):
+        """At inference dropout passes its input through: nothing."""
+        return op_dict()
 
 
 

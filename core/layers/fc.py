@@ -6,7 +6,7 @@ from math import prod
 
 from .. import ops
 from ..fields import count, flag
-from .base import Example, Layer, Shaped, register
+from .base import Example, Layer, Shaped, op_dict, register
 from .emit import to_vector
 from .text import Section, n, vol
 
@@ -86,6 +86,11 @@ class FC(Layer):
         if db is not None:
             grads["bias"] = db
         return dx, grads
+
+    def op_counts(self, shape, out):
+        """Beside the MACs (one per weight): the bias, 1 addition per unit when the layer
+        has one."""
+        return op_dict(adds=prod(out) if self.values["bias"] else 0)
 
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Example, Layer, Shaped, register
+from .base import Example, Layer, Shaped, op_dict, register
 from .text import Section, n, vol
 
 
@@ -37,6 +37,11 @@ class GlobalAvgPool(Layer):
 
     def backward(self, dout, cache, ctx):
         return ops.global_avg_pool_backward(dout, cache), {}
+
+    def op_counts(self, shape, out):
+        """Per channel, the mean of its H·W values: H·W − 1 additions and 1 division."""
+        c, h, w = shape
+        return op_dict(adds=c * (h * w - 1), divs=c)
 
 
 

@@ -3,9 +3,11 @@ version 1)."""
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, op_dict, register
 
 
 def hardsigmoid_forward(x):
@@ -35,3 +37,9 @@ class HardSigmoid(Elementwise):
 
     def onnx_nodes(self, info, graph, x, out):
         return graph.node("HardSigmoid", [x], out, alpha=1 / 6, beta=0.5)
+
+    def op_counts(self, shape, out):
+        """relu6(x + 3)/6 per element: 1 addition, 2 comparisons, 1 multiplication (by the
+        constant 1/6)."""
+        n = prod(out)
+        return op_dict(adds=n, compares=2 * n, muls=n)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, op_dict, register
 from .hardsigmoid import hardsigmoid_forward
 
 
@@ -33,3 +35,9 @@ class HardSwish(Elementwise):
     TORCH, ONNX_OP = "nn.Hardswish()", "HardSwish"  # HardSwish: ONNX opset 14 and later
     # inputs on a 0.02 grid from −4 to 4: both kinks (−3 and 3) are crossed
     EXAMPLES = {"hardswish": Example((2, 10, 10))}
+
+    def op_counts(self, shape, out):
+        """x·relu6(x + 3)/6 per element: the hard sigmoid's 1 addition, 2 comparisons and 1
+        multiplication (by 1/6), and 1 multiplication by x."""
+        n = prod(out)
+        return op_dict(adds=n, compares=2 * n, muls=2 * n)

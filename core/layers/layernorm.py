@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fields import number
-from .base import Example, Layer, register
+from .base import Example, Layer, op_dict, register
 from .text import Section, n
 
 _TORCH_LAYERNORM2D = '''
@@ -114,3 +114,14 @@ class LayerNorm(Layer):
     def backward(self, dout, cache, ctx):
         dx, dweight, dbias = layernorm_backward(dout, cache)
         return dx, {"weight": dweight, "bias": dbias}
+
+    def op_counts(self, shape, out):
+        """At each of the H·W positions, over its C channels: the mean (C − 1 additions,
+        1 division), the variance (C subtractions x − mean, C squares, C − 1 additions,
+        1 division), + eps (1 addition), √ (1 square root), 1/σ (1 division), x̂ = (x −
+        mean)·(1/σ) (C multiplications, reusing the subtractions) and weight·x̂ + bias
+        (C multiplications, C additions)."""
+        c, h, w = shape
+        positions = h * w
+        return op_dict(adds=(4 * c - 1) * positions, muls=3 * c * positions,
+                       divs=3 * positions, sqrts=positions)

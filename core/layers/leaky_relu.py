@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from .. import ops
 from ..fields import number
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, op_dict, register
 
 
 @register
@@ -30,3 +32,9 @@ class LeakyReLU(Elementwise):
 
     def onnx_nodes(self, info, graph, x, out):
         return graph.node("LeakyRelu", [x], out, alpha=self.values["negative_slope"])
+
+    def op_counts(self, shape, out):
+        """x if x > 0, else slope·x: 1 comparison and (at most) 1 multiplication per
+        element; every element is counted as if negative (the work depends on the data)."""
+        n = prod(out)
+        return op_dict(compares=n, muls=n)

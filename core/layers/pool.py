@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from math import ceil
+from math import ceil, prod
 
 import numpy as np
 
 from .. import geometry as geo
 from .. import ops
 from ..fields import Field, choice, flag, pair, size
-from .base import Diagnostic, Example, Layer, Shaped, register
+from .base import Diagnostic, Example, Layer, Shaped, op_dict, register
 from .emit import torch_keywords, torch_pair
 from .sizes import _kernel_error, _size_diagnostics
 from .text import Section, axes_lines, n, receptive, shape_words, vol
@@ -170,6 +170,18 @@ class Pool(Layer):
         if self.values["stride"] is None:
             out.pop("stride", None)
         return out
+
+    def op_counts(self, shape, out):
+        """Per output value, over its F_h×F_w window (k = F_h·F_w values, padding included):
+        max: k − 1 comparisons; avg: k − 1 additions and 1 division; l2: k multiplications
+        (the squares), k − 1 additions and 1 square root."""
+        k, outputs = prod(self.pair("kernel")), prod(out)
+        mode = self.values["mode"]
+        if mode == "max":
+            return op_dict(compares=(k - 1) * outputs)
+        if mode == "avg":
+            return op_dict(adds=(k - 1) * outputs, divs=outputs)
+        return op_dict(muls=k * outputs, adds=(k - 1) * outputs, sqrts=outputs)
 
 
 # ---------------------------------------------------------------- ONNX

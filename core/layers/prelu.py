@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, op_dict, register
 from .text import Section, n, vol
 
 INITIAL_SLOPE = 0.25  # torch.nn.PReLU's init, the same for every channel
@@ -79,3 +81,9 @@ class PReLU(Elementwise):
     def backward(self, dout, cache, ctx):
         dx, dweight = prelu_backward(dout, cache)
         return dx, {"weight": dweight}
+
+    def op_counts(self, shape, out):
+        """x if x > 0, else a_c·x: 1 comparison and (at most) 1 multiplication per element;
+        every element is counted as if negative (the work depends on the data)."""
+        n = prod(out)
+        return op_dict(compares=n, muls=n)

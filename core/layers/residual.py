@@ -3,8 +3,10 @@ squeeze-and-excitation and gates)."""
 
 from __future__ import annotations
 
+from math import prod
+
 from ..fields import Field, choice
-from .base import Diagnostic, Example, Shaped, fmt_shape, register
+from .base import Diagnostic, Example, Shaped, fmt_shape, op_dict, register
 from .block import Block
 from .text import Section, flat, n, vol
 
@@ -179,6 +181,12 @@ class Residual(Block):
         body = graph.sequence(self.values["body"], x)
         shortcut = graph.sequence(self.values["shortcut"], x)
         return graph.node("Mul" if self.multiplies else "Add", [body, shortcut], out)
+
+    def op_counts(self, shape, out):
+        """The join only (the layers inside count their own): 1 addition per output value
+        for "add", 1 multiplication per output value for "mul"."""
+        joined = prod(out)
+        return op_dict(muls=joined) if self.multiplies else op_dict(adds=joined)
 
 
 def _projection_stride(body, shortcut) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from .. import ops
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, op_dict, register
 
 
 @register
@@ -16,3 +18,8 @@ class Sigmoid(Elementwise):
     FORMULA, GRADIENT = "1/(1 + e^−x)", "dout·σ·(1 − σ), from the output σ"
     TORCH, ONNX_OP = "nn.Sigmoid()", "Sigmoid"
     EXAMPLES = {"sigmoid": Example((3, 4, 4))}
+
+    def op_counts(self, shape, out):
+        """1/(1 + e^−x) per element: 1 exponential, 1 addition, 1 division."""
+        n = prod(out)
+        return op_dict(exps=n, adds=n, divs=n)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from .. import ops
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, op_dict, register
 
 
 def silu_forward(x):
@@ -35,3 +37,8 @@ class SiLU(Elementwise):
         """Opset 17 has no SiLU: Sigmoid, then Mul."""
         sig = graph.node("Sigmoid", [x], f"{out}/sigmoid")
         return graph.node("Mul", [x, sig], out)
+
+    def op_counts(self, shape, out):
+        """x/(1 + e^−x) per element: 1 exponential, 1 addition, 1 division."""
+        n = prod(out)
+        return op_dict(exps=n, adds=n, divs=n)

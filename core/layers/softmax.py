@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Example, Layer, register
+from .base import Example, Layer, op_dict, register
 from .text import Section
 
 
@@ -30,6 +30,15 @@ class Softmax(Layer):
 
     def backward(self, dout, cache, ctx):
         return ops.softmax_backward(dout, cache), {}
+
+    def op_counts(self, shape, out):
+        """At each of the H·W positions, over its C channels: C − 1 comparisons (the
+        maximum, subtracted for stability), C subtractions (s − max), C exponentials,
+        C − 1 additions (the sum) and C divisions."""
+        c, h, w = shape
+        positions = h * w
+        return op_dict(compares=(c - 1) * positions, adds=(2 * c - 1) * positions,
+                       exps=c * positions, divs=c * positions)
 
 
 
