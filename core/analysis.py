@@ -10,7 +10,7 @@ import contextlib
 from dataclasses import dataclass, field
 from math import prod
 
-from .layers import Block, Diagnostic, Layer, fmt_shape
+from .layers import OPS, Block, Diagnostic, Layer, fmt_shape, op_dict
 from .paths import TOP, container_path, item_path
 from .rules import lint
 
@@ -28,6 +28,8 @@ class LayerInfo:
     weights: int = 0
     params: int = 0
     macs: int = 0
+    # the work beside the MACs (comparisons, additions ...: layers.OPS), from op_counts
+    ops: dict = field(default_factory=op_dict)
     receptive_field: tuple | None = None
     jump: tuple | None = None
     window: tuple | None = None  # per axis (effective kernel, stride, padding)
@@ -64,7 +66,7 @@ class LayerInfo:
             "name": self.name, "type": self.type, "path": self.path,
             "output": list(self.out) if self.out else None,
             "activations": self.activations, "weights": self.weights, "params": self.params,
-            "macs": self.macs,
+            "macs": self.macs, "ops": dict(self.ops),
             "receptive_field": list(self.receptive_field) if self.receptive_field else None,
             "jump": list(self.jump) if self.jump else None,
             "diagnostics": [d.to_dict() for d in self.diagnostics],
@@ -125,9 +127,15 @@ class Report:
             "forward_bytes": 4 * activations,
         }
 
+    def op_totals(self) -> dict:
+        """The work beside the MACs summed over every layer (nested ones too; a block
+        counts only its join): comparisons, additions ... (layers.OPS)."""
+        return {key: sum(i.ops[key] for i in self.layers) for key in OPS}
+
     def to_dict(self) -> dict:
         return {"name": self.name, "input": list(self.input_shape),
                 "layers": [i.to_dict() for i in self.layers], "totals": self.totals(),
+                "op_totals": self.op_totals(),
                 "diagnostics": [d.to_dict() for d in self.diagnostics]}
 
 
@@ -217,6 +225,7 @@ def _blocked_block(path):
 
 def _figures(info, layer, shape, out):
     info.activations = prod(out)
+    info.ops = layer.op_counts(shape, out)  # a block's: its join alone
     if isinstance(layer, Block):
         return
     shapes = layer.param_shapes(shape)

@@ -7,7 +7,7 @@ import io
 import json
 
 from .analysis import LayerInfo, Report
-from .layers import fmt_shape
+from .layers import OPS, fmt_shape
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -25,6 +25,25 @@ def short(n: int, digits: int = 2) -> str:
             value = float(f"{n / size:.{digits}g}")
             return f"{value:g}{unit}"
     return str(n)
+
+
+# How the compact ops text names each count (layers.OPS): "560K cmp · 290K add".
+OP_ABBREVIATIONS = {"compares": "cmp", "adds": "add", "muls": "mul", "divs": "div",
+                    "exps": "exp", "sqrts": "sqrt"}
+OP_WORDS = {"compares": "comparisons", "adds": "additions", "muls": "multiplications",
+            "divs": "divisions", "exps": "exponentials (exp, log, erf)",
+            "sqrts": "square roots"}
+
+
+def ops_text(ops: dict) -> str:
+    """The work beside the MACs in a few characters, the notes' rounding:
+    ``560K cmp · 290K add``; "" when there is none."""
+    return " · ".join(f"{short(ops[key])} {OP_ABBREVIATIONS[key]}" for key in OPS if ops[key])
+
+
+def ops_lines(ops: dict) -> list[str]:
+    """Every count in full words, one a line: ``559,872 comparisons``."""
+    return [f"{ops[key]:,} {OP_WORDS[key]}" for key in OPS if ops[key]]
 
 
 def label(info: LayerInfo) -> str:
@@ -58,6 +77,8 @@ def table(report: Report) -> str:
             continue
         memory = "in place" if info.layer.IN_PLACE else memory_expr(info.out)
         extra = f"MACs: {info.macs:,}" if info.macs else ""
+        ops = ops_text(info.ops)
+        extra += f"  ops: {ops}" if ops else ""
         rf = f"RF: {info.receptive_field[0]}x{info.receptive_field[1]}"
         rows.append((indent + label(info), info.name, f"[{fmt_shape(info.out)}]", memory,
                      weights_expr(info), f"{extra}  {rf}".strip(), _flag(info)))
@@ -71,7 +92,7 @@ def table(report: Report) -> str:
         if r[6]:
             line += f"  {r[6]}"
         lines.append(line.rstrip())
-    lines += totals_lines(report)
+    lines += [*totals_lines(report), ops_total_line(report)]
     for d in report.diagnostics:
         if d.severity != "info":
             lines.append(f"{d.severity.upper()} {d.path} '{d.layer}': {d.message}")
@@ -100,12 +121,17 @@ def totals_lines(report: Report) -> list[str]:
     return lines
 
 
+def ops_total_line(report: Report) -> str:
+    """The work beside the MACs, summed: comparisons, additions, ... (not in the MACs)."""
+    return f"TOTAL other ops: {ops_text(report.op_totals()) or '0'} / image (beside the MACs)"
+
+
 def as_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=1) + "\n"
 
 
 CSV_COLUMNS = ("name", "type", "path", "output", "activations", "weights", "params", "macs",
-               "receptive_field", "jump", "status", "diagnostics")
+               "receptive_field", "jump", "status", "diagnostics", *OPS)
 
 
 def _row(info: LayerInfo) -> list:
@@ -113,7 +139,7 @@ def _row(info: LayerInfo) -> list:
     jump = f"{info.jump[0]}x{info.jump[1]}" if info.jump else ""
     return [info.name, info.type, info.path, fmt_shape(info.out) if info.out else "",
             info.activations, info.weights, info.params, info.macs, rf, jump, info.status,
-            " | ".join(d.message for d in info.diagnostics)]
+            " | ".join(d.message for d in info.diagnostics), *(info.ops[key] for key in OPS)]
 
 
 def as_csv(report: Report) -> str:
@@ -122,28 +148,30 @@ def as_csv(report: Report) -> str:
     writer.writerow(CSV_COLUMNS)
     writer.writerow(["input", "input", "", fmt_shape(report.input_shape),
                      report.input_shape[0] * report.input_shape[1] * report.input_shape[2],
-                     0, 0, 0, "1x1", "1x1", "ok", ""])
+                     0, 0, 0, "1x1", "1x1", "ok", "", *(0 for _ in OPS)])
     for info in report.layers:
         writer.writerow(_row(info))
     t = report.totals()
+    ops = report.op_totals()
     writer.writerow(["TOTAL", "", "", "", t["activations"], t["weights"], t["params"], t["macs"],
-                     "", "", "error" if report.has_error else "ok", ""])
+                     "", "", "error" if report.has_error else "ok", "", *(ops[key] for key in OPS)])
     return buf.getvalue()
 
 
 def markdown(report: Report) -> str:
     lines = [f"# {report.name}", "", f"Input: {fmt_shape(report.input_shape)}", "",
-             "| layer | type | output | memory | weights | params | MACs | RF | status |",
-             "|---|---|---|---:|---:|---:|---:|---|---|"]
+             "| layer | type | output | memory | weights | params | MACs | other ops | RF "
+             "| status |",
+             "|---|---|---|---:|---:|---:|---:|---|---|---|"]
     for info in report.layers:
         r = _row(info)
         name = "&nbsp;&nbsp;" * info.depth + r[0]
         lines.append(f"| {name} | {r[1]} | {r[3] or '—'} | {r[4]:,} | {r[5]:,} | {r[6]:,} | "
-                     f"{r[7]:,} | {r[8]} | {r[10]} |")
+                     f"{r[7]:,} | {ops_text(info.ops)} | {r[8]} | {r[10]} |")
     t = report.totals()
     lines.append(f"| **total** | | | {t['activations']:,} | {t['weights']:,} | "
-                 f"{t['params']:,} | {t['macs']:,} | | |")
-    lines += ["", *[f"- {line}" for line in totals_lines(report)]]
+                 f"{t['params']:,} | {t['macs']:,} | {ops_text(report.op_totals())} | | |")
+    lines += ["", *[f"- {line}" for line in (*totals_lines(report), ops_total_line(report))]]
     diags = [d for d in report.diagnostics if d.severity != "info"]
     if diags:
         lines += ["", "## Diagnostics", ""]

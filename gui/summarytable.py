@@ -2,10 +2,13 @@
 
 ``INPUT: [224x224x3] memory: 224*224*3=150K weights: 0`` becomes a row with columns; nested
 layers are indented under their block; warnings are amber, errors red, and the layers after
-an error grey ("not computed"). The last row holds the totals.
+an error grey ("not computed"). The last row holds the totals. Right-clicking the header
+offers every column to hide or show; the hidden ones are remembered (QSettings).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
@@ -13,16 +16,32 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QMenu,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from core import fmt_shape
-from core.summary import label, memory_expr, short, totals_lines, weights_expr
+from core.summary import (
+    label,
+    memory_expr,
+    ops_lines,
+    ops_text,
+    short,
+    totals_lines,
+    weights_expr,
+)
+from gui import settings
 from gui.document import INPUT
 
-COLUMNS = ("Layer", "Name", "Output", "Memory", "Weights", "Params", "MACs", "RF", "Status")
+COLUMNS = ("Layer", "Name", "Output", "Memory", "Weights", "Params", "MACs", "Ops", "RF",
+           "Status")
+# Hidden until a person shows it (right-click the header): the other ops are a detail
+# beside the MACs, and shown they take room the figures need in a 1280-wide window.
+HIDDEN_AT_FIRST = ("Ops",)
+HIDDEN_KEY = "summary/hiddenColumns"  # the hidden titles, comma-separated
+ALWAYS_SHOWN = "Layer"  # the row's label: hiding it would leave rows nobody can name
 # The memory and weights formulas grow long; capped, so that RF and Status stay in view
 # (the row's tooltip has it whole).
 WIDEST = {"Memory": 140, "Weights": 190}
@@ -30,7 +49,7 @@ WIDEST = {"Memory": 140, "Weights": 190}
 # the end of the text kept: "…= 36,864", the whole in the cell's tooltip) so that every
 # column stays in view: the formulas first, then the names. The figures (Output, Params,
 # MACs, RF, Status) keep their whole width.
-NARROWEST = ({"Weights": 80, "Memory": 70}, {"Name": 70}, {"Layer": 64})
+NARROWEST = ({"Weights": 80, "Memory": 70, "Ops": 70}, {"Name": 70}, {"Layer": 64})
 ELIDED = {c for narrowest in NARROWEST for c in narrowest}
 NUMERIC = {"Params", "MACs"}
 ROW_FILL = {"warning": QColor("#fff3d1"), "error": QColor("#fde1e1"),
@@ -125,6 +144,9 @@ class SummaryModel(QAbstractTableModel):
             return {"warning": QColor("#8a5a00"), "error": QColor("#b01818")}.get(info.status)
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = _tooltip(info)
+            if column == "Ops":  # the cell is the compact total: here every count in full
+                return "\n".join(["Beside the MACs:", *(ops_lines(info.ops) or ["nothing"]),
+                                  tip])
             if column in ELIDED:  # a narrow column may show only the end of it
                 tip = f"{column}: {self.rows[row][index.column()].strip()}\n{tip}"
             return tip
@@ -134,7 +156,7 @@ class SummaryModel(QAbstractTableModel):
         shape = self.report.input_shape
         return {"Layer": "INPUT", "Name": "input", "Output": f"[{fmt_shape(shape)}]",
                 "Memory": memory_expr(shape), "Weights": "0", "Params": "0", "MACs": "0",
-                "RF": "1×1", "Status": ""}[column]
+                "Ops": "0", "RF": "1×1", "Status": ""}[column]
 
     def _totals(self) -> dict:
         """The totals row, column → text (worked out once per change)."""
@@ -147,7 +169,8 @@ class SummaryModel(QAbstractTableModel):
         return {"Layer": "TOTAL", "Name": "", "Output": "",
                 "Memory": f"{t['activations']:,} = {t['forward_bytes'] / 1e6:.2f} MB",
                 "Weights": f"{t['weights']:,}", "Params": f"{t['params']:,}",
-                "MACs": f"{t['macs']:,}", "RF": "", "Status": status}
+                "MACs": f"{t['macs']:,}", "Ops": ops_text(self.report.op_totals()) or "0",
+                "RF": "", "Status": status}
 
     def _cell(self, info, column):
         if column == "Layer":
@@ -169,6 +192,8 @@ class SummaryModel(QAbstractTableModel):
             return f"{info.params:,}"
         if column == "MACs":
             return f"{info.macs:,}"
+        if column == "Ops":
+            return ops_text(info.ops) or "0"
         if column == "RF":
             return f"{info.receptive_field[0]}×{info.receptive_field[1]}"
         return ""
@@ -182,6 +207,9 @@ HEADER_TIPS = {
     "Weights": "Weights without biases, as the notes write them",
     "Params": "Weights + biases + batchnorm γ/β",
     "MACs": "Multiply-accumulates for one image",
+    "Ops": "The other work for one image, beside the MACs: comparisons (cmp), additions "
+           "(add), multiplications (mul), divisions (div), exponentials (exp), square roots "
+           "(sqrt); the cell's tooltip has every count",
     "RF": "Receptive field in input pixels",
     "Status": "Warnings (amber) and errors (red); layers after an error are not computed",
 }
@@ -194,6 +222,8 @@ def _tooltip(info) -> str:
     lines += [f"{d.severity}: {d.message}" for d in info.diagnostics]
     if info.macs:
         lines.append(f"{short(info.macs)} MACs")
+    if ops_text(info.ops):
+        lines.append(f"other ops: {ops_text(info.ops)}")
     return "\n".join(lines)
 
 
@@ -221,6 +251,11 @@ class SummaryTable(QTableView):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.columns_menu = self._make_column_menu()
+        header.customContextMenuRequested.connect(self._column_menu)
+        for column in hidden_columns():
+            self.setColumnHidden(COLUMNS.index(column), True)
         self._syncing = False
         self.selectionModel().currentRowChanged.connect(self._row_changed)
         self.model().modelReset.connect(self._after_reset)
@@ -249,12 +284,13 @@ class SummaryTable(QTableView):
         they do not all fit, the long-text columns narrowed in proportion to what they can
         give, so that the last column (Status) is never scrolled out of view."""
         widths = self._widths()
+        shown = [not self.isColumnHidden(n) for n in range(len(COLUMNS))]
         for narrowest in NARROWEST:
-            excess = sum(widths) - self.viewport().width()
+            excess = sum(w for w, on in zip(widths, shown) if on) - self.viewport().width()
             if excess <= 0:
                 break
             give = {COLUMNS.index(c): max(0, widths[COLUMNS.index(c)] - least)
-                    for c, least in narrowest.items()}
+                    for c, least in narrowest.items() if shown[COLUMNS.index(c)]}
             total = sum(give.values())
             share = min(1.0, excess / total) if total else 0.0
             for n, room in give.items():
@@ -263,14 +299,42 @@ class SummaryTable(QTableView):
 
     def _fit_columns(self):
         for column, width in enumerate(self._fitted_widths()):
-            self.setColumnWidth(column, width)
+            if not self.isColumnHidden(column):
+                self.setColumnWidth(column, width)
 
     def _grow_columns(self, *args):
         """After an edit: widen a column whose text grew (as far as the table's width
         allows); never shrink under the pointer."""
         for column, width in enumerate(self._fitted_widths()):
-            if width > self.columnWidth(column):
+            if not self.isColumnHidden(column) and width > self.columnWidth(column):
                 self.setColumnWidth(column, width)
+
+    # -------------------------------------------------------------- which columns show
+    def _make_column_menu(self) -> QMenu:
+        """A checkable entry per column (``summaryColumnsMenu``); unchecking one hides it.
+        Made once; each right-click ticks the entries as the columns are now."""
+        menu = QMenu(self)
+        menu.setObjectName("summaryColumnsMenu")
+        for title in COLUMNS:
+            action = menu.addAction(title)
+            action.setCheckable(True)
+            action.setEnabled(title != ALWAYS_SHOWN)
+            action.toggled.connect(partial(self.show_column, title))
+        return menu
+
+    def _column_menu(self, pos):
+        for n, action in enumerate(self.columns_menu.actions()):
+            action.blockSignals(True)
+            action.setChecked(not self.isColumnHidden(n))
+            action.blockSignals(False)
+        self.columns_menu.popup(self.horizontalHeader().mapToGlobal(pos))
+
+    def show_column(self, title: str, shown: bool = True) -> None:
+        """Show or hide a column, remember the choice, and fit the columns again."""
+        self.setColumnHidden(COLUMNS.index(title), not shown)
+        hidden = [c for n, c in enumerate(COLUMNS) if self.isColumnHidden(n)]
+        settings.settings().setValue(HIDDEN_KEY, ",".join(hidden))
+        self._fit_columns()
 
     def resizeEvent(self, event):
         super().resizeEvent(event)
@@ -302,6 +366,13 @@ class SummaryTable(QTableView):
             self.scrollTo(index)
         finally:
             self._syncing = False
+
+
+def hidden_columns() -> list[str]:
+    """The columns a person hid last time (HIDDEN_AT_FIRST before any choice)."""
+    value = settings.settings().value(HIDDEN_KEY)
+    titles = HIDDEN_AT_FIRST if value is None else str(value).split(",")
+    return [t for t in titles if t in COLUMNS and t != ALWAYS_SHOWN]
 
 
 class SummaryPanel(QWidget):

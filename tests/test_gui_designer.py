@@ -24,7 +24,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from core import CATEGORIES, REGISTRY, Network
-from core.layers import Block, Shaped
+from core.layers import Block, Shaped, op_dict
 from core.presets import preset_path, preset_paths, preset_title
 from gui import app, editing
 from gui.document import INPUT
@@ -617,6 +617,10 @@ def test_a_block_the_gui_has_never_seen(window, monkeypatch):
 
         def combine(self, shapes):
             return Shaped(shapes[0])
+
+        def op_counts(self, shape, out):  # the contract: a type counts its own work
+            """Passes its slot's output on: nothing."""
+            return op_dict()
 
     monkeypatch.setitem(REGISTRY, Gate.TYPE, Gate)
     doc, view = window.document, window.pipeline

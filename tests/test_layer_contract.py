@@ -22,7 +22,7 @@ from netutil import relative_error
 from optional import needs_onnx, needs_torch
 
 from core import REGISTRY, Network, fastconv
-from core.layers import CATEGORIES, Elementwise, Example, Layer
+from core.layers import CATEGORIES, OPS, Elementwise, Example, Layer
 from core.network import RunContext, iter_layers
 from core.understand.explain import explain
 from core.understand.memory import forward_need
@@ -168,6 +168,18 @@ def check_numbers(cls):
     _has(cls, "backward (its own, not Layer's)", cls.backward is not Layer.backward)
     if issubclass(cls, Elementwise) and cls.forward is Elementwise.forward:
         _has(cls, "FORWARD and BACKWARD ops", cls.FORWARD and cls.BACKWARD)
+
+
+def check_op_counts(cls):
+    """Every type says what work it does beside the MACs, and how it counts it."""
+    _has(cls, "op_counts (its own, not Layer's)", cls.op_counts is not Layer.op_counts)
+    _has(cls, "op_counts docstring (how each count is derived)", cls.op_counts.__doc__)
+    for case, example in _examples(cls):
+        info = Network.from_dict(example.network(cls.TYPE, case)).analyze().layers[0]
+        counts = info.layer.op_counts(info.in_shape, info.out)
+        _has(cls, f"op_counts of example '{case}' with every key of OPS as a count",
+             list(counts) == list(OPS)
+             and all(isinstance(v, int) and v >= 0 for v in counts.values()))
 
 
 PIECES = {name[len("check_"):]: f for name, f in globals().items() if name.startswith("check_")}

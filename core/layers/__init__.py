@@ -17,6 +17,7 @@ import pkgutil
 
 from .base import (
     CATEGORIES,
+    OPS,
     REGISTRY,
     Diagnostic,
     Elementwise,
@@ -25,6 +26,7 @@ from .base import (
     Layer,
     Shaped,
     fmt_shape,
+    op_dict,
     register,
     tensor_bytes,
 )
@@ -42,6 +44,6 @@ from .concat import Concat  # noqa: E402
 from .conv import Conv  # noqa: E402
 from .residual import Residual  # noqa: E402
 
-__all__ = ["CATEGORIES", "REGISTRY", "Block", "Concat", "Conv", "Diagnostic", "Elementwise",
-           "Example", "Footprint", "Layer", "Residual", "Shaped", "fmt_shape", "register",
-           "tensor_bytes"]
+__all__ = ["CATEGORIES", "OPS", "REGISTRY", "Block", "Concat", "Conv", "Diagnostic",
+           "Elementwise", "Example", "Footprint", "Layer", "Residual", "Shaped", "fmt_shape",
+           "op_dict", "register", "tensor_bytes"]

@@ -15,6 +15,20 @@ REGISTRY: dict[str, type[Layer]] = {}
 # The palette groups, in the order the notes introduce them.
 CATEGORIES = ("CONV", "POOL", "activation", "NORM", "FC", "blocks")
 
+# The work a layer does for one image beside its MACs (``Layer.op_counts``' keys, in order):
+# comparisons, additions (subtractions too), multiplications outside the MACs, divisions,
+# exponentials (every transcendental: exp, log, erf; a power x^β = exp(β·ln x) is 2 and a
+# multiplication) and square roots.
+OPS = ("compares", "adds", "muls", "divs", "exps", "sqrts")
+
+
+def op_dict(**counts) -> dict:
+    """A full ``OPS`` dict from the counts given (the others 0): ``op_dict(compares=12)``."""
+    unknown = set(counts) - set(OPS)
+    if unknown:
+        raise ValueError(f"unknown operation count {sorted(unknown)[0]!r} (counts: {OPS})")
+    return {key: int(counts.get(key, 0)) for key in OPS}
+
 
 def register(cls):
     REGISTRY[cls.TYPE] = cls
@@ -114,8 +128,9 @@ class Layer:
     NEEDS and EXAMPLES; QUIET if ``describe`` says nothing; ``explain``; ``torch_module`` or
     NO_TORCH and ``onnx_nodes`` or NO_ONNX; ``forward`` and ``backward``; and, unless it
     keeps the shape, ``shaped`` and the figures (``param_shapes``, ``weight_count``,
-    ``macs``, ``weights_text``). ``Elementwise`` writes most of these from a few constants.
-    tests/test_layer_contract.py names any piece that is missing."""
+    ``macs``, ``weights_text``); and, every type, ``op_counts``. ``Elementwise`` writes
+    most of these from a few constants. tests/test_layer_contract.py names any piece that
+    is missing."""
 
     TYPE = ""
     CATEGORY = ""
@@ -257,6 +272,13 @@ class Layer:
 
     def macs(self, shape, out) -> int:
         return 0
+
+    def op_counts(self, shape, out) -> dict:
+        """The operations for one image beside the MACs, input (C, H, W) → output ``out``:
+        a dict with every key of ``OPS`` (``op_dict(...)`` makes one). Each type says
+        how its counts are derived; there is no default, so a new type cannot show zeros
+        it never worked out (the contract test names a type that lacks it)."""
+        raise NotImplementedError(f"'{self.TYPE}' has no op_counts")
 
     def extra(self, shape, out) -> dict:
         """Anything more the notes explain for this layer (conv: the im2col shapes)."""

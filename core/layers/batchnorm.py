@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
 from .. import ops
 from ..fields import number
-from .base import Example, Footprint, Layer, register, tensor_bytes
+from .base import Example, Footprint, Layer, op_dict, register, tensor_bytes
 from .text import Section, n
 
 
@@ -68,6 +70,13 @@ class BatchNorm(Layer):
         """The output; training also keeps x̂ for the backward pass."""
         one = tensor_bytes(out_shape, batch)
         return Footprint(2 * one if training else one)
+
+    def op_counts(self, shape, out):
+        """At inference the normalisation and γ, β fold into one affine map per channel:
+        1 multiplication and 1 addition per element (training's batch statistics are not
+        counted: the figures are for one image at inference)."""
+        n = prod(out)
+        return op_dict(muls=n, adds=n)
 
 
 

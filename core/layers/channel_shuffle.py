@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fields import count
-from .base import Diagnostic, Example, Footprint, Layer, Shaped, register, tensor_bytes
+from .base import Diagnostic, Example, Footprint, Layer, Shaped, op_dict, register, tensor_bytes
 from .text import Section, n, vol
 
 
@@ -101,3 +101,7 @@ class ChannelShuffle(Layer):
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """The reordered copy; the cache is the group count."""
         return Footprint(tensor_bytes(out_shape, batch))
+
+    def op_counts(self, shape, out):
+        """Moves channels, computes nothing."""
+        return op_dict()

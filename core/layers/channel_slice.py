@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fields import MAX_COUNT, Field
-from .base import Diagnostic, Example, Footprint, Layer, Shaped, register, tensor_bytes
+from .base import Diagnostic, Example, Footprint, Layer, Shaped, op_dict, register, tensor_bytes
 from .text import Section, vol
 
 _TORCH_SLICE = '''
@@ -109,3 +109,7 @@ class ChannelSlice(Layer):
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """A contiguous copy of the slice."""
         return Footprint(tensor_bytes(out_shape, batch))
+
+    def op_counts(self, shape, out):
+        """Takes a view of some channels, computes nothing."""
+        return op_dict()

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ConvScopeError
 from ..fields import Field
-from .base import Diagnostic, Example, Footprint, Shaped, fmt_shape, register, tensor_bytes
+from .base import Diagnostic, Example, Footprint, Shaped, fmt_shape, op_dict, register, tensor_bytes
 from .block import Block
 from .text import Section, vol
 
@@ -117,6 +117,10 @@ class Concat(Block):
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """The concatenated output; the branches are counted by their own layers."""
         return Footprint(tensor_bytes(out_shape, batch))
+
+    def op_counts(self, shape, out):
+        """Stacks its branches' outputs: nothing beyond them (their layers count their own)."""
+        return op_dict()
 
 
 

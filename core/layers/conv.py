@@ -7,7 +7,7 @@ from math import prod
 from .. import fastconv, ops
 from .. import geometry as geo
 from ..fields import Field, count, flag, pair, size
-from .base import Diagnostic, Example, Footprint, Layer, Shaped, register, tensor_bytes
+from .base import Diagnostic, Example, Footprint, Layer, Shaped, op_dict, register, tensor_bytes
 from .emit import torch_keywords, torch_pair
 from .sizes import FLOOR, _kernel_error, _size_diagnostics
 from .text import Section, axes_lines, mib, n, receptive, shape_words, vol
@@ -188,6 +188,11 @@ class Conv(Layer):
         # in bands, the next band's columns are built before the last ones are let go
         columns = 0 if view else row_bytes * rows * (1 if rows == ho else 2)
         return Footprint(out, padded + columns)
+
+    def op_counts(self, shape, out):
+        """Beside the MACs (one per weight per output position): the bias, 1 addition per
+        output value when the layer has one."""
+        return op_dict(adds=prod(out) if self.values["bias"] else 0)
 
 
 # ---------------------------------------------------------------- explanation

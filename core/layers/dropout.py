@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import ops
 from ..fields import number
-from .base import Example, Footprint, Layer, register, tensor_bytes
+from .base import Example, Footprint, Layer, op_dict, register, tensor_bytes
 from .text import Section
 
 
@@ -48,6 +48,10 @@ class Dropout(Layer):
         """Nothing at inference (the input goes through); training keeps the mask and the
         masked output."""
         return Footprint(2 * tensor_bytes(out_shape, batch) if training else 0)
+
+    def op_counts(self, shape, out):
+        """At inference dropout passes its input through: nothing."""
+        return op_dict()
 
 
 

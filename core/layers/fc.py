@@ -6,7 +6,7 @@ from math import prod
 
 from .. import ops
 from ..fields import count, flag
-from .base import Example, Footprint, Layer, Shaped, register, tensor_bytes
+from .base import Example, Footprint, Layer, Shaped, op_dict, register, tensor_bytes
 from .emit import to_vector
 from .text import Section, n, vol
 
@@ -90,6 +90,11 @@ class FC(Layer):
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """The output; the input is read flattened as a view."""
         return Footprint(tensor_bytes(out_shape, batch))
+
+    def op_counts(self, shape, out):
+        """Beside the MACs (one per weight): the bias, 1 addition per unit when the layer
+        has one."""
+        return op_dict(adds=prod(out) if self.values["bias"] else 0)
 
 
 

@@ -3,9 +3,11 @@ version 1). NumPy has no erf, so it is computed here (``erf``)."""
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
-from .base import Elementwise, Example, Footprint, register, tensor_bytes
+from .base import Elementwise, Example, Footprint, op_dict, register, tensor_bytes
 
 # erf(z) for |z| below SPLIT from its power series, above it from the continued fraction
 # of erfc: each converges to double precision there within the counts below (measured
@@ -107,3 +109,9 @@ class GELU(Elementwise):
         the series' terms): about 14 input sizes at its peak (measured)."""
         one = tensor_bytes(out_shape, batch)
         return Footprint(2 * one, 14 * one)
+
+    def op_counts(self, shape, out):
+        """x·(1 + erf(x/√2))/2 per element: 1 erf (counted with the exponentials), 3
+        multiplications (by 1/√2, by x, by 1/2) and 1 addition."""
+        n = prod(out)
+        return op_dict(exps=n, muls=3 * n, adds=n)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Example, Footprint, Layer, Shaped, register, tensor_bytes
+from .base import Example, Footprint, Layer, Shaped, op_dict, register, tensor_bytes
 from .text import Section, n, vol
 
 
@@ -41,6 +41,11 @@ class GlobalAvgPool(Layer):
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """The C×1×1 means; the cache is the input's shape only."""
         return Footprint(tensor_bytes(out_shape, batch))
+
+    def op_counts(self, shape, out):
+        """Per channel, the mean of its H·W values: H·W − 1 additions and 1 division."""
+        c, h, w = shape
+        return op_dict(adds=c * (h * w - 1), divs=c)
 
 
 

@@ -3,9 +3,11 @@ version 1)."""
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
-from .base import Elementwise, Example, Footprint, register, tensor_bytes
+from .base import Elementwise, Example, Footprint, op_dict, register, tensor_bytes
 
 
 def hardsigmoid_forward(x):
@@ -40,3 +42,9 @@ class HardSigmoid(Elementwise):
         """The output; x + 3 clipped is a temporary."""
         one = tensor_bytes(out_shape, batch)
         return Footprint(one, one)
+
+    def op_counts(self, shape, out):
+        """relu6(x + 3)/6 per element: 1 addition, 2 comparisons, 1 multiplication (by the
+        constant 1/6)."""
+        n = prod(out)
+        return op_dict(adds=n, compares=2 * n, muls=n)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
-from .base import Elementwise, Example, Footprint, register, tensor_bytes
+from .base import Elementwise, Example, Footprint, op_dict, register, tensor_bytes
 from .hardsigmoid import hardsigmoid_forward
 
 
@@ -38,3 +40,9 @@ class HardSwish(Elementwise):
         """The output; x + 3 clipped is a temporary."""
         one = tensor_bytes(out_shape, batch)
         return Footprint(one, one)
+
+    def op_counts(self, shape, out):
+        """x·relu6(x + 3)/6 per element: the hard sigmoid's 1 addition, 2 comparisons and 1
+        multiplication (by 1/6), and 1 multiplication by x."""
+        n = prod(out)
+        return op_dict(adds=n, compares=2 * n, muls=2 * n)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fields import number
-from .base import Example, Footprint, Layer, register, tensor_bytes
+from .base import Example, Footprint, Layer, op_dict, register, tensor_bytes
 from .text import Section, n
 
 _TORCH_LAYERNORM2D = '''
@@ -121,3 +121,14 @@ class LayerNorm(Layer):
         c, h, w = in_shape
         one, position = tensor_bytes(in_shape, batch), tensor_bytes((1, h, w), batch)
         return Footprint(2 * one + position, one + 2 * position)
+
+    def op_counts(self, shape, out):
+        """At each of the H·W positions, over its C channels: the mean (C − 1 additions,
+        1 division), the variance (C subtractions x − mean, C squares, C − 1 additions,
+        1 division), + eps (1 addition), √ (1 square root), 1/σ (1 division), x̂ = (x −
+        mean)·(1/σ) (C multiplications, reusing the subtractions) and weight·x̂ + bias
+        (C multiplications, C additions)."""
+        c, h, w = shape
+        positions = h * w
+        return op_dict(adds=(4 * c - 1) * positions, muls=3 * c * positions,
+                       divs=3 * positions, sqrts=positions)

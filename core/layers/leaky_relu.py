@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from .. import ops
 from ..fields import number
-from .base import Elementwise, Example, Footprint, register, tensor_bytes
+from .base import Elementwise, Example, Footprint, op_dict, register, tensor_bytes
 
 
 @register
@@ -35,3 +37,9 @@ class LeakyReLU(Elementwise):
         """The output; slope·x and the mask x > 0 (a byte a value) are temporaries."""
         one = tensor_bytes(out_shape, batch)
         return Footprint(one, one + one // 4)
+
+    def op_counts(self, shape, out):
+        """x if x > 0, else slope·x: 1 comparison and (at most) 1 multiplication per
+        element; every element is counted as if negative (the work depends on the data)."""
+        n = prod(out)
+        return op_dict(compares=n, muls=n)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
 from .. import ops
 from ..fields import count, number
-from .base import Example, Footprint, Layer, register, tensor_bytes
+from .base import Example, Footprint, Layer, op_dict, register, tensor_bytes
 from .text import Section, n
 
 
@@ -62,6 +64,19 @@ class LRN(Layer):
         7 input sizes above what it keeps, measured with tracemalloc."""
         one = tensor_bytes(in_shape, batch)
         return Footprint(2 * one, 7 * one)
+
+    def op_counts(self, shape, out):
+        """Per value a_c: 1 multiplication (a², once per value), the window sum (its squares
+        at channels c − ⌊n/2⌋ … c + ⌊(n−1)/2⌋ clipped to the C channels: size − 1
+        additions), then ·α/n (1 multiplication), + k (1 addition), ^β as exp(β·ln s)
+        (2 exponentials, 1 multiplication) and a_c / that (1 division)."""
+        c, h, w = shape
+        front, back = self.values["size"] // 2, (self.values["size"] - 1) // 2
+        channel = np.arange(c)
+        window = np.minimum(c - 1, channel + back) - np.maximum(0, channel - front) + 1
+        values, pixels = prod(shape), h * w
+        return op_dict(muls=3 * values, adds=int(window.sum()) * pixels, exps=2 * values,
+                       divs=values)
 
 
 def _spelled_out(graph, x, out, size, alpha, beta, k):

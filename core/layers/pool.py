@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from math import ceil
+from math import ceil, prod
 
 import numpy as np
 
 from .. import geometry as geo
 from .. import ops
 from ..fields import Field, choice, flag, pair, size
-from .base import Diagnostic, Example, Footprint, Layer, Shaped, register, tensor_bytes
+from .base import Diagnostic, Example, Footprint, Layer, Shaped, op_dict, register, tensor_bytes
 from .emit import torch_keywords, torch_pair
 from .sizes import FLOOR, _kernel_error, _size_diagnostics
 from .text import Section, axes_lines, n, receptive, shape_words, vol
@@ -190,6 +190,18 @@ class Pool(Layer):
         if mode == "l2" and padded:
             scratch += tensor_bytes(in_shape, batch)  # the squares before padding
         return Footprint(kept, scratch)
+
+    def op_counts(self, shape, out):
+        """Per output value, over its F_h×F_w window (k = F_h·F_w values, padding included):
+        max: k − 1 comparisons; avg: k − 1 additions and 1 division; l2: k multiplications
+        (the squares), k − 1 additions and 1 square root."""
+        k, outputs = prod(self.pair("kernel")), prod(out)
+        mode = self.values["mode"]
+        if mode == "max":
+            return op_dict(compares=(k - 1) * outputs)
+        if mode == "avg":
+            return op_dict(adds=(k - 1) * outputs, divs=outputs)
+        return op_dict(muls=k * outputs, adds=(k - 1) * outputs, sqrts=outputs)
 
 
 # ---------------------------------------------------------------- ONNX

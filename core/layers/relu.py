@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from .. import ops
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, op_dict, register
 
 
 @register
@@ -16,3 +18,7 @@ class ReLU(Elementwise):
     FORMULA, GRADIENT = "max(0, x)", "dout where x > 0, else 0"
     TORCH, ONNX_OP = "nn.ReLU()", "Relu"
     EXAMPLES = {"relu": Example((3, 4, 4))}
+
+    def op_counts(self, shape, out):
+        """max(0, x): 1 comparison per element."""
+        return op_dict(compares=prod(out))

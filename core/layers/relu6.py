@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from math import prod
+
 import numpy as np
 
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, op_dict, register
 
 
 def relu6_forward(x):
@@ -34,3 +36,7 @@ class ReLU6(Elementwise):
         low = graph.constant(f"{out}/min", np.array(0, np.float32))
         high = graph.constant(f"{out}/max", np.array(6, np.float32))
         return graph.node("Clip", [x, low, high], out)
+
+    def op_counts(self, shape, out):
+        """min(max(0, x), 6): 2 comparisons per element."""
+        return op_dict(compares=2 * prod(out))

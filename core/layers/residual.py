@@ -3,8 +3,10 @@ squeeze-and-excitation and gates)."""
 
 from __future__ import annotations
 
+from math import prod
+
 from ..fields import Field, choice
-from .base import Diagnostic, Example, Footprint, Shaped, fmt_shape, register, tensor_bytes
+from .base import Diagnostic, Example, Footprint, Shaped, fmt_shape, op_dict, register, tensor_bytes
 from .block import Block
 from .text import Section, flat, n, vol
 
@@ -184,6 +186,12 @@ class Residual(Block):
         """The joined output; the sides are counted by their own layers (an empty side is
         the input itself)."""
         return Footprint(tensor_bytes(out_shape, batch))
+
+    def op_counts(self, shape, out):
+        """The join only (the layers inside count their own): 1 addition per output value
+        for "add", 1 multiplication per output value for "mul"."""
+        joined = prod(out)
+        return op_dict(muls=joined) if self.multiplies else op_dict(adds=joined)
 
 
 def _projection_stride(body, shortcut) -> int:

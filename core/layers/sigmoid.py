@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from .. import ops
-from .base import Elementwise, Example, Footprint, register, tensor_bytes
+from .base import Elementwise, Example, Footprint, op_dict, register, tensor_bytes
 
 
 @register
@@ -21,3 +23,8 @@ class Sigmoid(Elementwise):
         """The output (also the cache); 0.5·(1 + tanh(x/2)) passes through temporaries."""
         one = tensor_bytes(out_shape, batch)
         return Footprint(one, one)
+
+    def op_counts(self, shape, out):
+        """1/(1 + e^−x) per element: 1 exponential, 1 addition, 1 division."""
+        n = prod(out)
+        return op_dict(exps=n, adds=n, divs=n)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from .. import ops
-from .base import Elementwise, Example, Footprint, register, tensor_bytes
+from .base import Elementwise, Example, Footprint, op_dict, register, tensor_bytes
 
 
 def silu_forward(x):
@@ -39,3 +41,8 @@ class SiLU(Elementwise):
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """The output, and σ(x) kept for the backward pass."""
         return Footprint(2 * tensor_bytes(out_shape, batch))
+
+    def op_counts(self, shape, out):
+        """x/(1 + e^−x) per element: 1 exponential, 1 addition, 1 division."""
+        n = prod(out)
+        return op_dict(exps=n, adds=n, divs=n)

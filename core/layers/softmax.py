@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Example, Footprint, Layer, register, tensor_bytes
+from .base import Example, Footprint, Layer, op_dict, register, tensor_bytes
 from .text import Section
 
 
@@ -35,6 +35,15 @@ class Softmax(Layer):
         """The probabilities (also the cache); the exponentials are a temporary."""
         one = tensor_bytes(out_shape, batch)
         return Footprint(one, one)
+
+    def op_counts(self, shape, out):
+        """At each of the H·W positions, over its C channels: C − 1 comparisons (the
+        maximum, subtracted for stability), C subtractions (s − max), C exponentials,
+        C − 1 additions (the sum) and C divisions."""
+        c, h, w = shape
+        positions = h * w
+        return op_dict(compares=(c - 1) * positions, adds=(2 * c - 1) * positions,
+                       exps=c * positions, divs=c * positions)
 
 
 

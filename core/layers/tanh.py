@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from math import prod
+
 from .. import ops
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, op_dict, register
 
 
 @register
@@ -16,3 +18,9 @@ class Tanh(Elementwise):
     FORMULA, GRADIENT = "tanh(x)", "dout·(1 − tanh²), from the output"
     TORCH, ONNX_OP = "nn.Tanh()", "Tanh"
     EXAMPLES = {"tanh": Example((3, 4, 4))}
+
+    def op_counts(self, shape, out):
+        """(e^2x − 1)/(e^2x + 1) per element: 1 multiplication (2x), 1 exponential,
+        2 additions, 1 division."""
+        n = prod(out)
+        return op_dict(muls=n, exps=n, adds=2 * n, divs=n)
