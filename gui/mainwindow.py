@@ -194,7 +194,8 @@ class MainWindow(QMainWindow):
 
     def _default_sizes(self) -> None:
         side = [self.docks[n] for n in ("Palette", "Inspector") if n in self.docks]
-        right = 560 if "Feature maps" in self.docks else 400  # room for the live maps
+        # room for the live maps, but on a small screen not at the summary table's expense
+        right = min(560, self.width() * 3 // 8) if "Feature maps" in self.docks else 400
         self.resizeDocks(side, [230, right][:len(side)], Qt.Orientation.Horizontal)
         if "Summary" in self.docks:
             self.resizeDocks([self.docks["Summary"]], [300], Qt.Orientation.Vertical)
