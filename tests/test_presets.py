@@ -27,7 +27,8 @@ INPUTS = {"lenet5": (1, 32, 32), "alexnet": (3, 227, 227)}
 
 
 def test_the_presets_are_the_ones_listed():
-    assert sorted(p.stem for p in preset_paths()) == sorted(TOTALS)
+    # and the trained shapes network, whose own tests are in test_trained_network.py
+    assert sorted(p.stem for p in preset_paths()) == sorted([*TOTALS, "shapes_cnn"])
     assert [p.stem for p in preset_paths()][:4] == ["lenet5", "alexnet", "zfnet", "vgg16"]
     assert all(p.parent == ARCHITECTURES for p in preset_paths())
 
