@@ -453,6 +453,8 @@ def test_trained_network_lists_its_top_classes_by_name(qtbot, live):
     assert texts == ["top 5 classes (softmax)"] + [f"{labels[k]} ({k}): {p[k]:.1%}"
                                                    for k in order]
     assert texts[1].startswith("circle (0): ")
+    # six classes: each bar is labelled with its name (pyqtgraph keeps the ticks given)
+    assert view.plot.getAxis("bottom")._tickLevels == [list(enumerate(labels))]
     # another network takes its own default picture, not the trained network's sample
     other = tiny([{"type": "conv", "filters": 2, "kernel": 3}], size=64)
     open_network(qtbot, live, other)

@@ -32,6 +32,7 @@ from .controller import Probe, message_header
 from .export import ask_and_save, coloured, enlarge
 
 TOP_CLASSES = 5
+NAMED_BARS = 12  # up to this many classes, each bar is labelled with its class name
 
 
 class FeatureMapView(QWidget):
@@ -317,9 +318,14 @@ class FeatureMapView(QWidget):
         listed = softmax or last
         self.top.setVisible(listed)
         self.top.clear()
+        names = self.class_names(len(values)) if listed else ClassNames()
+        # a few classes are named under their bars; otherwise the axis numbers them
+        few = names.names and len(values) <= NAMED_BARS
+        self.plot.getAxis("bottom").setTicks(
+            [list(enumerate(names.names))] if few else None)
+        self.plot.setLabel("bottom", "class" if listed else "unit")
         if not listed:
             return self.stack.setCurrentWidget(self.vector_page)
-        names = self.class_names(len(values))
         p = values if softmax else softmax_forward(values[None])[0][0]
         order = np.argsort(p)[::-1][:TOP_CLASSES]
         self.top.addItem(f"top {len(order)} classes" + ("" if softmax else " (softmax)"))
