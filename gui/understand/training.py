@@ -193,6 +193,8 @@ class TrainingPanel(QWidget):
 
         form = self._form = QFormLayout()
         form.addRow("Data", self.dataset)
+        form.addRow(self.folder_button)
+        form.addRow(self.folder_info)
         form.addRow("Training images", self.count)
         form.addRow("Optimizer", self.optimizer)
         form.addRow("Learning rate", self.lr)
@@ -234,8 +236,6 @@ class TrainingPanel(QWidget):
         controls = QWidget()
         column = QVBoxLayout(controls)
         column.setContentsMargins(4, 4, 4, 4)
-        column.addWidget(self.folder_button)
-        column.addWidget(self.folder_info)
         column.addLayout(form)
         column.addLayout(buttons)
         column.addWidget(self.reason)
@@ -273,8 +273,7 @@ class TrainingPanel(QWidget):
         view = QSplitter(Qt.Orientation.Vertical)
         view.addWidget(self.plots)
         view.addWidget(scrolling(self._build_results()))
-        view.setStretchFactor(0, 2)
-        view.setStretchFactor(1, 1)
+        view.setSizes([500, 320])
         controls_beside(self, controls, view, 300, (380, 900))
         self._show_folder()
         self._show_state()
@@ -343,8 +342,8 @@ class TrainingPanel(QWidget):
 
     def _show_folder(self):
         chosen = self.dataset.currentData() == FOLDER_KEY
-        self.folder_button.setVisible(chosen)
-        self.folder_info.setVisible(chosen)
+        self._form.setRowVisible(self.folder_button, chosen)
+        self._form.setRowVisible(self.folder_info, chosen)
         self._form.setRowVisible(self.count, not chosen)  # a folder holds what it holds
         if chosen and self.folder is not None:
             set_status(self.folder_info, f"{self.folder.root.name}: {self.folder.summary()}; "
