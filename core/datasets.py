@@ -227,6 +227,11 @@ class Dataset:
         count, and the last layer must give exactly one score per class."""
         return self.key == FOLDER_KEY
 
+    def takes_scores(self, count: int) -> bool:
+        """Whether a network giving ``count`` class scores can learn this data: at least one
+        per class; exactly one per class for a folder (its labels file names them all)."""
+        return count == self.classes if self.is_folder else count >= self.classes
+
 
 DATASETS = (
     Dataset("digits32", "Generated digits, 32×32 (10 classes)", 32),
@@ -283,7 +288,7 @@ def check_match(net, report, dataset: Dataset, batch: int = 1) -> Problem | None
     if out is None or out[1:] != (1, 1):
         return Problem("Training needs class scores K×1×1 at the end; this network ends in "
                        f"{out[1]}×{out[2]}×{out[0]}: end it with an fc layer.")
-    if out[0] < dataset.classes or (dataset.is_folder and out[0] != dataset.classes):
+    if not dataset.takes_scores(out[0]):
         return Problem(f"The network gives {out[0]} scores but the data has "
                        f"{dataset.classes} classes: the last layer needs "
                        f"{dataset.classes} units.")
