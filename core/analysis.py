@@ -12,6 +12,7 @@ from math import prod
 
 from .layers import Block, Diagnostic, Layer, fmt_shape
 from .paths import TOP, container_path, item_path
+from .rules import lint
 
 
 @dataclass
@@ -133,7 +134,9 @@ class Report:
 def analyze(layers: list, input_shape: tuple, name: str = "") -> Report:
     flat: list = []
     top = _walk(layers, tuple(input_shape), TOP, 0, flat, ((1, 1), (1, 1)), "")
-    return Report(name, tuple(input_shape), flat, top)
+    report = Report(name, tuple(input_shape), flat, top)
+    lint(report)  # the notes' design rules: notes only, never a warning
+    return report
 
 
 def _walk(layers, shape, prefix, depth, flat, field_state, blocked):

@@ -244,16 +244,17 @@ class Network:
         if need > self.memory_budget:
             raise ConvScopeError(
                 f"not run: one pass of batch {batch} needs about {need / 2**30:.1f} GiB "
-                f"(activations {4 * batch * report.totals()['activations'] / 2**30:.1f} GiB, "
-                f"parameters {4 * report.totals()['params'] / 2**30:.2f} GiB), over the "
+                f"({_need_parts(report, batch)}), over the "
                 f"{self.memory_budget / 2**30:.0f} GiB budget; make the input smaller")
         return report
 
     def memory_needed(self, batch: int, report: Report) -> int:
-        totals = report.totals()
-        biggest = max((i.activations for i in report.layers), default=0)
-        # every output is kept, plus one input copy for padding and the weights
-        return 4 * (batch * (totals["activations"] + biggest) + totals["params"])
+        """Bytes ``forward`` needs at its peak for ``batch`` images: the weights, every
+        layer's output and cache (all kept until it returns), the largest layer's scratch
+        and the workspaces kept between passes (core.understand.memory.forward_need)."""
+        from .understand.memory import forward_need
+
+        return forward_need(report, batch)["total"]
 
     def forward(self, x, training: bool = False, rng=None, should_stop=None,
                 report: Report | None = None) -> dict:
@@ -270,6 +271,9 @@ class Network:
             raise ConvScopeError("a batch of 0 images: give at least one", "input")
         report = self.check_runnable(x.shape[0], report or self.analyze(fixes=False))
         self.ensure_weights(report)
+        # the last pass's outputs and caches would otherwise stay alive during this one,
+        # doubling the peak the memory guard counts
+        self._tape = None
         ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed),
                          should_stop)
         out, cache = ctx.run(self.layers, x)
@@ -314,6 +318,17 @@ class Network:
         """The window of output pixel (y, x) on the layer's own input, inclusive."""
         info = (report or self.analyze()).by_name(name)
         return _window_back(info, ((y, y), (x, x)))
+
+
+def _need_parts(report: Report, batch: int) -> str:
+    """Where a forward pass's memory goes, for the guard's message."""
+    from .understand.memory import forward_need
+
+    need = forward_need(report, batch)
+    gib = {k: v / 2**30 for k, v in need.items()}
+    return (f"outputs and caches {gib['input'] + gib['kept']:.1f} GiB, scratch "
+            f"{gib['scratch']:.1f} GiB, workspaces {gib['held']:.1f} GiB, weights "
+            f"{gib['weights']:.2f} GiB")
 
 
 # ====================================================================== running context

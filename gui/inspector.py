@@ -37,6 +37,7 @@ from core import ConvScopeError, fmt_shape
 from core import geometry as geo
 from core.fields import MAX_COUNT, MAX_SPATIAL
 from core.layers import Block
+from core.layers.sizes import FLOOR, FLOOR_INTENDED, FLOOR_RULE
 from core.paths import container_path, name_problem
 from core.summary import memory_expr, short, weights_expr
 from gui import editing
@@ -563,6 +564,22 @@ class LayerInspector(QScrollArea):
             button.setToolTip("Apply this fix (one step you can undo)")
             button.clicked.connect(lambda checked=False, fix=fix: apply_fix(self.doc, fix))
             column.addWidget(button)
+        if d.rule == FLOOR_RULE:
+            self._floor_button(n, d, column)
+
+    def _floor_button(self, n, d, column):
+        """A size that floors can be accepted as the design ("floor": "intended", one step
+        you can undo), and an accepted one can warn again."""
+        accept = d.severity == "warning"
+        button = QPushButton("Accept floor (intended)" if accept else "Warn again (un-accept)")
+        button.setObjectName(f"{'acceptFloor' if accept else 'unacceptFloor'}_{n}")
+        button.setToolTip("The network floors here on purpose: show this as a note, not a "
+                          "warning (saved in the file as \"floor\": \"intended\")" if accept
+                          else "Show this floor as a warning again")
+        value = FLOOR_INTENDED if accept else FLOOR.default
+        button.clicked.connect(lambda checked=False: self.doc.undo_stack.push(
+            SetValue(self.doc, d.path, FLOOR.key, value)))
+        column.addWidget(button)
 
     def _blocked(self, info):
         style = SEVERITY_STYLE["blocked"]

@@ -31,6 +31,7 @@ from core.summary import short
 from gui import editing, recovery
 from gui import settings as app_settings
 from gui.document import INPUT, Document
+from gui.generator import new_from_pattern
 from gui.inspector import LayerInspector
 from gui.layermime import default_item, json_files, read_items
 from gui.palette import LayerPalette
@@ -329,6 +330,7 @@ class MainWindow(QMainWindow):
                      QKeySequence("F8"), "Select the next layer with a warning or an error")
         self._action("Network", "Edit the &Input", self.edit_input, QKeySequence("Ctrl+I"),
                      "Select the network's input to change its size and channels")
+        self._action("Network", "New from the Notes' Pa&ttern…", lambda: new_from_pattern(self))
         self._action("Help", "&Quick Guide", self.show_guide, keys.HelpContents,
                      "How to build a network here")
         self._action("Help", "&About ConvScope", self.show_about, None, "")

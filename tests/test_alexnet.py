@@ -137,7 +137,7 @@ def test_odd_span_even_stride_says_no_padding_can_and_offers_the_rest():
     for fix in warning.fixes:
         fixed = tiny([{"type": "conv", "filters": 4, "kernel": 3, "stride": 2}])
         apply_fix(fixed, fix)
-        assert fixed.analyze().diagnostics == [], fix
+        assert warnings(fixed.analyze()) == [], fix  # a lint may note stride 1's shrinking
 
 
 def test_nested_layer_fix_names_its_path():
@@ -260,5 +260,5 @@ def test_same_padding_keeps_the_size():
         # an even kernel is fine when the dilation makes D·(F−1) even: 2·(4−1)/2 = 3
         {"type": "conv", "filters": 4, "kernel": 4, "dilation": 2, "padding": "same"},
     ], height=7, width=10).analyze()
-    assert report.diagnostics == []
+    assert [d for d in report.diagnostics if d.severity != "info"] == []  # lints are notes
     assert [i.out for i in report.layers] == [(4, 7, 10), (4, 7, 10)]

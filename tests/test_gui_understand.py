@@ -27,6 +27,7 @@ from gui.commands import SetValue
 from gui.document import INPUT
 from gui.images import load_image
 from gui.understand import Understand
+from gui.understand.memory import TABLE_COLUMNS
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 
@@ -152,12 +153,30 @@ def test_memory_panel_shows_cores_figures_and_one_bar_group_per_layer(app):
     # + params 160 + their gradients 160 + Adam 320 = 4,736; pool 512 + 512 = 1,024;
     # fc 80 + 80 + 2,600 + 2,600 + 5,200 = 10,560 (sum 16,832, as test_memory_budget)
     assert [r.total for r in panel.budget.rows if r.total] == [512, 4736, 1024, 10560]
-    assert [table.item(r, 7).text() for r in range(4)] == [
+    total_column = [title for title, _ in TABLE_COLUMNS].index("Total")
+    assert [table.item(r, total_column).text() for r in range(4)] == [
         fmt_bytes(n) for n in (512, 4736, 1024, 10560)]
-    # inference only, batch 2: activations 394·2·4 + parameters 690·4 = 3,152 + 2,760 = 5,912 B
+    assert "Training keeps everything" in panel.mode_note.text()
+    # inference only, batch 2 (tests/test_memory_budget.py works batch 1 by hand): only the
+    # largest step is alive beside the parameters: conv's input 64·2·4 = 512, output
+    # 256·2·4 = 2,048, padded copy 10·10·2·4 = 800, im2col columns 9·64·2·4 = 4,608 →
+    # 7,968; + parameters 690·4 = 2,760 → 10,728 B (not the sum of all activations)
     panel.training.setChecked(False)
-    assert panel.budget.total == 5912 and "5.8 KiB" in panel.figures.text()
+    assert panel.budget.total == 7968 + 2760 == 10728 and "10.5 KiB" in panel.figures.text()
+    assert "Largest step (conv)" in panel.figures.text()
+    assert "Inference frees each output" in panel.mode_note.text()
+    step_column = [title for title, _ in TABLE_COLUMNS].index("Alive while it runs")
+    assert not table.isColumnHidden(step_column)
+    assert table.isColumnHidden([key for _, key in TABLE_COLUMNS].index("activation_grads"))
+    # the bars show each layer's step (relu's input and output, 2,048 + 2,048, is its own)
+    # and the parameters; the activations of all layers are not stacked up
+    assert [r.name for r in panel.rows] == ["conv", "relu", "pool", "fc"]
+    heights = panel.bar_heights()
+    np.testing.assert_allclose(heights["step"] * mib, [7968, 4096, 2560, 592])
+    assert not heights["forward"].any()
+    assert table.item(0, total_column).text() == fmt_bytes(7968 + 160)
     panel.training.setChecked(True)
+    assert table.isColumnHidden(step_column)
     panel.available.setValue(0.01)  # 10.7 MB: at batch 1,000,000 it cannot fit
     panel.batch.setValue(1_000_000)
     assert panel.verdict.text().startswith("✖ Does not fit")

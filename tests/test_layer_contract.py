@@ -10,7 +10,10 @@ tests/test_gradients.py::test_gradient[<example id>].
 
 from __future__ import annotations
 
+import threading
+import tracemalloc
 from collections import Counter
+from math import prod
 
 import numpy as np
 import pytest
@@ -18,10 +21,11 @@ from layer_examples import CASES, build, grid_input, randomise
 from netutil import relative_error
 from optional import needs_onnx, needs_torch
 
-from core import REGISTRY, Network
+from core import REGISTRY, Network, fastconv
 from core.layers import CATEGORIES, Elementwise, Example, Layer
-from core.network import iter_layers
+from core.network import RunContext, iter_layers
 from core.understand.explain import explain
+from core.understand.memory import forward_need
 
 TOLERANCE = 1e-4  # relative to the output's scale, as the ONNX round trip
 
@@ -69,6 +73,48 @@ def check_diagram(cls):
 
 def check_memory(cls):
     _has(cls, "memory text (NEEDS; \"\" if its backward keeps nothing)", cls.NEEDS is not None)
+
+
+def check_forward_bytes(cls):
+    """Its memory model (``forward_bytes``; element-wise types may keep Layer's one new
+    output) against tracemalloc's peak over each example's forward pass, at a batch that
+    makes the input about 1 MiB: within 20 %, give or take an eighth of the input (small
+    fixed temporaries, such as NumPy's reduction buffers)."""
+    _has(cls, "memory model (forward_bytes: its output, cache and scratch)",
+         issubclass(cls, Elementwise) or cls.forward_bytes is not Layer.forward_bytes)
+    for case, example in _examples(cls):
+        batch = -(-(1 << 18) // prod(example.shape))
+        net = Network.from_dict(example.network(cls.TYPE, case))
+        report = net.analyze(fixes=False)
+        need = forward_need(report, batch, example.training)
+        estimate = need["total"] - need["weights"] - need["input"]
+        peak = _pass_peak(net, report, batch, example.training)
+        _has(cls, f"memory model matching example '{case}' (estimated {estimate:,} B, "
+             f"measured {peak:,} B)",
+             abs(estimate - peak) <= 0.2 * peak + need["input"] / 8)
+
+
+def _pass_peak(net, report, batch, training) -> int:
+    """Bytes tracemalloc sees allocated over one forward pass (weights and input made
+    before), in a new thread: without Winograd workspaces from earlier passes."""
+    net.ensure_weights(report)
+    x = np.random.default_rng(0).standard_normal((batch, *net.input.shape), dtype=np.float32)
+    peak = {}
+
+    def run():
+        fastconv.clear_weight_cache()
+        ctx = RunContext(net, report, training, np.random.default_rng(0))
+        tracemalloc.start()
+        try:
+            ctx.run(net.layers, x)
+            peak["bytes"] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return peak["bytes"]
 
 
 def check_icon(cls):
@@ -148,6 +194,23 @@ def test_a_type_without_its_pieces_fails_naming_them(piece):
 
     with pytest.raises(AssertionError, match="'bare' lacks"):
         PIECES[piece](Bare)
+
+
+def test_a_memory_model_that_misses_what_forward_allocates_fails():
+    """LRN's forward keeps its scale and runs through float64 window sums: a model that
+    counted only the output is caught by the measurement."""
+    lrn = REGISTRY["lrn"]
+
+    class OutputOnly(lrn):
+        def forward_bytes(self, in_shape, out_shape, batch, training):
+            return Layer.forward_bytes(self, in_shape, out_shape, batch, training)
+
+    try:
+        REGISTRY["lrn"] = OutputOnly
+        with pytest.raises(AssertionError, match="memory model matching example 'lrn_5'"):
+            check_forward_bytes(OutputOnly)
+    finally:
+        REGISTRY["lrn"] = lrn
 
 
 @pytest.mark.parametrize("piece", ["torch", "onnx"])

@@ -51,13 +51,22 @@ def test_small_network_by_hand_training_with_adam():
 # The same network, batch 1, float16 (2 bytes), SGD with momentum:
 #   forward 394 · 2 = 788; gradients 330 · 2 = 660; parameters 690 · 2 = 1,380, gradients
 #   1,380, one velocity 1,380 → 788 + 660 + 1,380 · 3 = 5,588 B
-# Inference: only the forward activations and the parameters: 394·4 + 690·4 = 4,336 B.
+# Inference frees each output once the next layer has read it: the parameters plus the
+# largest step (the running layer's input, output and scratch), batch 1, float32:
+#   conv: input 64·4 = 256, output 256·4 = 1,024, padded copy 10·10·4 = 400, im2col
+#         columns (1·3·3) × (8·8) · 4 = 2,304 (built whole: small)   → 3,984
+#   relu: 1,024 in + 1,024 out (a new array) = 2,048; pool: 1,024 + 256 = 1,280;
+#   fc: 256 + 40 = 296.  Total 690·4 + 3,984 = 6,744 B.
 def test_small_network_other_settings_by_hand():
     assert memory_budget(small_net(), 1, 2, "momentum").total == 5588
     assert memory_budget(small_net(), 1, 2, "sgd").total == 5588 - 1380
     inference = memory_budget(small_net(), 1, 4, "adam", training=False)
     assert inference.totals["kept"] == 0 and inference.totals["optimizer"] == 0
-    assert inference.total == 4336
+    rows = {r.name: r for r in inference.rows}
+    assert [rows[n].step for n in ("conv", "relu", "pool", "fc")] == [3984, 2048, 1280, 296]
+    assert inference.totals["step_layer"] == "conv" and inference.totals["workspace"] == 0
+    assert inference.total == 2760 + 3984 == 6744
+    assert "The largest step is conv" in inference.explain
 
 
 # Per image, training with SGD at 4 bytes: (394 + 330)·4 = 2,896 B grow with the batch;
@@ -74,6 +83,13 @@ def test_largest_batch_that_fits():
 def test_explain_says_why_backward_keeps_activations():
     budget = memory_budget(small_net(), batch=2)
     assert "Why backward keeps them" in budget.explain
+    # ConvScope's own pass, batch 2, float32: outputs input 512 + conv 2,048 + relu 2,048
+    # (a new array) + pool 512 + fc 80 = 5,200 B; at conv's peak 512 + 2,048 alive plus
+    # its padded copy 800 and columns 4,608 = 7,968, so scratch 7,968 − 5,200 = 2,768;
+    # with the weights 2,760: 10,728 B
+    assert ("5.1 KiB of outputs and caches" in budget.explain
+            and "2.7 KiB of scratch" in budget.explain
+            and "10.5 KiB with the weights" in budget.explain)
     rows = {r.name: r for r in budget.rows}
     assert "conv's dW = dout ⋆ its input" in rows["input"].needed_by
     assert "relu's backward" in rows["conv"].needed_by and "pool" in rows["conv"].needed_by
@@ -100,3 +116,31 @@ def test_bad_settings_are_one_clear_error():
         memory_budget(small_net(), optimizer="rmsprop")
     with pytest.raises(ConvScopeError, match="dtype_bytes"):
         memory_budget(small_net(), dtype_bytes=3)
+
+
+# VGG16, batch 64, inference, from the notes' table (values per image):
+#   parameters 138,357,544 → · 4 bytes
+#   the largest step: conv1_2 (or relu1_2 after it): input 224·224·64 = 3,211,264 and output
+#   224·224·64 = 3,211,264 values, · 4 bytes · 64 images; its scratch is 0 (Winograd's
+#   56×56 tiles of 4×4 fit 224 exactly, so nothing is cut off).
+#   Workspaces kept between layers (Winograd F(4×4, 3×3) on conv1_2 … conv4_3, F(2×2) on
+#   conv5; a = 6 or 4; bands of tile rows about 4 MiB per image):
+#     padded input, conv1_2: 64 · 64 · 226 · 226 · 4                        =   836,829,184
+#     tiles, transformed (band of 8 rows of 56 tiles, 64 channels, a² = 36):
+#       4 · 64 · 8 · 56 · 36 · 64 each                                       =   264,241,152
+#     products and outputs, conv2_1 (64 in, 128 out, band 16 rows of 28 tiles):
+#       4 · 64 · 16 · 28 · 36 · 128                                           =   528,482,304
+#       4 · 64 · 16 · 28 · 16 · 128                                           =   234,881,024
+#     transformed weights + their check copy, 4 · F · C · (a² + 9) per layer: Σ F·C over
+#       conv1_2 … conv4_3 = 847,872 (· 45), over conv5_x = 786,432 (· 25)
+def test_vgg16_batch_64_inference_by_hand():
+    budget = memory_budget(Network.load(preset_path("vgg16")), batch=64, training=False)
+    params = 138_357_544 * 4
+    pair = (224 * 224 * 64 + 224 * 224 * 64) * 4 * 64
+    workspace = (836_829_184 + 2 * 264_241_152 + 528_482_304 + 234_881_024
+                 + 4 * 847_872 * 45 + 4 * 786_432 * 25)
+    assert budget.totals["step"] == pair
+    assert budget.totals["step_layer"] in ("conv1_2", "relu1_1", "relu1_2")
+    assert budget.totals["workspace"] == workspace
+    assert budget.total == params + pair + workspace  # 4.2 GiB, not the 8.3 GiB of training
+    assert budget.total < memory_budget(Network.load(preset_path("vgg16")), batch=64).total

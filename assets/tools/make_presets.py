@@ -20,7 +20,10 @@ IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 # ---------------------------------------------------------------- layer helpers
 
-def conv(name, filters, kernel, stride=1, padding=0, bias=True):
+# floor=True writes "floor": "intended": the original network floors there on purpose (a
+# stride-2 window on an even map), so ConvScope shows the arithmetic as a note, not a warning.
+
+def conv(name, filters, kernel, stride=1, padding=0, bias=True, floor=False):
     layer = {"type": "conv", "name": name, "filters": filters, "kernel": kernel}
     if stride != 1:
         layer["stride"] = stride
@@ -28,15 +31,19 @@ def conv(name, filters, kernel, stride=1, padding=0, bias=True):
         layer["padding"] = padding
     if not bias:
         layer["bias"] = False
+    if floor:
+        layer["floor"] = "intended"
     return layer
 
 
-def pool(name, mode, kernel, stride, padding=0, ceil_mode=False):
+def pool(name, mode, kernel, stride, padding=0, ceil_mode=False, floor=False):
     layer = {"type": "pool", "name": name, "mode": mode, "kernel": kernel, "stride": stride}
     if padding != 0:
         layer["padding"] = padding
     if ceil_mode:
         layer["ceil_mode"] = True
+    if floor:
+        layer["floor"] = "intended"
     return layer
 
 
@@ -141,7 +148,7 @@ def alexnet():
 
 def zfnet():
     layers = [
-        conv("conv1", 96, 7, stride=2, padding=1), relu("relu1"),
+        conv("conv1", 96, 7, stride=2, padding=1, floor=True), relu("relu1"),
         pool("pool1", "max", 3, 2, ceil_mode=True),
         lrn("norm1"),
         conv("conv2", 256, 5, stride=2), relu("relu2"),
@@ -220,7 +227,7 @@ def inception(tag, c1, r3, c3, r5, c5, pp):
 def googlenet():
     blocks = {row[0]: inception(*row) for row in INCEPTION}
     layers = [
-        conv("conv1_7x7_s2", 64, 7, stride=2, padding=3), relu("conv1_relu_7x7"),
+        conv("conv1_7x7_s2", 64, 7, stride=2, padding=3, floor=True), relu("conv1_relu_7x7"),
         pool("pool1_3x3_s2", "max", 3, 2, ceil_mode=True),
         lrn("pool1_norm1"),
         conv("conv2_3x3_reduce", 64, 1), relu("conv2_relu_3x3_reduce"),
@@ -248,7 +255,7 @@ def googlenet():
 
 def basic_block(p, in_ch, planes, stride):
     body = [
-        conv(p + "_conv1", planes, 3, stride=stride, padding=1, bias=False),
+        conv(p + "_conv1", planes, 3, stride=stride, padding=1, bias=False, floor=stride == 2),
         bn(p + "_bn1"), relu(p + "_relu1"),
         conv(p + "_conv2", planes, 3, padding=1, bias=False),
         bn(p + "_bn2"),
@@ -260,7 +267,7 @@ def bottleneck_block(p, in_ch, planes, stride):
     out = planes * 4
     body = [
         conv(p + "_conv1", planes, 1, bias=False), bn(p + "_bn1"), relu(p + "_relu1"),
-        conv(p + "_conv2", planes, 3, stride=stride, padding=1, bias=False),
+        conv(p + "_conv2", planes, 3, stride=stride, padding=1, bias=False, floor=stride == 2),
         bn(p + "_bn2"), relu(p + "_relu2"),
         conv(p + "_conv3", out, 1, bias=False), bn(p + "_bn3"),
     ]
@@ -270,9 +277,9 @@ def bottleneck_block(p, in_ch, planes, stride):
 def resnet(depth, block, counts):
     make = basic_block if block == "basic" else bottleneck_block
     layers = [
-        conv("conv1", 64, 7, stride=2, padding=3, bias=False),
+        conv("conv1", 64, 7, stride=2, padding=3, bias=False, floor=True),
         bn("bn1"), relu("relu"),
-        pool("maxpool", "max", 3, 2, padding=1),
+        pool("maxpool", "max", 3, 2, padding=1, floor=True),
     ]
     in_ch = 64
     for stage, (planes, n) in enumerate(zip([64, 128, 256, 512], counts), start=1):
@@ -283,7 +290,8 @@ def resnet(depth, block, counts):
             shortcut = []
             if stride != 1 or in_ch != out_ch:
                 shortcut = [
-                    conv(p + "_downsample_0", out_ch, 1, stride=stride, bias=False),
+                    conv(p + "_downsample_0", out_ch, 1, stride=stride, bias=False,
+                         floor=stride == 2),
                     bn(p + "_downsample_1"),
                 ]
             layers.append({"type": "residual", "name": p, "body": body, "shortcut": shortcut})

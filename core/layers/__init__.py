@@ -21,10 +21,12 @@ from .base import (
     Diagnostic,
     Elementwise,
     Example,
+    Footprint,
     Layer,
     Shaped,
     fmt_shape,
     register,
+    tensor_bytes,
 )
 from .block import Block
 
@@ -41,4 +43,5 @@ from .conv import Conv  # noqa: E402
 from .residual import Residual  # noqa: E402
 
 __all__ = ["CATEGORIES", "REGISTRY", "Block", "Concat", "Conv", "Diagnostic", "Elementwise",
-           "Example", "Layer", "Residual", "Shaped", "fmt_shape", "register"]
+           "Example", "Footprint", "Layer", "Residual", "Shaped", "fmt_shape", "register",
+           "tensor_bytes"]

@@ -23,7 +23,8 @@ def register(cls):
 
 @dataclass
 class Diagnostic:
-    """A warning (the layer runs, rounded) or an error (the shape cannot be computed)."""
+    """A warning (the layer runs, rounded), an error (the shape cannot be computed) or an
+    info (a note: an accepted floor, ceil mode, one of the notes' design rules)."""
 
     severity: str
     message: str
@@ -31,10 +32,13 @@ class Diagnostic:
     axis: str = ""  # "height", "width" or "" — for finding input sizes that fix it
     path: str = ""
     layer: str = ""
+    rule: str = ""  # which rule made it: "floor" (a size that floors), "lint:<name>" (rules.py)
 
     def to_dict(self) -> dict:
         out = {"severity": self.severity, "path": self.path, "layer": self.layer,
                "message": self.message}
+        if self.rule:
+            out["rule"] = self.rule
         if self.fixes:
             out["fixes"] = self.fixes
         return out
@@ -74,6 +78,27 @@ class Example:
         return {"format": "convscope", "version": 1, "name": name,
                 "input": {"channels": c, "height": h, "width": w},
                 "layers": self.layers(kind)}
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Bytes one layer's forward pass allocates for a batch (float32, as the engine runs).
+
+    kept: what outlives the call: the output and whatever the cache holds beyond the input
+    (the previous layer's output, counted there): pooling's padded copy, LRN's scale,
+    batchnorm's x̂. scratch: what lives only while the layer runs, above ``kept`` (im2col
+    columns, padded copies, temporaries). held: buffers that stay from pass to pass,
+    ((name, bytes), ...): a name is one buffer, reused by every layer naming it, so a pass
+    holds the largest request of each name (Winograd's per-thread workspaces)."""
+
+    kept: int = 0
+    scratch: int = 0
+    held: tuple = ()
+
+
+def tensor_bytes(shape, batch: int) -> int:
+    """Bytes of a float32 (N, C, H, W) tensor of ``batch`` images of ``shape`` (C, H, W)."""
+    return 4 * batch * prod(shape)
 
 
 def fmt_shape(shape) -> str:
@@ -253,6 +278,12 @@ class Layer:
             scale = np.float32(np.sqrt(2.0 / fan_in))
             return rng.standard_normal(shape, dtype=np.float32) * scale
         return np.zeros(shape, np.float32)
+
+    def forward_bytes(self, in_shape, out_shape, batch: int, training: bool) -> Footprint:
+        """What ``forward`` allocates for ``batch`` images of ``in_shape`` (C, H, W)
+        (core.understand.memory adds these up). Default, right for element-wise layers: one
+        new output array; the cache is the input or the output, counted already."""
+        return Footprint(tensor_bytes(out_shape, batch))
 
 
 class Elementwise(Layer):

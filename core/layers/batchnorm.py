@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import ops
 from ..fields import number
-from .base import Example, Layer, register
+from .base import Example, Footprint, Layer, register, tensor_bytes
 from .text import Section, n
 
 
@@ -63,6 +63,11 @@ class BatchNorm(Layer):
     def backward(self, dout, cache, ctx):
         dx, dgamma, dbeta = ops.batchnorm_backward(dout, cache)
         return dx, {"weight": dgamma, "bias": dbeta}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The output; training also keeps x̂ for the backward pass."""
+        one = tensor_bytes(out_shape, batch)
+        return Footprint(2 * one if training else one)
 
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fields import count
-from .base import Diagnostic, Example, Layer, Shaped, register
+from .base import Diagnostic, Example, Footprint, Layer, Shaped, register, tensor_bytes
 from .text import Section, n, vol
 
 
@@ -97,3 +97,7 @@ class ChannelShuffle(Layer):
 
     def backward(self, dout, cache, ctx):
         return channel_shuffle_backward(dout, cache), {}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The reordered copy; the cache is the group count."""
+        return Footprint(tensor_bytes(out_shape, batch))

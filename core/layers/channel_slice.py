@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fields import MAX_COUNT, Field
-from .base import Diagnostic, Example, Layer, Shaped, register
+from .base import Diagnostic, Example, Footprint, Layer, Shaped, register, tensor_bytes
 from .text import Section, vol
 
 _TORCH_SLICE = '''
@@ -105,3 +105,7 @@ class ChannelSlice(Layer):
 
     def backward(self, dout, cache, ctx):
         return channel_slice_backward(dout, cache), {}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """A contiguous copy of the slice."""
+        return Footprint(tensor_bytes(out_shape, batch))

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ConvScopeError
 from ..fields import Field
-from .base import Diagnostic, Example, Shaped, fmt_shape, register
+from .base import Diagnostic, Example, Footprint, Shaped, fmt_shape, register, tensor_bytes
 from .block import Block
 from .text import Section, vol
 
@@ -113,6 +113,10 @@ class Concat(Block):
     def onnx_nodes(self, info, graph, x, out):
         branches = [graph.sequence(b, x) for b in self.values["branches"]]
         return graph.node("Concat", branches, out, axis=1)
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The concatenated output; the branches are counted by their own layers."""
+        return Footprint(tensor_bytes(out_shape, batch))
 
 
 

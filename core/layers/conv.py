@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from math import prod
 
+from .. import fastconv, ops
 from .. import geometry as geo
-from .. import ops
 from ..fields import Field, count, flag, pair, size
-from .base import Diagnostic, Example, Layer, Shaped, register
+from .base import Diagnostic, Example, Footprint, Layer, Shaped, register, tensor_bytes
 from .emit import torch_keywords, torch_pair
-from .sizes import _kernel_error, _size_diagnostics
+from .sizes import FLOOR, _kernel_error, _size_diagnostics
 from .text import Section, axes_lines, mib, n, receptive, shape_words, vol
 
 
@@ -29,6 +29,7 @@ class Conv(Layer):
         size("dilation", 1, "D: the gap between kernel taps; widens the window to D·(F−1)+1"),
         count("groups", 1, "split channels into groups that do not see each other"),
         flag("bias", True, "add one learned number per filter"),
+        FLOOR,
     )
     LABEL, THIN, NEEDS = "CONV", False, "conv's dW = dout ⋆ its input"
     EXAMPLES = {
@@ -164,6 +165,29 @@ class Conv(Layer):
         if db is not None:
             grads["bias"] = db
         return dx, grads
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """ops.conv_forward: the output; while it runs, the zero-padded copy of the input
+        and the im2col columns (whole when small, else bands of about 2 MB; a 1×1 stride-1
+        conv reads its input as they are). Winograd's path instead fills per-thread
+        workspaces that stay for the next pass, and a cache of transformed weights."""
+        c, h, w = in_shape
+        f, (kh, kw), g = self.values["filters"], self.pair("kernel"), self.values["groups"]
+        stride, padding, dilation = self.pair("stride"), self.pair_padding(), self.pair("dilation")
+        out = tensor_bytes(out_shape, batch)
+        m = fastconv.winograd_tile((batch, c, h, w), (f, c // g, kh, kw), stride, padding,
+                                   dilation, g)
+        if m:
+            return _winograd_bytes(m, in_shape, out_shape, batch, padding, self.name)
+        (ph, pw), (_, ho, wo) = padding, out_shape
+        padded = tensor_bytes((c, h + 2 * ph, w + 2 * pw), batch) if ph or pw else 0
+        k = (c // g) * kh * kw
+        row_bytes = 4 * batch * g * k * wo
+        view = (kh, kw) == (1, 1) and stride == (1, 1)
+        rows = ops._band_rows(ho, row_bytes)
+        # in bands, the next band's columns are built before the last ones are let go
+        columns = 0 if view else row_bytes * rows * (1 if rows == ho else 2)
+        return Footprint(out, padded + columns)
 
 
 # ---------------------------------------------------------------- explanation
@@ -316,3 +340,21 @@ def _conv_backward(info, per_filter, groups, stride, eff) -> Section:
         f"MACs, and it needs the input kept from the forward pass (for dW).",
     ]
     return Section("Backward pass", "\n".join(lines))
+
+
+def _winograd_bytes(m, in_shape, out_shape, batch, padding, name) -> Footprint:
+    """What fastconv.winograd_conv allocates with tiles of m×m outputs: its output (and,
+    when the tiles overhang it, the larger array it is cut from), the per-thread
+    workspaces (padded input; tiles, transforms, products and outputs of one band of tile
+    rows) and this layer's transformed weights with the copy they are checked against."""
+    (c, _, _), (f, ho, wo) = in_shape, out_shape
+    a, th, tw = m + 2, -(-ho // m), -(-wo // m)
+    band = max(1, min(th, fastconv._BAND_BYTES // max(1, 4 * a * a * c * tw)))
+    tiles = 4 * batch * band * tw
+    held = (("winograd padded", tensor_bytes((c, m * th + 2, m * tw + 2), batch)),
+            ("winograd tiles", tiles * a * a * c), ("winograd transformed", tiles * a * a * c),
+            ("winograd products", tiles * a * a * f), ("winograd outputs", tiles * m * m * f),
+            (f"winograd weights of {name}", 4 * f * c * (a * a + 9)))
+    whole = tensor_bytes((f, m * th, m * tw), batch)
+    out = tensor_bytes(out_shape, batch)
+    return Footprint(out, whole if whole != out else 0, held)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import ops
 from ..fields import number
-from .base import Example, Layer, register
+from .base import Example, Footprint, Layer, register, tensor_bytes
 from .text import Section
 
 
@@ -43,6 +43,11 @@ class Dropout(Layer):
 
     def backward(self, dout, cache, ctx):
         return ops.dropout_backward(dout, cache), {}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """Nothing at inference (the input goes through); training keeps the mask and the
+        masked output."""
+        return Footprint(2 * tensor_bytes(out_shape, batch) if training else 0)
 
 
 

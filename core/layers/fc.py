@@ -6,7 +6,7 @@ from math import prod
 
 from .. import ops
 from ..fields import count, flag
-from .base import Example, Layer, Shaped, register
+from .base import Example, Footprint, Layer, Shaped, register, tensor_bytes
 from .emit import to_vector
 from .text import Section, n, vol
 
@@ -86,6 +86,10 @@ class FC(Layer):
         if db is not None:
             grads["bias"] = db
         return dx, grads
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The output; the input is read flattened as a view."""
+        return Footprint(tensor_bytes(out_shape, batch))
 
 
 

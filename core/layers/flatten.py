@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Example, Layer, Shaped, register
+from .base import Example, Footprint, Layer, Shaped, register
 from .emit import to_vector
 from .text import Section, n, vol
 
@@ -46,6 +46,10 @@ class Flatten(Layer):
 
     def backward(self, dout, cache, ctx):
         return ops.flatten_backward(dout, cache), {}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """A view of its input: nothing new."""
+        return Footprint()
 
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Example, Layer, Shaped, register
+from .base import Example, Footprint, Layer, Shaped, register, tensor_bytes
 from .text import Section, n, vol
 
 
@@ -37,6 +37,10 @@ class GlobalAvgPool(Layer):
 
     def backward(self, dout, cache, ctx):
         return ops.global_avg_pool_backward(dout, cache), {}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The C×1×1 means; the cache is the input's shape only."""
+        return Footprint(tensor_bytes(out_shape, batch))
 
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, Footprint, register, tensor_bytes
 
 
 def hardsigmoid_forward(x):
@@ -35,3 +35,8 @@ class HardSigmoid(Elementwise):
 
     def onnx_nodes(self, info, graph, x, out):
         return graph.node("HardSigmoid", [x], out, alpha=1 / 6, beta=0.5)
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The output; x + 3 clipped is a temporary."""
+        one = tensor_bytes(out_shape, batch)
+        return Footprint(one, one)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, Footprint, register, tensor_bytes
 from .hardsigmoid import hardsigmoid_forward
 
 
@@ -33,3 +33,8 @@ class HardSwish(Elementwise):
     TORCH, ONNX_OP = "nn.Hardswish()", "HardSwish"  # HardSwish: ONNX opset 14 and later
     # inputs on a 0.02 grid from −4 to 4: both kinks (−3 and 3) are crossed
     EXAMPLES = {"hardswish": Example((2, 10, 10))}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The output; x + 3 clipped is a temporary."""
+        one = tensor_bytes(out_shape, batch)
+        return Footprint(one, one)

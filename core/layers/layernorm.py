@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fields import number
-from .base import Example, Layer, register
+from .base import Example, Footprint, Layer, register, tensor_bytes
 from .text import Section, n
 
 _TORCH_LAYERNORM2D = '''
@@ -114,3 +114,10 @@ class LayerNorm(Layer):
     def backward(self, dout, cache, ctx):
         dx, dweight, dbias = layernorm_backward(dout, cache)
         return dx, {"weight": dweight, "bias": dbias}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """layernorm_forward keeps the output, x̂ and 1/σ (one value a position); x − mean
+        and weight·x̂ are temporaries, and so are the mean and variance of each position."""
+        c, h, w = in_shape
+        one, position = tensor_bytes(in_shape, batch), tensor_bytes((1, h, w), batch)
+        return Footprint(2 * one + position, one + 2 * position)

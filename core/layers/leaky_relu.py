@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import ops
 from ..fields import number
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, Footprint, register, tensor_bytes
 
 
 @register
@@ -30,3 +30,8 @@ class LeakyReLU(Elementwise):
 
     def onnx_nodes(self, info, graph, x, out):
         return graph.node("LeakyRelu", [x], out, alpha=self.values["negative_slope"])
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The output; slope·x and the mask x > 0 (a byte a value) are temporaries."""
+        one = tensor_bytes(out_shape, batch)
+        return Footprint(one, one + one // 4)

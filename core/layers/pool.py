@@ -9,9 +9,9 @@ import numpy as np
 from .. import geometry as geo
 from .. import ops
 from ..fields import Field, choice, flag, pair, size
-from .base import Diagnostic, Example, Layer, Shaped, register
+from .base import Diagnostic, Example, Footprint, Layer, Shaped, register, tensor_bytes
 from .emit import torch_keywords, torch_pair
-from .sizes import _kernel_error, _size_diagnostics
+from .sizes import FLOOR, _kernel_error, _size_diagnostics
 from .text import Section, axes_lines, n, receptive, shape_words, vol
 
 _L2_POOL = '''
@@ -45,6 +45,7 @@ class Pool(Layer):
         size("padding", 0, "P: padding around the input (−∞ for max, 0 for avg/l2)", minimum=0),
         flag("ceil_mode", False, "round the output size up, as PyTorch's ceil_mode"),
         flag("count_include_pad", True, "avg only: count padding in the divisor"),
+        FLOOR,
     )
     THIN = False
     NEEDS = "pool's backward (max: where each window's maximum was; l2: the input)"
@@ -170,6 +171,25 @@ class Pool(Layer):
         if self.values["stride"] is None:
             out.pop("stride", None)
         return out
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """ops.pool_forward: the output, and the padded input (or l2's squares) that the
+        cache keeps for the backward pass; separable max pooling's row maxima meanwhile."""
+        (c, h, w), (_, ho, wo) = in_shape, out_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.pair("kernel"), self.stride_pair(), self.pair("padding")
+        rows = max(h + 2 * ph, (ho - 1) * sh + kh)
+        cols = max(w + 2 * pw, (wo - 1) * sw + kw)
+        padded = (rows, cols) != (h, w)
+        mode = self.values["mode"]
+        kept = tensor_bytes(out_shape, batch)
+        if padded or mode == "l2":
+            kept += tensor_bytes((c, rows, cols), batch)
+        scratch = 0
+        if mode == "max" and kh * kw > kh + kw:
+            scratch = tensor_bytes((c, sh * (ho - 1) + kh, wo), batch)
+        if mode == "l2" and padded:
+            scratch += tensor_bytes(in_shape, batch)  # the squares before padding
+        return Footprint(kept, scratch)
 
 
 # ---------------------------------------------------------------- ONNX

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, Footprint, register, tensor_bytes
 from .text import Section, n, vol
 
 INITIAL_SLOPE = 0.25  # torch.nn.PReLU's init, the same for every channel
@@ -79,3 +79,8 @@ class PReLU(Elementwise):
     def backward(self, dout, cache, ctx):
         dx, dweight = prelu_backward(dout, cache)
         return dx, {"weight": dweight}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The output; slope·x and the mask x > 0 (a byte a value) are temporaries."""
+        one = tensor_bytes(out_shape, batch)
+        return Footprint(one, one + one // 4)

@@ -4,7 +4,7 @@ squeeze-and-excitation and gates)."""
 from __future__ import annotations
 
 from ..fields import Field, choice
-from .base import Diagnostic, Example, Shaped, fmt_shape, register
+from .base import Diagnostic, Example, Footprint, Shaped, fmt_shape, register, tensor_bytes
 from .block import Block
 from .text import Section, flat, n, vol
 
@@ -179,6 +179,11 @@ class Residual(Block):
         body = graph.sequence(self.values["body"], x)
         shortcut = graph.sequence(self.values["shortcut"], x)
         return graph.node("Mul" if self.multiplies else "Add", [body, shortcut], out)
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The joined output; the sides are counted by their own layers (an empty side is
+        the input itself)."""
+        return Footprint(tensor_bytes(out_shape, batch))
 
 
 def _projection_stride(body, shortcut) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, Footprint, register, tensor_bytes
 
 
 @register
@@ -16,3 +16,8 @@ class Sigmoid(Elementwise):
     FORMULA, GRADIENT = "1/(1 + e^−x)", "dout·σ·(1 − σ), from the output σ"
     TORCH, ONNX_OP = "nn.Sigmoid()", "Sigmoid"
     EXAMPLES = {"sigmoid": Example((3, 4, 4))}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The output (also the cache); 0.5·(1 + tanh(x/2)) passes through temporaries."""
+        one = tensor_bytes(out_shape, batch)
+        return Footprint(one, one)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Elementwise, Example, register
+from .base import Elementwise, Example, Footprint, register, tensor_bytes
 
 
 def silu_forward(x):
@@ -35,3 +35,7 @@ class SiLU(Elementwise):
         """Opset 17 has no SiLU: Sigmoid, then Mul."""
         sig = graph.node("Sigmoid", [x], f"{out}/sigmoid")
         return graph.node("Mul", [x, sig], out)
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The output, and σ(x) kept for the backward pass."""
+        return Footprint(2 * tensor_bytes(out_shape, batch))

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 from .. import geometry as geo
-from ..fields import pair
+from ..fields import choice, pair
 from .base import Diagnostic
+
+# The layers whose size can floor (conv, pool) carry this key: "floor": "intended" says the
+# flooring is the design (ResNet's stride-2 convs on even maps), so it is a note, not a warning.
+FLOOR_INTENDED = "intended"
+FLOOR = choice("floor", "warn", ("warn", FLOOR_INTENDED),
+               "\"intended\": the size floors on purpose; show it as a note, not a warning")
+FLOOR_RULE = "floor"  # Diagnostic.rule of a size that floors (warned or accepted)
+
+
+def floor_accepted(layer) -> bool:
+    return layer.values.get("floor") == FLOOR_INTENDED
 
 
 def _size_diagnostics(layer, results, fix_keys=("padding",)) -> list[Diagnostic]:
-    """A warning for every axis whose (W − F + 2P)/S + 1 is not whole, with fixes."""
+    """A warning for every axis whose (W − F + 2P)/S + 1 is not whole, with fixes; an
+    "info" that keeps the arithmetic instead when the layer says the floor is intended."""
     bad = [(axis, r) for axis, r in zip(geo.AXES, results) if not r.whole]
     if not bad:
         return []
     same = len(bad) == 2 and bad[0][1] == bad[1][1]
     groups = [("height and width", bad[0][1], "")] if same else [(a, r, a) for a, r in bad]
+    if floor_accepted(layer):
+        return [Diagnostic("info", f"{label}: {geo.describe_fraction(r)}, accepted as intended "
+                           f"(floor: intended)", axis=axis, rule=FLOOR_RULE)
+                for label, r, axis in groups]
     out = []
     for label, r, axis in groups:
         fixes, words = [], []
@@ -29,7 +45,7 @@ def _size_diagnostics(layer, results, fix_keys=("padding",)) -> list[Diagnostic]
         if "padding" in fix_keys and not geo.whole_paddings(r.size, r.kernel, r.padding, r.stride):
             hint += f" (no padding can: {r.size} − {r.kernel} is odd and the stride even)"
         out.append(Diagnostic("warning", f"{label}: {geo.describe_fraction(r)}{hint}",
-                              fixes, axis=axis))
+                              fixes, axis=axis, rule=FLOOR_RULE))
     return out
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .base import Example, Layer, register
+from .base import Example, Footprint, Layer, register, tensor_bytes
 from .text import Section
 
 
@@ -30,6 +30,11 @@ class Softmax(Layer):
 
     def backward(self, dout, cache, ctx):
         return ops.softmax_backward(dout, cache), {}
+
+    def forward_bytes(self, in_shape, out_shape, batch, training):
+        """The probabilities (also the cache); the exponentials are a temporary."""
+        one = tensor_bytes(out_shape, batch)
+        return Footprint(one, one)
 
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..errors import ConvScopeError
-from ..layers import Block
+from ..layers import Block, Footprint, tensor_bytes
 
 OPTIMIZER_STATE = {"sgd": 0, "momentum": 1, "adam": 2}  # copies of the parameters
 COLUMNS = ("forward", "kept", "activation_grads", "params", "param_grads", "optimizer",
@@ -55,6 +55,9 @@ class MemoryRow:
     buffers: int
     needed_by: str = ""  # whose backward reads these activations
     in_place: bool = False
+    # inference only: bytes alive while this layer runs (its input, its output and cache,
+    # its scratch, what an enclosing block holds), as a pass that frees outputs needs
+    step: int = 0
 
     @property
     def total(self) -> int:
@@ -86,14 +89,16 @@ class MemoryBudget:
         return self.total <= budget_bytes
 
     @property
-    def per_image(self) -> int:
-        """Bytes that grow with the batch (activations and their gradients), per image."""
-        return (self.totals["forward"] + self.totals["activation_grads"]) // self.batch
-
-    @property
     def fixed(self) -> int:
         """Bytes that do not depend on the batch (parameters, their gradients, state)."""
-        return self.total - self.per_image * self.batch
+        t = self.totals
+        return t["params"] + t["param_grads"] + t["optimizer"] + t["buffers"]
+
+    @property
+    def per_image(self) -> int:
+        """Bytes that grow with the batch, per image: in training the activations and
+        their gradients; in inference the largest step and the workspaces."""
+        return (self.total - self.fixed) // self.batch
 
     def max_batch(self, budget_bytes: int) -> int:
         """The largest batch that fits in ``budget_bytes`` (0 if not even one image)."""
@@ -138,9 +143,26 @@ def memory_budget(net, batch: int = 1, dtype_bytes: int = 4, optimizer: str = "s
                                need.get(info.name, "")))
     totals = {c: sum(getattr(r, c) for r in rows) for c in COLUMNS}
     totals["total"] = sum(r.total for r in rows)
+    if not training:
+        _count_steps(rows, report, batch, dtype_bytes, totals)
     budget = MemoryBudget(batch, dtype_bytes, optimizer, training, rows, totals)
     budget.explain = _explain(budget, report)
     return budget
+
+
+def _count_steps(rows, report, batch, dtype_bytes, totals) -> None:
+    """Inference frees each output once the next layer has read it: the total is the
+    parameters (and running statistics), the workspaces kept between passes, and the
+    largest step. Footprints are float32 bytes, scaled to ``dtype_bytes``."""
+    steps = live_steps(report, batch)
+    for row in rows[1:]:
+        row.step = steps.get(row.name, 0) * dtype_bytes // 4
+    largest = max(rows[1:], key=lambda r: r.step, default=rows[0])
+    totals["step"] = largest.step
+    totals["step_layer"] = largest.name
+    totals["workspace"] = held_bytes(footprints(report, batch)) * dtype_bytes // 4
+    totals["total"] = (totals["params"] + totals["buffers"] + totals["workspace"]
+                       + totals["step"])
 
 
 def _check(batch, dtype_bytes, optimizer):
@@ -212,6 +234,88 @@ def _readers(report) -> dict:
     return {k: "; ".join(v) for k, v in readers.items()}
 
 
+# ====================================================================== the engine's own peak
+def footprints(report, batch: int, training: bool = False) -> dict:
+    """layer name → its Footprint (what its forward allocates, as ConvScope runs it)."""
+    return {info.name: info.layer.forward_bytes(info.in_shape, info.out, batch, training)
+            for info in report.layers if info.out is not None}
+
+
+def held_bytes(prints) -> int:
+    """Buffers kept from pass to pass: the largest request of each name, added up."""
+    largest: dict = {}
+    for fp in prints.values():
+        for name, size in fp.held:
+            largest[name] = max(largest.get(name, 0), size)
+    return sum(largest.values())
+
+
+def weight_bytes(report) -> int:
+    """Every array of the weights: parameters and running statistics (float32)."""
+    total = 0
+    for info in report.layers:
+        if isinstance(info.layer, Block) or info.in_shape is None:
+            continue
+        total += 4 * sum(_count(s) for s in info.layer.param_shapes(info.in_shape).values())
+    return total
+
+
+def forward_need(report, batch: int, training: bool = False) -> dict:
+    """What ``Network.forward`` needs at its peak, in bytes: it keeps every layer's output
+    and cache until it returns, so the peak is reached inside the layer where everything
+    before it plus that layer's output and scratch is largest. Keys: weights, input,
+    kept (everything the pass returns and caches), scratch (the peak's temporaries),
+    held (workspaces kept between passes), total."""
+    prints = footprints(report, batch, training)
+    alive = tensor_bytes(report.input_shape, batch)
+    peaks = [alive]
+
+    def walk(infos):  # in the order the pass runs: a block's slots before its join
+        nonlocal alive
+        for info in infos:
+            for branch in info.branches:
+                walk(branch)
+            fp = prints.get(info.name, Footprint())
+            alive += fp.kept
+            peaks.append(alive + fp.scratch)
+
+    walk(report.top)
+    final, peak = alive, max(peaks)
+    need = {"weights": weight_bytes(report), "input": tensor_bytes(report.input_shape, batch),
+            "kept": final - tensor_bytes(report.input_shape, batch), "scratch": peak - final,
+            "held": held_bytes(prints)}
+    need["total"] = need["weights"] + peak + need["held"]
+    return need
+
+
+def live_steps(report, batch: int) -> dict:
+    """Inference that frees each output once the next layer has read it: layer name →
+    bytes alive while it runs (its input, its output and cache, its scratch, and what
+    an enclosing block holds: the block's input for its other slots and the slots'
+    outputs so far). Blocks count the step that joins their slots."""
+    prints = footprints(report, batch, False)
+    steps: dict = {}
+
+    def walk(infos, current, outer):
+        """→ the bytes of the sequence's output (0 if it is the input, counted outside)."""
+        for info in infos:
+            fp = prints.get(info.name, Footprint())
+            if info.branches:
+                done = 0
+                for branch in info.branches:
+                    made = walk(branch, 0, outer + current + done)
+                    done += made
+                steps[info.name] = outer + current + done + fp.kept + fp.scratch
+            else:
+                steps[info.name] = outer + current + fp.kept + fp.scratch
+            if fp.kept:
+                current = tensor_bytes(info.out, batch)
+        return current
+
+    walk(report.top, tensor_bytes(report.input_shape, batch), 0)
+    return steps
+
+
 def fmt_bytes(n: float) -> str:
     """Bytes in binary units: ``93.0 MiB``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -248,14 +352,27 @@ def _explain(b: MemoryBudget, report) -> str:
             f"Parameters {fmt_bytes(t['params'])}, their gradients {fmt_bytes(t['param_grads'])}"
             f", optimizer state {fmt_bytes(t['optimizer'])} "
             f"({_state_words(b.optimizer)}).",
+            _engine_words(report, b.batch),
         ]
     else:
-        lines.append("Inference keeps nothing for a backward pass: each activation can be "
-                     f"freed once the next layer has read it. Parameters "
-                     f"{fmt_bytes(t['params'])}.")
+        lines.append(
+            "Inference keeps nothing for a backward pass: each output is freed once the "
+            "next layer has read it, so only one step is alive at a time: the running "
+            "layer's input, its output and its scratch (padded copies, im2col columns). "
+            f"The largest step is {t['step_layer']}: {fmt_bytes(t['step'])}. "
+            f"Parameters {fmt_bytes(t['params'])}.")
+        if t["workspace"]:
+            lines.append(f"Workspaces kept from layer to layer and pass to pass: "
+                         f"{fmt_bytes(t['workspace'])} (Winograd's 3×3 convolutions: the "
+                         "padded input, one band of transformed tiles, and each layer's "
+                         "transformed weights).")
     if t["buffers"]:
         lines.append(f"Batchnorm's running statistics: {fmt_bytes(t['buffers'])}.")
-    lines.append(f"Total: {fmt_bytes(t['total'])}.")
+    if b.training:
+        lines.append(f"Total: {fmt_bytes(t['total'])}.")
+    else:
+        lines.append(f"Total: parameters + workspaces + the largest step = "
+                     f"{fmt_bytes(t['total'])}.")
     big_acts = b.largest("forward", 2)
     big_params = b.largest("params", 2)
     if big_acts:
@@ -265,6 +382,17 @@ def _explain(b: MemoryBudget, report) -> str:
         lines.append("Most parameters: " + ", ".join(
             f"{n} {fmt_bytes(v)}" for n, v in big_params) + ".")
     return "\n".join(lines)
+
+
+def _engine_words(report, batch) -> str:
+    """What ConvScope's own training forward pass keeps, beside the framework count above."""
+    need = forward_need(report, batch, training=True)
+    return (f"ConvScope's own forward pass (float32) keeps more before its backward: "
+            f"{fmt_bytes(need['input'] + need['kept'])} of outputs and caches (its relus "
+            "make new arrays; caches hold padded copies, LRN's scale, batchnorm's x̂, "
+            f"dropout's mask), {fmt_bytes(need['scratch'])} of scratch at the peak and "
+            f"{fmt_bytes(need['held'])} of workspaces: {fmt_bytes(need['total'])} with the "
+            "weights, as its memory guard counts.")
 
 
 def _state_words(optimizer: str) -> str:

@@ -39,8 +39,10 @@ OPTIMIZERS = (("SGD", "sgd"), ("SGD + momentum", "momentum"), ("Adam", "adam"))
 MIB = 2**20
 GIB = 2**30
 
-# The stacked bars, bottom to top: (budget column, legend, colour)
+# The stacked bars, bottom to top: (budget column, legend, colour); "step" is drawn in
+# inference mode (what is alive while the layer runs), "forward" in training
 SERIES = (
+    ("step", "alive while it runs", (52, 168, 83)),
     ("forward", "activations", (66, 133, 244)),
     ("activation_grads", "activation gradients", (140, 182, 250)),
     ("params", "parameters", (219, 68, 55)),
@@ -48,16 +50,41 @@ SERIES = (
     ("optimizer", "optimizer state", (244, 180, 0)),
     ("buffers", "running statistics", (120, 120, 120)),
 )
-TABLE_COLUMNS = (("Layer", None), ("Output", None), ("Activations", "forward"),
+TABLE_COLUMNS = (("Layer", None), ("Output", None), ("Alive while it runs", "step"),
+                 ("Activations", "forward"),
                  ("Act. gradients", "activation_grads"), ("Parameters", "params"),
                  ("Param. gradients", "param_grads"), ("Optimizer", "optimizer"),
                  ("Total", "total"))
 
 
+MODE_NOTES = {
+    True: ("Training keeps everything for the backward pass: every activation until the "
+           "backward has used it, a gradient of the same size for each (the notes' "
+           "'~×2 for bwd'), the parameters, their gradients and the optimizer's state."),
+    False: ("Inference frees each output once the next layer has read it: the total is the "
+            "parameters, the workspaces kept between layers, and the largest step (the "
+            "running layer's input, its output and its scratch), not the sum of all "
+            "activations."),
+}
+
+
 def chart_rows(budget) -> list:
     """The rows the chart draws: every place that holds memory (in-place layers such as
-    relu hold none of their own, so they would only be empty slots)."""
-    return [row for row in budget.rows if row.total > 0]
+    relu hold none of their own in training, so they would only be empty slots)."""
+    return [row for row in budget.rows if row_total(budget, row) > 0]
+
+
+def drawn(budget, row, key) -> int:
+    """The bytes a bar of ``key`` shows for ``row``: in inference the step replaces the
+    activations, which are never all alive at once."""
+    if key == "forward" and not budget.training:
+        return 0
+    return getattr(row, key)
+
+
+def row_total(budget, row) -> int:
+    """A row's share as its bar stacks it (in inference: its step, not its activations)."""
+    return sum(drawn(budget, row, key) for key, _, _ in SERIES)
 
 
 class MemoryPanel(QWidget):
@@ -88,7 +115,8 @@ class MemoryPanel(QWidget):
                                   "Adam two running moments per parameter")
         self.training = QCheckBox("Training (forward + backward)", objectName="memoryTraining",
                                   checked=True)
-        self.training.setToolTip("Off: inference only, nothing is kept for a backward pass")
+        self.training.setToolTip("Off: inference only: outputs are freed once read, so only "
+                                 "the largest layer step is alive beside the parameters")
         self.available = QDoubleSpinBox(objectName="memoryAvailable", minimum=0.01,
                                         maximum=4096, decimals=2, value=8.0, singleStep=1.0,
                                         suffix=" GiB")
@@ -114,6 +142,8 @@ class MemoryPanel(QWidget):
         column.addLayout(form)
         column.addWidget(self.verdict)
         column.addWidget(self.figures)
+        self.mode_note = hint(MODE_NOTES[True], "memoryModeNote")
+        column.addWidget(self.mode_note)
         column.addStretch(1)
 
         self.chart = pg.PlotWidget()
@@ -209,13 +239,20 @@ class MemoryPanel(QWidget):
                 more = "Not even one image fits."
             set_status(self.verdict, f"✖ Does not fit: {step} of batch {b.batch} needs "
                        f"{fmt_bytes(b.total)}, more than {fmt_bytes(room)}. {more}", "error")
-        lines = [("Activations (forward)", t["forward"]),
-                 ("Activation gradients", t["activation_grads"]),
-                 ("Parameters", t["params"]), ("Parameter gradients", t["param_grads"]),
-                 ("Optimizer state", t["optimizer"]), ("Running statistics", t["buffers"])]
+        if b.training:
+            lines = [("Activations (forward)", t["forward"]),
+                     ("Activation gradients", t["activation_grads"]),
+                     ("Parameters", t["params"]), ("Parameter gradients", t["param_grads"]),
+                     ("Optimizer state", t["optimizer"]), ("Running statistics", t["buffers"])]
+        else:
+            lines = [(f"Largest step ({escape(t['step_layer'])})", t["step"]),
+                     ("Workspaces", t["workspace"]), ("Parameters", t["params"]),
+                     ("Running statistics", t["buffers"])]
+        self.mode_note.setText(MODE_NOTES[b.training])
         cells = "".join(f"<tr><td>{name}</td><td align='right'>{fmt_bytes(v)}</td></tr>"
                         for name, v in lines if v or name.startswith(("Activations",
-                                                                      "Parameters")))
+                                                                      "Parameters",
+                                                                      "Largest")))
         self.figures.setText(
             f"<table cellspacing='0' cellpadding='1'>{cells}<tr><td><b>Total</b></td>"
             f"<td align='right'><b>{fmt_bytes(b.total)}</b></td></tr></table>"
@@ -226,7 +263,7 @@ class MemoryPanel(QWidget):
     # ------------------------------------------------------------------ the chart
     def bar_heights(self) -> dict:
         """column → heights in MiB, one per chart row (what is drawn)."""
-        return {key: np.array([getattr(r, key) / MIB for r in self.rows], float)
+        return {key: np.array([drawn(self.budget, r, key) / MIB for r in self.rows], float)
                 for key, _, _ in SERIES}
 
     def _draw(self):
@@ -254,7 +291,8 @@ class MemoryPanel(QWidget):
         longest = max((len(r.name) for r in rows), default=1)
         step = max(1, int(np.ceil(6.5 * longest / max(width / max(len(rows), 1), 1))))
         placed: list[int] = []
-        for i in sorted(range(len(rows)), key=lambda k: -rows[k].total):  # biggest first
+        biggest_first = sorted(range(len(rows)), key=lambda k: -row_total(self.budget, rows[k]))
+        for i in biggest_first:
             if all(abs(i - j) >= step for j in placed):
                 placed.append(i)
         self.tick_labels = [(float(i), rows[i].name) for i in sorted(placed)]
@@ -272,12 +310,16 @@ class MemoryPanel(QWidget):
     def _fill_table(self):
         table = self.table
         table.blockSignals(True)
+        training = self.budget is None or self.budget.training
+        for c, (_, key) in enumerate(TABLE_COLUMNS):  # each mode shows what it counts
+            table.setColumnHidden(c, key in (("activation_grads", "param_grads", "optimizer")
+                                             if not training else ("step",)))
         table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
             shape = "" if row.shape is None else "×".join(map(str, (row.shape[1], row.shape[2],
                                                                      row.shape[0])))
-            values = [row.name, shape] + [fmt_bytes(row.total if key == "total" else
-                                                    getattr(row, key))
+            values = [row.name, shape] + [fmt_bytes(row_total(self.budget, row)
+                                                    if key == "total" else getattr(row, key))
                                           for _, key in TABLE_COLUMNS[2:]]
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
