@@ -210,10 +210,27 @@ class Dataset:
     size: int | None  # None: any square size (scaled to the network's input)
     shapes: bool = False
     sklearn: bool = False
+    names: tuple[str, ...] = ()  # a folder's class names (the generated sets know theirs)
 
     @property
     def classes(self) -> int:
-        return 15 if self.shapes else 10
+        return len(self.names) if self.is_folder else 15 if self.shapes else 10
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The name of every class, in label order."""
+        return self.names if self.is_folder else class_names(self.shapes)
+
+    @property
+    def is_folder(self) -> bool:
+        """The user's own images (core.imagefolder): fitted to any input size and channel
+        count, and the last layer must give exactly one score per class."""
+        return self.key == FOLDER_KEY
+
+    def takes_scores(self, count: int) -> bool:
+        """Whether a network giving ``count`` class scores can learn this data: at least one
+        per class; exactly one per class for a folder (its labels file names them all)."""
+        return count == self.classes if self.is_folder else count >= self.classes
 
 
 DATASETS = (
@@ -224,6 +241,16 @@ DATASETS = (
     Dataset("sklearn", "scikit-learn handwritten digits, 8×8 scaled to the input (10 classes)",
             None, sklearn=True),
 )
+
+
+FOLDER_KEY = "folder"
+
+
+def folder_dataset(names=()) -> Dataset:
+    """The catalogue's entry for a folder of images with these class names (none: no folder
+    chosen yet)."""
+    title = f"Image folder ({len(names)} classes)" if names else "Image folder…"
+    return Dataset(FOLDER_KEY, title, None, names=tuple(names))
 
 
 @dataclass
@@ -246,7 +273,10 @@ def check_match(net, report, dataset: Dataset, batch: int = 1) -> Problem | None
     if dataset.sklearn and not has_sklearn():
         return Problem("scikit-learn is not installed (pip install scikit-learn); use the "
                        "generated digits.")
-    if spec.channels > MAX_CHANNELS or (spec.height, spec.width) != (size, size):
+    if dataset.is_folder and not dataset.names:
+        return Problem("Choose a folder of images: one subfolder per class, named after it.")
+    if not dataset.is_folder and (spec.channels > MAX_CHANNELS or
+                                  (spec.height, spec.width) != (size, size)):
         return Problem(f"The network takes {spec.height}×{spec.width}×{spec.channels} images "
                        f"but these are {size}×{size} (grey): the input must be {size}×{size} "
                        f"with 1 to {MAX_CHANNELS} channels.")
@@ -258,7 +288,7 @@ def check_match(net, report, dataset: Dataset, batch: int = 1) -> Problem | None
     if out is None or out[1:] != (1, 1):
         return Problem("Training needs class scores K×1×1 at the end; this network ends in "
                        f"{out[1]}×{out[2]}×{out[0]}: end it with an fc layer.")
-    if out[0] < dataset.classes:
+    if not dataset.takes_scores(out[0]):
         return Problem(f"The network gives {out[0]} scores but the data has "
                        f"{dataset.classes} classes: the last layer needs "
                        f"{dataset.classes} units.")

@@ -10,7 +10,9 @@ from .errors import ConvScopeError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 ARCHITECTURES = ASSETS / "architectures"
-DEFAULT_EXAMPLE = ARCHITECTURES / "alexnet.json"
+# what `convscope` opens with no FILE: a network with real trained weights, so the first
+# feature maps and kernels a newcomer sees mean something
+DEFAULT_EXAMPLE = ARCHITECTURES / "shapes_cnn.json"
 
 
 def preset_paths() -> list[Path]:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .errors import ConvScopeError
+from .imagefolder import augment
 from .layers import Block
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -184,6 +185,8 @@ class TrainConfig:
     normalize: bool = True  # apply the network's input mean/std to images in [0, 1]
     eval_every: int = 0  # steps between test evaluations; 0: at the end of every epoch
     eval_limit: int = 2000  # test examples used for an evaluation during training
+    flip: bool = False  # augmentation: mirror each training image left-right at random
+    crop_padding: int = 0  # augmentation: shift each training image by up to this many pixels
 
     def check(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -197,6 +200,10 @@ class TrainConfig:
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 100):
             raise ConvScopeError(f"the learning rate must be between 0 and 100, got {self.lr!r}",
                                  "training")
+        if isinstance(self.crop_padding, bool) or not isinstance(self.crop_padding, int) or \
+                not 0 <= self.crop_padding <= 64:
+            raise ConvScopeError(f"crop_padding must be a whole number from 0 to 64, got "
+                                 f"{self.crop_padding!r}", "training")
         if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
             raise ConvScopeError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}",
                                  "training")
@@ -327,7 +334,7 @@ class Trainer:
             raise ConvScopeError("training is finished; start a new run to train more",
                                  "training")
         index = self.batch_indices(self.step_count)
-        x = self._prepare(self.x_train[index])
+        x = self._prepare(self._augmented(self.x_train[index]))
         y = self.y_train[index]
         rng = np.random.default_rng([self.config.seed, self.step_count, 1])
         acts = self.net.forward(x, training=True, rng=rng)
@@ -351,6 +358,15 @@ class Trainer:
             self.history.test_accuracy.append(self.test_accuracy)
         return Progress(self.step_count, self.total_steps, self.epoch, loss, accuracy,
                         self.test_loss, self.test_accuracy, evaluated)
+
+    def _augmented(self, x) -> np.ndarray:
+        """The batch flipped and shifted as the config asks, from (seed, step): a resumed
+        run sees the same images."""
+        config = self.config
+        if not (config.flip or config.crop_padding):
+            return x
+        rng = np.random.default_rng([config.seed, self.step_count, 2])
+        return augment(x, rng, config.flip, config.crop_padding)
 
     def _evaluate_now(self) -> bool:
         if self.x_test is None:

@@ -185,7 +185,29 @@ def _import(args) -> int:
     weights = out.parent / net.weights_file
     print(f"wrote {out}: {len(report.layers)} layers, {report.totals()['params']:,} params; "
           f"weights in {weights} ({_size(weights)})")
+    _import_labels(args.model, out, report.output[0] if report.output else 0)
     return EXIT_OK
+
+
+def _import_labels(model, out: Path, count: int) -> None:
+    """Class names in the model's metadata_props go to ``<out stem>.labels.txt`` when there
+    is one per output channel; otherwise one line says why they were left out."""
+    import onnx
+
+    from core.labels import labels_path, names_from_metadata, write_labels
+
+    # the importer has let go of its copy; the metadata alone, without external data
+    meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False)
+            .metadata_props}
+    names = names_from_metadata(meta)
+    if not names:
+        return
+    if len(names) != count:
+        print(f"convscope: {model}: its metadata names {len(names)} classes but the network "
+              f"has {count} outputs; no labels file written", file=sys.stderr)
+        return
+    path = write_labels(labels_path(out), names)
+    _wrote(path, f"{len(names)} class names from the model's metadata")
 
 
 def _export(args) -> int:

@@ -20,10 +20,12 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from core import Network
 from core.filterbank import classic_filters
+from core.labels import read_labels
 from core.live.mosaic import normalise_channels
-from core.presets import preset_path
+from core.ops import softmax_forward
+from core.presets import ARCHITECTURES, preset_path
 from gui.activations import Activations, Probe
-from gui.activations.controller import SAMPLES
+from gui.activations.controller import NETWORK_SAMPLES, SAMPLES
 from gui.commands import SetInputValues, SetValue
 from gui.document import Document
 from gui.images import load_image
@@ -418,6 +420,67 @@ def test_vector_bars_and_softmax_top_classes(qtbot, live):
     order = np.argsort(p)[::-1][:5]
     assert [k for k, _ in view.top_classes()] == list(order)
     assert view.top.item(1).text() == f"class {order[0]}: {p[order[0]]:.1%}"
+
+
+# ============================================================================ class names
+def choose_sample(qtbot, live, text):
+    """Pick a bundled picture from the Input panel's chooser, as a click would."""
+    chooser = live.input_view.samples
+    index = chooser.findText(text)
+    assert index >= 0, text
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        chooser.setCurrentIndex(index)
+        chooser.activated.emit(index)
+
+
+def test_trained_network_lists_its_top_classes_by_name(qtbot, live):
+    """The trained network opens (as a preset does: unsaved) on its own sample picture of
+    its input size; its last layer lists the top 5 as "name (index): p", p the softmax of
+    the scores the core computes on that picture, and the top one is the picture's class."""
+    net = Network.load(ARCHITECTURES / "shapes_cnn.json")
+    labels = read_labels(ARCHITECTURES / "shapes_cnn.labels.txt")
+    open_network(qtbot, live, net.copy(), None)
+    doc, view = live.document, live.feature_maps
+    circle = NETWORK_SAMPLES / "shapes_cnn-circle.png"
+    assert doc.image_source == str(circle)
+    assert live.input_view.samples.currentText() == "circle (shapes_cnn)"
+    np.testing.assert_array_equal(doc.image, load_image(circle, net.input))
+    doc.select("fc")
+    scores = net.forward(doc.image[None])["fc"][0, :, 0, 0]
+    p = softmax_forward(scores[None])[0][0]  # (out, cache)
+    order = np.argsort(p)[::-1][:5]
+    texts = [view.top.item(k).text() for k in range(view.top.count())]
+    assert texts == ["top 5 classes (softmax)"] + [f"{labels[k]} ({k}): {p[k]:.1%}"
+                                                   for k in order]
+    assert texts[1].startswith("circle (0): ")
+    # six classes: each bar is labelled with its name (pyqtgraph keeps the ticks given)
+    assert view.plot.getAxis("bottom")._tickLevels == [list(enumerate(labels))]
+    # another network takes its own default picture, not the trained network's sample
+    other = tiny([{"type": "conv", "filters": 2, "kernel": 3}], size=64)
+    open_network(qtbot, live, other)
+    assert doc.image_source == str(SAMPLES / "shapes.png")
+    open_network(qtbot, live, net.copy(), None)
+    assert doc.image_source == str(circle)
+    doc.select("fc")
+    for name in labels:  # every sample, chosen in the Input panel, is its class
+        choose_sample(qtbot, live, f"{name} (shapes_cnn)")
+        assert view.top.item(1).text().startswith(f"{name} ({labels.index(name)}): "), name
+    # a picture the user chose stays when another network opens
+    open_network(qtbot, live, other.copy())
+    assert doc.image_source == str(NETWORK_SAMPLES / f"shapes_cnn-{labels[-1]}.png")
+
+
+def test_a_labels_file_of_the_wrong_count_is_named_in_the_list(qtbot, live, tmp_path):
+    net = tiny([{"type": "conv", "filters": 2, "kernel": 3}, {"type": "fc", "name": "fc",
+                                                               "units": 3}])
+    (tmp_path / "tiny.labels.txt").write_text("cat\ndog\n", "utf-8")
+    open_network(qtbot, live, net, tmp_path / "tiny.json")
+    live.document.select("fc")
+    top = live.feature_maps.top
+    assert top.item(1).text().startswith("class ")
+    assert top.item(top.count() - 1).text() == (
+        "tiny.labels.txt has 2 names but the network has 3 outputs; class numbers shown "
+        "instead")
 
 
 # ============================================================================ input

@@ -12,17 +12,20 @@ import threading
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from core import Network
-from core.presets import preset_path
+from core.labels import read_labels
+from core.presets import ARCHITECTURES, DEFAULT_EXAMPLE, preset_path
 from core.train import Trainer
 from core.understand.featureviz import visualize_channels
 from core.understand.memory import fmt_bytes, memory_budget
 from core.understand.saliency import saliency
 from gui.commands import SetValue
 from gui.document import INPUT
+from gui.images import load_image
 from gui.understand import Understand
 from gui.understand.memory import TABLE_COLUMNS
 
@@ -510,3 +513,89 @@ def test_compare_seven_by_seven_against_three_three_by_threes(app):
     assert panel.table.rowCount() == 22  # AlexNet's layers, the longer of the two
     understand.actions["training"].trigger()  # each panel is a menu item away
     assert understand.docks["training"].isVisible()
+
+
+# ============================================================================ class names
+TRAINED = ARCHITECTURES / "shapes_cnn.json"
+TRAINED_SAMPLES = ARCHITECTURES.parent / "images" / "samples"
+
+
+def trained_on(window, name):
+    """The trained network open as a preset opens (unsaved), on its sample of ``name``."""
+    net = Network.load(TRAINED)
+    doc = load(window, net)
+    doc.set_image(load_image(TRAINED_SAMPLES / f"shapes_cnn-{name}.png", net.input), "test")
+    return doc
+
+
+def test_saliency_names_the_class(app, qtbot):
+    window, understand = app
+    trained_on(window, "star")
+    labels = read_labels(ARCHITECTURES / "shapes_cnn.labels.txt")
+    panel = understand.saliency
+    settle()
+    assert panel.channel.value() == -1, panel.channel.text()
+    assert panel.class_name.text() == ""  # "the top class": not known before computing
+    with qtbot.waitSignal(panel.computed, timeout=WAIT):
+        click(panel.compute_button)
+    star = labels.index("star")
+    assert panel.result["channel"] == star  # the network's top class is the picture's
+    assert panel.info.text().startswith(f"∂(fc star ({star}) at ")
+    panel.channel.setValue(0)
+    assert panel.class_name.text() == f"{labels[0]} (0)"
+    panel.target.setCurrentIndex(panel.target.findData("unit"))  # a unit: no class name
+    assert panel.class_name.text() == ""
+
+
+def test_fc_to_conv_grid_names_the_classes(app, qtbot):
+    window, understand = app
+    trained_on(window, "cross")
+    labels = read_labels(ARCHITECTURES / "shapes_cnn.labels.txt")
+    panel = understand.fcconv
+    with qtbot.waitSignal(panel.checked, timeout=WAIT) as blocker:
+        assert panel.convert()
+    result = blocker.args[0]
+    cross = labels.index("cross")
+    assert result["top_class"] == cross == panel.score_class.value()
+    assert panel.class_name.text() == f"cross ({cross})"
+    scores = result["scores"]
+    first = int(np.argmax(scores[0, 0]))
+    assert f"{scores[0, 0, cross]:.2f}<br><small>{labels[first]} ({first})</small>" in \
+        panel.grid_table()
+    assert f"cross ({cross})'s score per cell" in panel.text.toPlainText()
+
+
+def test_convscope_with_no_file_opens_the_trained_network(qtbot, monkeypatch, isolated,
+                                                         dialogs):
+    """`convscope` alone: the app's own start (gui.cli → gui.app.run) opens the trained
+    network, and its live view runs it on one of its own sample pictures, of its size."""
+    from gui.cli import main
+    from gui.mainwindow import MainWindow
+
+    shown = []
+
+    def exec_(app):  # instead of the event loop: note the window run() put on screen
+        shown.extend(w for w in QApplication.topLevelWidgets()
+                     if isinstance(w, MainWindow) and w.isVisible())
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", exec_)
+    assert DEFAULT_EXAMPLE == TRAINED
+    assert main([]) == 0
+    assert len(shown) == 1
+    window = shown[0]
+    qtbot.addWidget(window)
+    assert window.document.network.name == Network.load(TRAINED, weights=False).name
+    qtbot.waitUntil(lambda: window.activations is not None, timeout=WAIT)  # add_parts
+    live = window.activations
+    with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
+        live.controller.submit()
+    source = window.document.image_source
+    assert source.startswith(str(TRAINED_SAMPLES / "shapes_cnn-"))
+    assert QImage(source).size().toTuple() == (32, 32)
+    assert live.input_view.samples.currentData() == source
+    window.document.select("fc")
+    name = source.rsplit("-", 1)[1].removesuffix(".png")
+    labels = read_labels(ARCHITECTURES / "shapes_cnn.labels.txt")
+    assert live.feature_maps.top.item(1).text().startswith(f"{name} ({labels.index(name)}): ")
+    window.close()

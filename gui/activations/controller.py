@@ -19,6 +19,7 @@ from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import QApplication
 
 from core import ConvScopeError
+from core.labels import architecture_file
 from core.live.forward import ForwardRequest, ForwardResult, SeededWeights, run_forward
 from core.live.tensors import branch_tensors, shown_layer
 from core.presets import ASSETS
@@ -28,6 +29,7 @@ from gui.jobs import JobRunner
 from . import blas
 
 SAMPLES = ASSETS / "images"
+NETWORK_SAMPLES = SAMPLES / "samples"  # <network stem>-<class>.png: a trained net's classes
 WORKER_BLAS_THREADS = 1  # see blas.py: a spinning second BLAS thread starves the window
 SAMPLE_ORDER = ("shapes", "landscape", "textures", "colours", "text", "digit")
 FORWARD = "forward"  # the runner's job kinds: a pass,
@@ -46,6 +48,28 @@ def _decoded(picture) -> QImage:
 def sample_paths() -> list[Path]:
     rank = {name: k for k, name in enumerate(SAMPLE_ORDER)}
     return sorted(SAMPLES.glob("*.png"), key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
+
+
+def network_samples(stem: str = "*") -> list[Path]:
+    """The bundled pictures of a trained network's classes (every network's for "*")."""
+    return sorted(NETWORK_SAMPLES.glob(f"{stem}-*.png"))
+
+
+def default_sample(spec, architecture) -> Path:
+    """The picture a network starts on: one of its own class samples when it has some
+    (``architecture``: its file, or None), preferring one of its input's size; otherwise a
+    general sample of its colour (the digit for greyscale)."""
+    own = network_samples(Path(architecture).stem) if architecture else []
+    if own:
+        size = (spec.width, spec.height)
+        fitting = [p for p in own if QImageReader(str(p)).size().toTuple() == size]
+        return (fitting or own)[0]
+    return SAMPLES / ("digit.png" if spec.channels == 1 else "shapes.png")
+
+
+def document_architecture(doc) -> Path | None:
+    """The file the document's network came from (a preset opens unsaved: found by name)."""
+    return architecture_file(doc.path, doc.network.name)
 
 
 def message_header(doc) -> str:
@@ -89,6 +113,7 @@ class LiveController(QObject):
         self.cancelled = 0  # passes the worker stopped early (or skipped, being stale)
         self.picture = None  # the QImage the input image is made from
         self.picture_name = ""
+        self.auto_picture = False  # the picture is the default sample, not the user's choice
         self._made = (None, None)  # (spec key, array) of the image this made last
         self._remake = False  # a new picture was chosen: make the image again
         self.mosaic_wish = None  # set by the feature map view: () -> plain tuple
@@ -138,6 +163,8 @@ class LiveController(QObject):
         if self.doc.network is not self._network:  # another network was opened
             self._network = self.doc.network
             self.set_probe(None)
+            if self.auto_picture and self._pick_default():  # the last network's default
+                self._remake = True  # sample: this one's instead
             if self.result is not None:  # its maps say nothing about this one
                 self._show_failure(f"Running {self.doc.network.name}…")
         self._timer.start()
@@ -295,10 +322,15 @@ class LiveController(QObject):
             if source and Path(source).is_file() and _readable(source):
                 self.picture, self.picture_name = source, source
             else:
-                greyscale = self.doc.network.input.channels == 1
-                path = SAMPLES / ("digit.png" if greyscale else "shapes.png")
-                self.picture, self.picture_name = str(path), str(path)
+                self._pick_default()
         return self.picture
+
+    def _pick_default(self) -> bool:
+        """Take the network's default sample; True if that changed the picture."""
+        path = str(default_sample(self.doc.network.input, document_architecture(self.doc)))
+        changed = path != self.picture_name
+        self.picture, self.picture_name, self.auto_picture = path, path, True
+        return changed
 
     def use_picture(self, path) -> None:
         """Make the input from an image file (raises ConvScopeError at once if it is not
@@ -306,6 +338,7 @@ class LiveController(QObject):
         if not _readable(path):
             read_qimage(path)  # raises, saying what is wrong
         self.picture, self.picture_name = str(path), str(path)
+        self.auto_picture = False
         self._remake = True  # the next request makes the image from the new picture
         self.submit()
 

@@ -1,7 +1,8 @@
 """The selected layer's output: every channel as one mosaic (one ImageItem) with a colour
 bar; the value under the cursor; click a pixel to see where it looks, double-click a map to
-enlarge it. A block lets you pick its output or a branch's; a vector is a bar chart and a
-softmax output lists its top classes."""
+enlarge it. A block lets you pick its output or a branch's; a vector is a bar chart, and a
+softmax output or the network's last layer (its class scores) lists its top classes by name
+and number ("circle (0)", names from core.labels)."""
 
 from __future__ import annotations
 
@@ -21,14 +22,17 @@ from PySide6.QtWidgets import (
 )
 
 from core import ConvScopeError, fmt_shape
+from core.labels import ClassNames, network_class_names
 from core.live.mosaic import DEFAULT_MAX_PIXELS, tile
 from core.live.tensors import branch_tensors, shown_layer
+from core.ops import softmax_forward
 from gui.plots import MAP_COLOURS, colour_map, image_box, pg, rect_item
 
 from .controller import Probe, message_header
 from .export import ask_and_save, coloured, enlarge
 
 TOP_CLASSES = 5
+NAMED_BARS = 12  # up to this many classes, each bar is labelled with its class name
 
 
 class FeatureMapView(QWidget):
@@ -186,7 +190,9 @@ class FeatureMapView(QWidget):
         self.channel.setMaximum(maps.shape[0] - 1)
         self.channel.blockSignals(False)
         if maps.shape[1:] == (1, 1):
-            self._show_vector(maps[:, 0, 0], kind == "softmax")
+            layers = self.doc.network.layers
+            last = bool(layers) and tensor == layers[-1].name
+            self._show_vector(maps[:, 0, 0], kind == "softmax", last)
         else:
             self._show_maps()
         self.shown_id = result.id
@@ -302,21 +308,39 @@ class FeatureMapView(QWidget):
         self.marker.setVisible(True)
 
     # ------------------------------------------------------------------ vectors
-    def _show_vector(self, values: np.ndarray, softmax: bool):
+    def _show_vector(self, values: np.ndarray, softmax: bool, last: bool = False):
+        """Bars; a softmax's probabilities, or the last layer's scores (as the softmax of
+        them would make them), listed by class."""
         self.mosaic, self.shown = None, list(range(len(values)))
         self.bars.setOpts(x=np.arange(len(values)), height=values, width=0.8)
         self.plot.setLabel("left", "probability" if softmax else "value")
         self.plot.autoRange()
-        self.top.setVisible(softmax)
+        listed = softmax or last
+        self.top.setVisible(listed)
         self.top.clear()
-        if softmax:
-            order = np.argsort(values)[::-1][:TOP_CLASSES]
-            self.top.addItem(f"top {len(order)} classes")
-            for k in order:
-                self.top.addItem(f"class {k}: {values[k]:.1%}")
+        names = self.class_names(len(values)) if listed else ClassNames()
+        # a few classes are named under their bars; otherwise the axis numbers them
+        few = names.names and len(values) <= NAMED_BARS
+        self.plot.getAxis("bottom").setTicks(
+            [list(enumerate(names.names))] if few else None)
+        self.plot.setLabel("bottom", "class" if listed else "unit")
+        if not listed:
+            return self.stack.setCurrentWidget(self.vector_page)
+        p = values if softmax else softmax_forward(values[None])[0][0]
+        order = np.argsort(p)[::-1][:TOP_CLASSES]
+        self.top.addItem(f"top {len(order)} classes" + ("" if softmax else " (softmax)"))
+        for k in order:
+            self.top.addItem(f"{names.label(k)}: {p[k]:.1%}")
+        if names.problem:
+            self.top.addItem(names.problem)
+            self.top.item(self.top.count() - 1).setToolTip(names.problem)
         self.stack.setCurrentWidget(self.vector_page)
 
+    def class_names(self, count: int) -> ClassNames:
+        return network_class_names(self.doc.path, self.doc.network.name, count)
+
     def top_classes(self) -> list[tuple[int, float]]:
+        """(class, value) of the top classes listed: the softmax's, or the scores'."""
         if not self.top.isVisibleTo(self) or self.maps is None:
             return []
         values = self.maps[:, 0, 0]
@@ -327,7 +351,9 @@ class FeatureMapView(QWidget):
             return
         k = int(round(self.plot.getViewBox().mapSceneToView(scene_pos).x()))
         if 0 <= k < self.maps.shape[0]:
-            self.value_label.setText(f"{self.tensor} · unit {k} · {self.maps[k, 0, 0]:.5g}")
+            unit = (self.class_names(self.maps.shape[0]).label(k) if self.top.isVisibleTo(self)
+                    else f"unit {k}")
+            self.value_label.setText(f"{self.tensor} · {unit} · {self.maps[k, 0, 0]:.5g}")
 
     # ------------------------------------------------------------------ export
     def export_image(self):

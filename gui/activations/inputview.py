@@ -21,7 +21,7 @@ from core import ConvScopeError
 from core.live.images import box_text, display_image
 from gui.plots import image_box, pg
 
-from .controller import sample_paths
+from .controller import network_samples, sample_paths
 from .export import ask_and_save
 from .overlay import WindowOverlay, footprint, weight_picture
 
@@ -57,9 +57,13 @@ class InputView(QWidget):
         self.doc, self.live = document, controller
         self._size = None  # (h, w) of the image shown
         self.samples = QComboBox(objectName="sampleChooser")
-        self.samples.setToolTip("A bundled picture: edges, textures, colours, a digit, text")
+        self.samples.setToolTip("A bundled picture: edges, textures, colours, a digit, text, "
+                                "and one per class of each trained network")
         for path in sample_paths():
             self.samples.addItem(path.stem, str(path))
+        for path in network_samples():  # "shapes_cnn-circle" → "circle (shapes_cnn)"
+            network, _, name = path.stem.partition("-")
+            self.samples.addItem(f"{name} ({network})", str(path))
         self.samples.activated.connect(self._sample_chosen)
         self.open_button = QPushButton("Open…", objectName="openImage")
         self.open_button.setToolTip("Any image file; you can also drop one here")

@@ -10,6 +10,7 @@ from PySide6 import QtCore
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from core import Network
+from core.labels import ClassNames, network_class_names
 
 HINT_STYLE = "color:#5d6470;"
 ERROR_STYLE = "color:#b3261e;"
@@ -43,6 +44,11 @@ def input_image(document, controller=None) -> np.ndarray | None:
         except Exception:  # no picture could be made: the caller says so
             return None
     return None
+
+
+def class_names(document, count: int) -> ClassNames:
+    """The names of the document's network's ``count`` classes (core.labels)."""
+    return network_class_names(document.path, document.network.name, count)
 
 
 def escape(text: str) -> str:

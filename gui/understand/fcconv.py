@@ -39,6 +39,7 @@ from gui.images import image_for
 from gui.plots import image_box, pg
 
 from .common import (
+    class_names,
     escape,
     hint,
     input_image,
@@ -111,6 +112,7 @@ class FcConvPanel(QWidget):
         self.run_button.clicked.connect(lambda: self.run_larger())
         self.cancel_button = QPushButton("Cancel", objectName="fcCancel", enabled=False)
         self.cancel_button.clicked.connect(self.cancel)
+        self.names = None  # ClassNames of the scores shown
         self.score_class = QSpinBox(objectName="fcClass", minimum=0, prefix="class ")
         self.score_class.setToolTip("Whose score the grid shows")
         self.score_class.valueChanged.connect(lambda _v: self._draw_grid())
@@ -123,6 +125,8 @@ class FcConvPanel(QWidget):
         bar.addStretch(1)
         bar.addWidget(hint("grid shows"))
         bar.addWidget(self.score_class)
+        self.class_name = status_label("fcClassName")  # "circle (0)"
+        bar.addWidget(self.class_name)
         self.busy = QProgressBar(objectName="fcBusy", maximum=0, visible=False)
         self.status = status_label("fcStatus")
         self.text = QTextBrowser(objectName="fcText")
@@ -239,6 +243,7 @@ class FcConvPanel(QWidget):
             return
         self.result = result
         k = result["scores"].shape[-1]
+        self.names = class_names(self.doc, k)
         self.score_class.blockSignals(True)
         self.score_class.setMaximum(k - 1)
         self.score_class.setValue(result["top_class"])
@@ -263,7 +268,9 @@ class FcConvPanel(QWidget):
     def _draw_grid(self):
         if self.result is None:
             return
-        grid = self.result["scores"][:, :, self.score_class.value()]
+        k = self.score_class.value()
+        self.class_name.setText(self.names.label(k) if self.names.names else "")
+        grid = self.result["scores"][:, :, k]
         low, high = float(grid.min()), float(grid.max())
         self.grid_item.setImage(grid, levels=(low, high if high > low else low + 1),
                                 autoLevels=False)
@@ -277,12 +284,16 @@ class FcConvPanel(QWidget):
         k = self.score_class.value()
         rows = []
         for r in range(min(limit, scores.shape[0])):
-            cells = "".join(f"<td align='right'>{scores[r, c, k]:.2f}<br><small>#"
-                            f"{int(np.argmax(scores[r, c]))}</small></td>"
+            cells = "".join(f"<td align='right'>{scores[r, c, k]:.2f}<br><small>"
+                            f"{self._cell_class(int(np.argmax(scores[r, c])))}</small></td>"
                             for c in range(min(limit, scores.shape[1])))
             rows.append(f"<tr>{cells}</tr>")
         return ("<table border='1' cellspacing='0' cellpadding='2'>" + "".join(rows)
                 + "</table>")
+
+    def _cell_class(self, k: int) -> str:
+        """A cell's top class: "circle (0)" with names, "#0" without."""
+        return escape(self.names.label(k)) if self.names.names else f"#{k}"
 
     def _show_text(self):
         parts = []
@@ -306,8 +317,8 @@ class FcConvPanel(QWidget):
                 f"network gives a <b>{rows}×{cols}×{classes:,}</b> grid of scores: cell (i, j) "
                 f"scores the crop whose corner is {cost['stride'][0]}·i, "
                 f"{cost['stride'][1]}·j pixels in (the conv stack's total stride). The grid "
-                f"picture shows class {self.score_class.value()}'s score per cell (bright: "
-                f"high); below, its score and each cell's top class #k. It took "
+                f"picture shows {escape(self.names.label(self.score_class.value()))}'s score "
+                f"per cell (bright: high); below, its score and each cell's top class. It took "
                 f"{r['seconds']:.2f} s here.</p>" + self.grid_table())
             ratio = cost["ratio"]
             parts.append(

@@ -35,6 +35,7 @@ from gui.document import INPUT
 from gui.plots import image_box, pg, rect_item, set_box
 
 from .common import (
+    class_names,
     hint,
     input_image,
     set_status,
@@ -99,6 +100,8 @@ class SaliencyPanel(QWidget):
         self.channel.setSpecialValueText("the top class")
         self.channel.setToolTip("Which class (the last layer's channel) or channel of the "
                                 "selected layer")
+        self.class_name = status_label("saliencyClassName")  # "circle (0)"
+        self.channel.valueChanged.connect(lambda _v: self._show_class_name())
         self.strongest = QCheckBox("where the channel is strongest", objectName="saliencyAuto",
                                    checked=True)
         self.y = QSpinBox(objectName="saliencyY", minimum=0)
@@ -123,7 +126,10 @@ class SaliencyPanel(QWidget):
         form.addRow("Gradient of", self.target)
         self.layer_label = status_label("saliencyLayer")
         form.addRow("Layer", self.layer_label)
-        form.addRow("Channel", self.channel)
+        channel_row = QHBoxLayout()
+        channel_row.addWidget(self.channel)
+        channel_row.addWidget(self.class_name, 1)
+        form.addRow("Channel", channel_row)
         form.addRow("Position", place)
         row = QHBoxLayout()
         row.addWidget(self.compute_button)
@@ -173,6 +179,7 @@ class SaliencyPanel(QWidget):
 
     def _refresh_limits(self):
         self._timer.stop()
+        self.class_name.clear()  # named again below when a class can be chosen
         if self.result is not None and self.doc.revision != self._revision and \
                 not self.info.text().endswith(OUTDATED):
             self.info.setText(self.info.text() + OUTDATED)
@@ -201,6 +208,15 @@ class SaliencyPanel(QWidget):
         self.y.setMaximum(h - 1)
         self.x.setMaximum(w - 1)
         self.compute_button.setEnabled(True)
+        self._show_class_name()
+
+    def _show_class_name(self):
+        """The chosen class by name beside its number (nothing for a unit's channel)."""
+        info = top_level_info(self.doc, self.target_layer())
+        k = self.channel.value()
+        of_class = self.target.currentData() == CLASS and info is not None and info.out
+        self.class_name.setText(class_names(self.doc, info.out[0]).label(k)
+                                if of_class and k >= 0 else "")
 
     def _probe_changed(self, probe):
         if probe is None or probe == self._applied_probe:
@@ -234,7 +250,9 @@ class SaliencyPanel(QWidget):
             return False
         net = snapshot(self.doc, self.controller)
         spec = net.input
-        what = "class" if self.target.currentData() == CLASS else "channel"
+        of_class = self.target.currentData() == CLASS
+        output = self.doc.report.output
+        names = class_names(self.doc, output[0]) if of_class and output else None
 
         def job(job):
             if args["channel"] < 0:  # the top class: the one the network picks
@@ -242,7 +260,8 @@ class SaliencyPanel(QWidget):
                 args["channel"] = int(np.argmax(scores[0].reshape(len(scores[0]), -1).max(1)))
             result = saliency(net, image, **args)
             result["image"], result["spec"] = image, spec
-            result["what"] = what
+            result["what"] = (names.label(args["channel"]) if names is not None
+                              else f"channel {args['channel']}")
             return result
 
         set_status(self.info, "Computing the gradient…")
@@ -264,7 +283,7 @@ class SaliencyPanel(QWidget):
         self.viewbox.autoRange(padding=0.02)
         y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
         (t, b), (left, r) = result["window"]
-        set_status(self.info, f"∂({result['layer']} {result['what']} {result['channel']} at "
+        set_status(self.info, f"∂({result['layer']} {result['what']} at "
                    f"{result['position']}, value {result['score']:.4g}) / ∂input: largest "
                    f"|gradient| {top:.3g} at row {y}, column {x}. Receptive field: rows "
                    f"{t}..{b}, columns {left}..{r}.")

@@ -11,26 +11,38 @@ weights from before the run, and the undo stack is not flooded with steps.
 
 Anything else that changes the document during a run (an edit, Undo, opening a file) ends the
 run: the trainer's copy of the network would no longer be the document's.
+
+The data is a generated set or the user's own images: a folder with one subfolder per class
+(core.imagefolder lists it, splits it and augments it; the files are decoded here with Qt, on
+the worker, fitted to the network's input as any picture the app shows it). Every job ends
+with the held-out figures: a confusion matrix and the most confident mistakes.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QStandardItemModel
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QImageReader, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -38,26 +50,43 @@ from PySide6.QtWidgets import (
 from core import ConvScopeError
 from core.datasets import (
     DATASETS,
+    FOLDER_KEY,
     MAX_CHANNELS,
     Dataset,
     Problem,
     check_match,
     dataset_size,
+    folder_dataset,
     has_sklearn,
     make_data,
 )
+from core.fileio import atomic_write_bytes
+from core.imagefolder import (
+    MAX_PIXELS,
+    ImageFolder,
+    check_budget,
+    confusion_matrix,
+    misclassified,
+    scan_folder,
+    stratified_split,
+)
+from core.live.images import to_display
 from core.presets import preset_path
 from core.train import TrainConfig, Trainer
+from gui.activations.export import rgb_image
 from gui.commands import SetInputValues, SetValue, TrainWeights
+from gui.images import image_for, read_qimage
 from gui.plots import pg
 
-from .common import controls_beside, hint, set_status, snapshot, status_label
+from .common import controls_beside, hint, scrolling, set_status, snapshot, status_label
 
 OPTIMIZERS = (("SGD + momentum", "momentum", 0.05), ("SGD", "sgd", 0.05),
               ("Adam", "adam", 0.002))
 REPORT_SECONDS = 0.1  # how often a run sends its curves (the plots redraw that often)
 PREVIEW_SECONDS = 1.0
 EVAL_EVERY = 50
+MISTAKES_SHOWN = 32  # the most confident held-out mistakes shown as thumbnails
+THUMBNAIL = 64
 
 
 @dataclass
@@ -75,6 +104,8 @@ class Session:
     config: TrainConfig
     data_key: tuple
     start_weights: dict  # the document's weights before the run (what Undo puts back)
+    names: tuple = ()  # the class names, in label order
+    test_files: list = field(default_factory=list)  # a folder's held-out files, in order
     trainer: Trainer | None = None
     request: str = ""  # "pause" or "stop", asked from the GUI thread
     state: str = "preparing"
@@ -101,6 +132,7 @@ class TrainingPanel(QWidget):
         self._runs = 0
         self._pushing = False
         self._problem: Problem | None = None
+        self.folder: ImageFolder | None = None  # the user's images, when that is the data
         self._build()
         runner.finished.connect(self._finished)
         runner.failed.connect(self._failed)
@@ -123,6 +155,7 @@ class TrainingPanel(QWidget):
                 item.setToolTip("scikit-learn is not installed (pip install scikit-learn)")
                 self.dataset.setItemData(self.dataset.count() - 1, item.toolTip(),
                                          Qt.ItemDataRole.ToolTipRole)
+        self.dataset.addItem(folder_dataset().title, FOLDER_KEY)
         self.dataset.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.dataset.setMinimumContentsLength(12)
@@ -142,20 +175,38 @@ class TrainingPanel(QWidget):
         self.lr_decay.setToolTip("The learning rate is multiplied by this after every epoch")
         self.batch = QSpinBox(objectName="trainBatch", minimum=1, maximum=4096, value=64)
         self.epochs = QSpinBox(objectName="trainEpochs", minimum=1, maximum=1000, value=2)
+        self.weight_decay = QDoubleSpinBox(objectName="trainWeightDecay", decimals=5,
+                                           minimum=0.0, maximum=0.1, singleStep=0.0001, value=0)
+        self.weight_decay.setToolTip("L2 regularisation: every step also pulls each weight "
+                                     "towards 0 by this times the weight (biases left alone)")
+        self.flip = QCheckBox("Mirror left–right at random", objectName="trainFlip")
+        self.crop = QSpinBox(objectName="trainCrop", minimum=0, maximum=8, value=0,
+                             suffix=" px")
+        self.crop.setToolTip("Random crop: each training image is padded by this many pixels "
+                             "and cropped back at a random place (0: off)")
+        self.folder_button = QPushButton("Choose folder…", objectName="trainFolderChoose")
+        self.folder_button.clicked.connect(self.choose_folder)
+        self.folder_info = hint(name="trainFolderInfo")
         self.optimizer.currentIndexChanged.connect(self._optimizer_changed)
-        self.dataset.currentIndexChanged.connect(lambda _i: self._check())
+        self.dataset.currentIndexChanged.connect(self._dataset_changed)
         self.batch.valueChanged.connect(lambda _v: self._check())
 
-        form = QFormLayout()
+        form = self._form = QFormLayout()
         form.addRow("Data", self.dataset)
+        form.addRow(self.folder_button)
+        form.addRow(self.folder_info)
         form.addRow("Training images", self.count)
         form.addRow("Optimizer", self.optimizer)
         form.addRow("Learning rate", self.lr)
         form.addRow("× after each epoch", self.lr_decay)
         form.addRow("Batch size", self.batch)
         form.addRow("Epochs", self.epochs)
-        self.settings_widgets = (self.dataset, self.count, self.optimizer, self.lr,
-                                 self.lr_decay, self.batch, self.epochs)
+        form.addRow("Weight decay", self.weight_decay)
+        form.addRow("Augment", self.flip)
+        form.addRow("Random shift (crop)", self.crop)
+        self.settings_widgets = (self.dataset, self.folder_button, self.count, self.optimizer,
+                                 self.lr, self.lr_decay, self.batch, self.epochs,
+                                 self.weight_decay, self.flip, self.crop)
 
         self.start_button = QPushButton("Start", objectName="trainStart")
         self.pause_button = QPushButton("Pause", objectName="trainPause")
@@ -219,8 +270,37 @@ class TrainingPanel(QWidget):
         self.test_acc_curve = self.acc_plot.plot(pen=bold, symbol="o", symbolSize=5,
                                                  symbolBrush=(200, 60, 40), name="test")
 
-        controls_beside(self, controls, self.plots, 300, (380, 900))
+        view = QSplitter(Qt.Orientation.Vertical)
+        view.addWidget(self.plots)
+        view.addWidget(scrolling(self._build_results()))
+        view.setSizes([500, 320])
+        controls_beside(self, controls, view, 300, (380, 900))
+        self._show_folder()
         self._show_state()
+
+    def _build_results(self) -> QWidget:
+        """The held-out figures after a job: a confusion matrix and the worst mistakes."""
+        self.results_title = status_label("trainResults")
+        self.confusion = QTableWidget(objectName="trainConfusion")
+        self.confusion.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.confusion.setToolTip("Rows: the true class; columns: what the network said. "
+                                  "The diagonal is right.")
+        self.mistakes = QListWidget(objectName="trainMistakes")
+        self.mistakes.setViewMode(QListView.ViewMode.IconMode)
+        self.mistakes.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
+        self.mistakes.setResizeMode(QListView.ResizeMode.Adjust)
+        self.mistakes.setMovement(QListView.Movement.Static)
+        self.mistakes.setWordWrap(True)
+        results = QWidget()
+        row = QHBoxLayout()
+        row.addWidget(self.confusion, 1)
+        row.addWidget(self.mistakes, 2)
+        column = QVBoxLayout(results)
+        column.addWidget(self.results_title)
+        column.addLayout(row)
+        self.confusion.hide()
+        self.mistakes.hide()
+        return results
 
     def _optimizer_changed(self, index: int):
         self.lr.setValue(OPTIMIZERS[index][2])  # each optimizer's usual starting rate
@@ -228,7 +308,47 @@ class TrainingPanel(QWidget):
     # ================================================================== checks
     def current_dataset(self) -> Dataset:
         key = self.dataset.currentData()
+        if key == FOLDER_KEY:
+            return folder_dataset(self.folder.classes if self.folder else ())
         return next(d for d in DATASETS if d.key == key)
+
+    # ================================================================== the user's images
+    def _dataset_changed(self, _index):
+        self._show_folder()
+        if self.dataset.currentData() == FOLDER_KEY and self.folder is None:
+            self.choose_folder()
+        self._check()
+
+    def choose_folder(self) -> bool:
+        start = str(self.folder.root) if self.folder else str(Path.home())
+        path = QFileDialog.getExistingDirectory(
+            self, "A folder of images: one subfolder per class", start)
+        return bool(path) and self.open_folder(path)
+
+    def open_folder(self, path) -> bool:
+        """Use the images in ``path`` (one subfolder per class) as the data."""
+        try:
+            self.folder = scan_folder(path)
+        except ConvScopeError as err:
+            self.folder = None
+            self._show_folder()
+            set_status(self.folder_info, f"Not used: {err}", "error")
+            self._check()
+            return False
+        self.dataset.setCurrentIndex(self.dataset.findData(FOLDER_KEY))
+        self._show_folder()
+        self._check()
+        return True
+
+    def _show_folder(self):
+        chosen = self.dataset.currentData() == FOLDER_KEY
+        self._form.setRowVisible(self.folder_button, chosen)
+        self._form.setRowVisible(self.folder_info, chosen)
+        self._form.setRowVisible(self.count, not chosen)  # a folder holds what it holds
+        if chosen and self.folder is not None:
+            set_status(self.folder_info, f"{self.folder.root.name}: {self.folder.summary()}; "
+                       "a fifth of each class is held out.")
+            self.folder_info.setStyleSheet("")
 
     def _document_changed(self):
         if self._pushing:
@@ -245,6 +365,11 @@ class TrainingPanel(QWidget):
         dataset = self.current_dataset()
         net = self.doc.network
         problem = check_match(net, self.doc.report, dataset, self.batch.value())
+        if problem is None and dataset.is_folder:
+            try:
+                check_budget(self.folder, net.input)
+            except ConvScopeError as err:
+                problem = Problem(f"Too many images for this input: {err}")
         if problem is not None:
             problem.fixes = self._fixes(net, dataset)
         self._problem = problem
@@ -267,6 +392,8 @@ class TrainingPanel(QWidget):
         fixes = []
         size = dataset_size(dataset, net)
         spec = net.input
+        if dataset.is_folder:  # any input takes a folder's images: only the units can be off
+            return self._units_fix(net, dataset, fixes)
         if self.opener is not None and size == 32 and net.name != "LeNet-5":
             fixes.append(Fix("Open LeNet-5 (made for 32×32 digits)",
                              lambda: self.opener(preset_path("lenet5"))))
@@ -277,10 +404,14 @@ class TrainingPanel(QWidget):
             fixes.append(Fix(f"Set the input to {size}×{size}", lambda: self.doc.undo_stack.push(
                 SetInputValues(self.doc, values))))
             return fixes
+        return self._units_fix(net, dataset, fixes)
+
+    def _units_fix(self, net, dataset, fixes: list) -> list:
+        """``fixes`` and, when the last fc gives the wrong number of scores, setting it."""
         last = net.layers[-1] if net.layers else None
         out = self.doc.report.output
         if last is not None and last.TYPE == "fc" and out is not None and \
-                out[0] < dataset.classes:
+                not dataset.takes_scores(out[0]):
             path = self.doc.path_of(last.name)
             fixes.append(Fix(f"Set {last.name} to {dataset.classes} units",
                              lambda: self.doc.undo_stack.push(
@@ -298,7 +429,8 @@ class TrainingPanel(QWidget):
         return TrainConfig(optimizer=self.optimizer.currentData(), lr=self.lr.value(),
                            batch_size=self.batch.value(), epochs=self.epochs.value(),
                            lr_decay=self.lr_decay.value(), eval_every=EVAL_EVERY,
-                           eval_limit=2000)
+                           eval_limit=2000, weight_decay=self.weight_decay.value(),
+                           flip=self.flip.isChecked(), crop_padding=self.crop.value())
 
     def start(self) -> bool:
         """A new run from the document's current weights."""
@@ -308,26 +440,43 @@ class TrainingPanel(QWidget):
             return False
         dataset = self.current_dataset()
         spec = self.doc.network.input
-        size = dataset_size(dataset, self.doc.network)
-        count = self.count.value()
-        key = (dataset.key, size, spec.channels, None if dataset.sklearn else count)
+        test_files = []
+        if dataset.is_folder:
+            folder = self.folder
+            train_index, test_index = stratified_split(folder.labels)
+            test_files = [folder.files[i] for i in test_index]
+            key = (FOLDER_KEY, folder.files, spec.shape)
+            making = f"Reading {len(folder.files):,} images at {spec.height}×{spec.width}…"
+
+            def make():
+                return folder_data(folder, spec, train_index, test_index)
+        else:
+            size = dataset_size(dataset, self.doc.network)
+            count = self.count.value()
+            key = (dataset.key, size, spec.channels, None if dataset.sklearn else count)
+            what = "scikit-learn digits" if dataset.sklearn else f"{count:,} training images"
+            making = f"Making the {what} at {size}×{size}…"
+
+            def make():
+                return make_data(dataset, count, size, spec.channels)
         self._runs += 1
         self.session = Session(self._runs, snapshot(self.doc, self.controller), self.config(),
-                               key, dict(self.doc.network.weights))
+                               key, dict(self.doc.network.weights), dataset.label_names,
+                               test_files)
         self._clear_plots()
         self._set_state("preparing")
         data = self._data.get(key)
         if data is None:
-            what = "scikit-learn digits" if dataset.sklearn else f"{count:,} training images"
-            self._say(f"Making the {what} at {size}×{size}…")
-        self._submit(data, (dataset, count, size, spec.channels))
+            self._say(making)
+        self._submit(data, make)
         return True
 
-    def _submit(self, data, recipe):
-        """The run (or the rest of it, after a pause) as one job."""
+    def _submit(self, data, make):
+        """The run (or the rest of it, after a pause) as one job; ``make()`` gives the data
+        when ``data`` is not there yet."""
         session = self.session
         every = (self.report_seconds, self.preview_seconds)
-        self.runner.submit("train", lambda job: train(job, session, data, recipe, *every))
+        self.runner.submit("train", lambda job: train(job, session, data, make, *every))
 
     def toggle_pause(self):
         if self.state == "paused":
@@ -378,6 +527,7 @@ class TrainingPanel(QWidget):
         session.seconds += result["seconds"]
         figures = result["figures"]
         self._plot(figures, session.seconds)
+        self._show_results(result["evaluation"], session)
         self.progressed.emit(result["progress"])
         self._push(session, result["weights"], figures["step"])
         status = result["status"]
@@ -462,6 +612,58 @@ class TrainingPanel(QWidget):
                       self.test_acc_curve):
             curve.setData([], [])
         self.figures.clear()
+        self.results_title.clear()
+        self.confusion.hide()
+        self.mistakes.hide()
+
+    def _show_results(self, evaluation, session):
+        """The confusion matrix (rows true, columns predicted, class names on both) and the
+        most confident mistakes as thumbnails, true → predicted."""
+        if evaluation is None:
+            self.results_title.setText("No held-out images (every class needs two or more), "
+                                       "so no confusion matrix.")
+            return
+        matrix = evaluation["matrix"]
+        names = [session.names[k] if k < len(session.names) else str(k)
+                 for k in range(len(matrix))]
+        total, right = int(matrix.sum()), int(np.trace(matrix))
+        self.results_title.setText(
+            f"Held out: {right} of {total} right ({100 * right / total:.1f} %). Confusion "
+            "matrix: rows are the true class, columns what the network said.")
+        self._fill_confusion(matrix, names)
+        self._fill_mistakes(evaluation, names, session.test_files)
+
+    def _fill_confusion(self, matrix, names):
+        table, k = self.confusion, len(matrix)
+        table.clear()
+        table.setRowCount(k)
+        table.setColumnCount(k)
+        table.setHorizontalHeaderLabels(names)
+        table.setVerticalHeaderLabels(names)
+        peak = max(1, int(matrix.max()))
+        for i in range(k):
+            for j in range(k):
+                count = int(matrix[i, j])
+                item = QTableWidgetItem(str(count))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                item.setToolTip(f"{count} {names[i]} said to be {names[j]}")
+                if count:
+                    colour = (60, 170, 80) if i == j else (220, 70, 50)
+                    item.setBackground(QBrush(QColor(*colour, 40 + 160 * count // peak)))
+                table.setItem(i, j, item)
+        table.resizeColumnsToContents()
+        table.show()
+
+    def _fill_mistakes(self, evaluation, names, files):
+        self.mistakes.clear()
+        for mistake, image in zip(evaluation["mistakes"], evaluation["images"]):
+            item = QListWidgetItem(QIcon(thumbnail(image)),
+                                   f"{names[mistake.true]} → {names[mistake.predicted]}\n"
+                                   f"{100 * mistake.confidence:.0f} %")
+            if mistake.index < len(files):
+                item.setToolTip(str(files[mistake.index]))
+            self.mistakes.addItem(item)
+        self.mistakes.setVisible(self.mistakes.count() > 0)
 
     def _plot(self, figures: dict, seconds: float):
         h = figures["history"]
@@ -497,16 +699,35 @@ class TrainingPanel(QWidget):
             path = path.with_name(path.name + ".json")
         net = self.doc.network.copy()
         net.weights_file = None
+        names = self._trained_names()
+        labels = path.with_name(f"{path.stem}.labels.txt")
         try:
             net.save(path, with_weights=True)
+            if names:
+                atomic_write_bytes(labels, "".join(f"{n}\n" for n in names).encode("utf-8"))
         except (ConvScopeError, OSError) as err:
             self._say(f"Not saved: {err}", "error")
             return False
-        self._say(f"Saved {path.name} and {path.stem}.npz.", "ok")
+        also = f" and its class names in {labels.name}" if names else ""
+        self._say(f"Saved {path.name} and {path.stem}.npz{also}.", "ok")
         return True
 
+    def _trained_names(self) -> tuple:
+        """The class names of the last run's data, when the network's scores are still the
+        ones that run trained (same last-layer weights) and there is one score per name."""
+        session, net = self.session, self.doc.network
+        if session is None or session.trainer is None or not session.names or not net.layers:
+            return ()
+        out = self.doc.report.output
+        last = net.layers[-1].name
+        trained = session.trainer.net.weights
+        keys = [k for k in trained if k.startswith(f"{last}.")]
+        same = bool(keys) and all(
+            k in net.weights and np.array_equal(net.weights[k], trained[k]) for k in keys)
+        return tuple(session.names) if same and out and out[0] == len(session.names) else ()
 
-def train(job, session: Session, data, recipe, report_seconds: float,
+
+def train(job, session: Session, data, make, report_seconds: float,
           preview_seconds: float) -> dict:
     """On the worker: make the data (if not given) and the trainer (first time only), then
     train until the end, a pause or stop asked from the GUI thread, or the run going stale
@@ -515,7 +736,7 @@ def train(job, session: Session, data, recipe, report_seconds: float,
     ended ("finished" or "paused")."""
     made = None
     if session.trainer is None:
-        arrays = data if data is not None else (made := make_data(*recipe))
+        arrays = data if data is not None else (made := make())
         session.trainer = Trainer(session.net, *arrays, session.config)
     trainer = session.trainer
     job.report({"run": session.run_id})  # the data is made: running
@@ -541,9 +762,60 @@ def train(job, session: Session, data, recipe, report_seconds: float,
 
     # paused or stopped while the data was being made: not one step
     status = "paused" if session.request else trainer.run(callback=after_step)
+    seconds = time.perf_counter() - start
     return {"run": session.run_id, "status": status, "figures": figures(trainer),
-            "weights": copy_weights(trainer), "progress": steps,
-            "seconds": time.perf_counter() - start, "data": made}
+            "weights": copy_weights(trainer), "progress": steps, "seconds": seconds,
+            "data": made, "evaluation": held_out(trainer)}
+
+
+def held_out(trainer: Trainer) -> dict | None:
+    """The confusion matrix of the test set (its first ``eval_limit``) and its most
+    confident mistakes with their images; None without a test set."""
+    if trainer.x_test is None:
+        return None
+    limit = trainer.config.eval_limit
+    x, y = trainer.x_test[:limit], trainer.y_test[:limit]
+    probs = trainer.predict(x)
+    mistakes = misclassified(probs, y, MISTAKES_SHOWN)
+    return {"matrix": confusion_matrix(y, probs.argmax(axis=1), probs.shape[1]),
+            "mistakes": mistakes, "images": [x[m.index].copy() for m in mistakes]}
+
+
+def folder_data(folder: ImageFolder, spec, train_index, test_index):
+    """On the worker: every image of ``folder`` decoded and fitted to the network's input
+    (as the app fits any picture, in [0, 1]: the trainer applies mean/std), split into
+    (x_train, y_train, x_test, y_test); no test set when nothing is held out. Files too big
+    (from their header) or unreadable are refused by name before training starts."""
+    raw = replace(spec, mean=None, std=None)
+    x = np.empty((len(folder.files),) + spec.shape, np.float32)
+    bad = []
+    for k, path in enumerate(folder.files):
+        size = QImageReader(str(path)).size()
+        if size.width() * size.height() > MAX_PIXELS:
+            raise ConvScopeError(f"{size.width()}×{size.height()} pixels is more than "
+                                 f"{MAX_PIXELS:,} for one image", source=str(path))
+        try:
+            x[k] = image_for(read_qimage(path), raw)
+        except ConvScopeError:
+            bad.append(path.relative_to(folder.root).as_posix())
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise ConvScopeError(f"{len(bad)} file(s) cannot be read as images: {shown}",
+                             source=str(folder.root))
+    y = folder.labels
+    if len(test_index) == 0:
+        return x[train_index], y[train_index], None, None
+    return x[train_index], y[train_index], x[test_index], y[test_index]
+
+
+def thumbnail(image) -> QPixmap:
+    """A (C, H, W) image in [0, 1] as a pixmap about THUMBNAIL pixels wide."""
+    picture = to_display(np.asarray(image)[None])[0]
+    if picture.ndim == 2:
+        picture = np.repeat(picture[:, :, None], 3, axis=2)
+    return QPixmap.fromImage(rgb_image(picture).scaled(
+        THUMBNAIL, THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio,
+        Qt.TransformationMode.FastTransformation))
 
 
 def figures(trainer: Trainer) -> dict:
