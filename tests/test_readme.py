@@ -66,7 +66,7 @@ def test_the_readme_commands_pass_on_a_fresh_clone_without_torch(tmp_path):
     tail = (done.stdout + done.stderr)[-4000:]
     assert done.returncode == 0, tail
     assert (clone / "OUT.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert re.search(r"^wrote OUT\.png: the window with alexnet\.json", done.stdout, re.M)
+    assert re.search(r"^wrote OUT\.png: the window with shapes_cnn\.json", done.stdout, re.M)
     summary = done.stdout.strip().splitlines()[-1]
     assert re.search(r"\d+ passed", summary) and "failed" not in summary, tail
     assert "error" not in summary, tail
