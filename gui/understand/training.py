@@ -272,7 +272,9 @@ class TrainingPanel(QWidget):
 
         view = QSplitter(Qt.Orientation.Vertical)
         view.addWidget(self.plots)
-        view.addWidget(scrolling(self._build_results()))
+        self.results = scrolling(self._build_results())
+        self.results.hide()  # until a run has results (the dock stays as small as before)
+        view.addWidget(self.results)
         view.setSizes([500, 320])
         controls_beside(self, controls, view, 300, (380, 900))
         self._show_folder()
@@ -298,8 +300,6 @@ class TrainingPanel(QWidget):
         column = QVBoxLayout(results)
         column.addWidget(self.results_title)
         column.addLayout(row)
-        self.confusion.hide()
-        self.mistakes.hide()
         return results
 
     def _optimizer_changed(self, index: int):
@@ -612,16 +612,17 @@ class TrainingPanel(QWidget):
                       self.test_acc_curve):
             curve.setData([], [])
         self.figures.clear()
-        self.results_title.clear()
-        self.confusion.hide()
-        self.mistakes.hide()
+        self.results.hide()
 
     def _show_results(self, evaluation, session):
         """The confusion matrix (rows true, columns predicted, class names on both) and the
         most confident mistakes as thumbnails, true → predicted."""
+        self.results.show()
         if evaluation is None:
             self.results_title.setText("No held-out images (every class needs two or more), "
                                        "so no confusion matrix.")
+            self.confusion.hide()
+            self.mistakes.hide()
             return
         matrix = evaluation["matrix"]
         names = [session.names[k] if k < len(session.names) else str(k)
