@@ -324,20 +324,27 @@ BAD_MODELS = {
         [helper.make_node("Relu", ["input"], ["y"], name="act")],
         inputs=[helper.make_tensor_value_info("input", TensorProto.FLOAT,
                                               ["N", 3, "H", 8])]), "no fixed height ('H')"),
-    "join by Mul": (tiny_model([
+    "join by Div": (tiny_model([
         helper.make_node("Relu", ["input"], ["a"], name="left"),
         helper.make_node("Sigmoid", ["input"], ["b"], name="right"),
-        helper.make_node("Mul", ["a", "b"], ["y"], name="gate")]),
-        "node 'gate' (Mul) joins the branches"),
+        helper.make_node("Div", ["a", "b"], ["y"], name="ratio")]),
+        "node 'ratio' (Div) joins the branches"),
     "asymmetric padding": (tiny_model([
         helper.make_node("Conv", ["input", "w"], ["y"], name="shifted", kernel_shape=[3, 3],
                          pads=[2, 0, 0, 0])], initializers=[weight("w", (4, 3, 3, 3))]),
         "node 'shifted' (Conv) pads 2 before and 0 after"),
     "even LRN": (tiny_model([helper.make_node("LRN", ["input"], ["y"], name="norm", size=4)]),
                  "node 'norm' (LRN) has an even size 4"),
-    "add a constant": (tiny_model(
+    "add a constant over width": (tiny_model(
         [helper.make_node("Add", ["input", "w"], ["y"], name="shift")],
-        initializers=[weight("w", (1, 3, 1, 1))]), "node 'shift' (Add) takes the constant"),
+        initializers=[weight("w", (1, 3, 1, 8))]),
+        "node 'shift' (Add) takes an offset of shape [1, 3, 1, 8] on data of 3 channels"),
+    "sum with a constant": (tiny_model(
+        [helper.make_node("Sum", ["input", "w"], ["y"], name="total")],
+        initializers=[weight("w", (1, 3, 1, 1))]), "node 'total' (Sum) takes the constant"),
+    "clip to 0..1": (tiny_model(
+        [helper.make_node("Clip", ["input"], ["y"], name="clamp", min=0.0, max=1.0)],
+        opset=9), "node 'clamp' (Clip) clips to [0, 1]"),
     "softmax over width": (tiny_model(
         [helper.make_node("Softmax", ["input"], ["y"], name="sm")]),
         "node 'sm' (Softmax) is over axis 3"),
@@ -423,7 +430,9 @@ def _light_model(name):
                                                          n.output[0]))
     del graph.node[:]
     graph.node.extend(kept)
-    softmax = next(n for n in graph.node if n.op_type == "Softmax")
+    softmax = next((n for n in graph.node if n.op_type == "Softmax"), None)
+    if softmax is None:  # densenet121 ends at its logits
+        return model, graph.output[0].name
     graph.output.append(helper.make_empty_tensor_value_info(softmax.input[0]))
     return model, softmax.input[0]
 
