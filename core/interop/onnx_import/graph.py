@@ -99,6 +99,11 @@ class Graph:
     def _constants(self) -> dict:
         consts = {t.name: tensor_array(t, f"initializer '{t.name}'")
                   for t in self.graph.initializer}
+        self._sizes: dict = {}  # Shape outputs of data → their dims (−1 where unknown)
+        self._input_dims = {
+            v.name: [d.dim_value if d.HasField("dim_value") else -1
+                     for d in v.type.tensor_type.shape.dim]
+            for v in self.graph.input if v.name not in consts}
         for i, node in enumerate(self.nodes):
             if node.domain not in ONNX_DOMAINS:
                 continue
@@ -107,6 +112,8 @@ class Graph:
                     value = constant_value(node, self.describe(i))
                     if value is not None and node.output:
                         consts[node.output[0]] = value
+                elif node.op_type in ("Shape", "Gather") and node.input[0] not in consts:
+                    consts.update(self._known_sizes(i, consts))
                 else:
                     consts.update(self._folded(i, consts))
             except ConvScopeError as err:
@@ -114,6 +121,40 @@ class Graph:
                     raise
                 raise self.error(i, err.message) from None
         return consts
+
+    def _known_sizes(self, i, consts) -> dict:
+        """The sizes of a data value that shape inference knows: Shape of it (all of them
+        known), or Gather of the known ones from its Shape (PyTorch's chunk and view read
+        x.size(1) so; the batch may stay unknown)."""
+        node = self.nodes[i]
+        if node.op_type == "Shape":
+            dims = self._static_dims(node.input[0])
+            if dims is None:
+                return {}
+            start = self.raw_attribute(i, "start", "int", 0)
+            end = self.raw_attribute(i, "end", "int", len(dims))
+            self._sizes[node.output[0]] = dims[start:end]
+            if min(dims[start:end], default=1) < 1:
+                return {}
+            return {node.output[0]: np.array(dims[start:end], np.int64)}
+        dims = self._sizes.get(node.input[0])
+        if dims is None or len(node.input) < 2 or node.input[1] not in consts:
+            return {}
+        if self.raw_attribute(i, "axis", "int", 0) != 0:
+            return {}
+        index = np.asarray(consts[node.input[1]]).astype(np.int64)
+        if np.any(index >= len(dims)) or np.any(index < -len(dims)):
+            return {}
+        picked = np.asarray(dims, np.int64)[index]
+        return {} if np.any(picked < 1) else {node.output[0]: picked}
+
+    def _static_dims(self, value):
+        """Shape inference's dims of ``value``, batch included (−1 where unknown), or None."""
+        self.inferred_shape(value)
+        dims = self._inferred.get(value)
+        if dims is None and value in self._input_dims:
+            dims = self._input_dims[value]
+        return list(dims) if dims else None
 
     def _folded(self, i, consts) -> dict:
         """Node ``i`` worked out, when all its inputs are constants and its op is foldable."""

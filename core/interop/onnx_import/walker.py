@@ -333,12 +333,13 @@ class Walker(Graph):
         """The residual or concat layer node ``m`` makes of ``branches``."""
         row = self.row(m)
         if row.join == "residual":
+            join = "mul" if self.nodes[m].op_type == "Mul" else "add"
+            verb = {"mul": "multiplies", "add": "adds"}[join]
             if len(branches) != 2:
-                raise self.error(m, f"joins {len(branches)} tensors; a residual joins two")
+                raise self.error(m, f"{verb} {len(branches)} tensors; a residual {verb} two")
             body, shortcut = branches
             if (not body and shortcut) or (body and shortcut and len(shortcut) > len(body)):
                 body, shortcut = shortcut, body
-            join = "mul" if self.nodes[m].op_type == "Mul" else "add"
             return self.make(m, "residual", body=body, shortcut=shortcut, join=join)
         axis = self.attrs(m)["axis"]
         if axis not in (1, 1 - self.rank[v]):
