@@ -451,3 +451,26 @@ def test_model_zoo_resnet50_with_sum_joins_comes_in():
     want = run_onnx(model, x, [logits])[logits].reshape(1, -1)
     got = net.forward(x)[net.layers[-2].name].reshape(1, -1)
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+# the model zoo's graphs as Caffe and Caffe2 wrote them, and the layer each needs read
+LIGHT = {"densenet121": "concat",  # its Concats of everything so far, BN → Mul → Add
+         "inception_v1": "global_avg_pool",  # a 7×7 pool padded (0, 0, 1, 1) on 6×6
+         "inception_v2": "batchnorm",  # BN → Mul → Add folded into one
+         "shufflenet": "channel_shuffle",  # Reshape → Transpose → Reshape
+         "squeezenet": "concat"}
+
+
+@pytest.mark.parametrize("name", list(LIGHT))
+def test_model_zoo_graphs_come_in_and_give_onnx_runtimes_logits(name):
+    from core.interop import run_onnx
+    from core.interop.onnx_import import from_model
+
+    model, logits = _light_model(name)
+    net = from_model(model)
+    assert LIGHT[name] in {layer.TYPE for layer in iter_layers(net.layers)}
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    want = run_onnx(model, x, [logits])[logits].reshape(1, -1)
+    last = net.layers[-2 if net.layers[-1].TYPE == "softmax" else -1]
+    got = net.forward(x)[last.name].reshape(1, -1)
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
