@@ -342,6 +342,17 @@ BAD_MODELS = {
     "sum with a constant": (tiny_model(
         [helper.make_node("Sum", ["input", "w"], ["y"], name="total")],
         initializers=[weight("w", (1, 3, 1, 1))]), "node 'total' (Sum) takes the constant"),
+    "transpose height and width": (tiny_model(
+        [helper.make_node("Transpose", ["input"], ["y"], name="turn", perm=[0, 1, 3, 2])]),
+        "node 'turn' (Transpose) transposes (N, C, H, W) data by [0, 1, 3, 2]"),
+    "conv on channels-last data": (tiny_model([
+        helper.make_node("Transpose", ["input"], ["t"], name="to_nhwc", perm=[0, 2, 3, 1]),
+        helper.make_node("Conv", ["t", "w"], ["y"], name="conv_nhwc", kernel_shape=[1, 1])],
+        initializers=[weight("w", (3, 8, 1, 1))]),
+        "node 'conv_nhwc' (Conv) works on data a Transpose laid out as (N, H, W, C)"),
+    "split along height": (tiny_model(
+        [helper.make_node("Split", ["input"], ["a", "b"], name="halves", axis=2)], opset=11),
+        "node 'halves' (Split) splits along axis 2"),
     "clip to 0..1": (tiny_model(
         [helper.make_node("Clip", ["input"], ["y"], name="clamp", min=0.0, max=1.0)],
         opset=9), "node 'clamp' (Clip) clips to [0, 1]"),

@@ -237,9 +237,11 @@ def test_densenet_concatenating_everything_so_far_nests():
     nodes.append(node("Concat", feats, "y", axis=1))
     net = imported(model_of(nodes, consts))
     # each step keeps what came in and adds its new features: concat(identity, relu → conv)
+    # (the first reads the Concat of the input alone: a concat of one branch)
     assert [layer.TYPE for layer in net.layers] == ["concat"] * 3
-    assert all([kinds_of(b) for b in layer.values["branches"]] == [[], ["relu", "conv"]]
-               for layer in net.layers)
+    branches = [[kinds_of(b) for b in layer.values["branches"]] for layer in net.layers]
+    assert branches == [[[], ["concat", "relu", "conv"]], [[], ["relu", "conv"]],
+                        [[], ["relu", "conv"]]]
     assert [net.analyze().by_name(layer.name).out for layer in net.layers] == [
         (6, 6, 6), (8, 6, 6), (10, 6, 6)]
 

@@ -24,7 +24,7 @@ def simple(w, i, v, allowed, **values):
 
 
 def identity(w, i, v, allowed):
-    """Identity, or a Sum or Concat of the data alone."""
+    """Identity, or a Sum of the data alone."""
     others = [x for x in w.nodes[i].input if x and x != v]
     if others:
         raise w.error(i, f"takes the constant '{others[0]}'; ConvScope joins only branches "

@@ -118,7 +118,7 @@ OPS: dict[str, Op] = {
     "Add": Op(ops.shift, "conv", join="residual", either_side=True, **_ARITH),
     "Sub": Op(ops.shift, "conv", **_ARITH),
     "Sum": Op(ops.identity, "", {}, ("a", "b"), 1, join="residual", channels_last=True),
-    "Concat": Op(ops.identity, "", {"axis": Attr("int", 1)}, ("a",), 1, join="concat"),
+    "Concat": Op(None, "", {"axis": Attr("int", 1)}, ("a",), 1, join="concat"),
 }
 
 JOINS = {op for op, row in OPS.items() if row.join}

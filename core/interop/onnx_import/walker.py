@@ -179,9 +179,10 @@ class Walker(Graph):
         return layers
 
     def joins_paths(self, i) -> bool:
-        """Whether node ``i`` is where two or more data paths meet (a block's end)."""
-        return (self.nodes[i].op_type in JOINS
-                and len(dict.fromkeys(self.data_inputs(i))) > 1)
+        """Whether node ``i`` ends a block: a Concat (of one input too: a concat of one
+        branch), or an Add, Sum or Mul where two data paths meet."""
+        op = self.nodes[i].op_type
+        return op in JOINS and (OPS[op].handler is None or len(self.data_inputs(i)) > 1)
 
     def take(self, i):
         """Mark node ``i`` as mapped (checking its inputs against its row, if it has one)."""
