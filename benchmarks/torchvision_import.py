@@ -19,8 +19,9 @@ import time
 import warnings
 from pathlib import Path
 
-MODELS = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_y_400mf",
-          "shufflenet_v2_x1_0", "densenet121", "inception_v3", "convnext_tiny"]
+MODELS = ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
+          "efficientnet_v2_s", "regnet_y_400mf", "shufflenet_v2_x1_0", "densenet121",
+          "inception_v3", "convnext_tiny"]
 SIZES = {"inception_v3": 299}  # input height = width; 224 otherwise
 
 
