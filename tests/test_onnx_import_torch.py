@@ -277,7 +277,8 @@ def export(model, path, size):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17,
-                          input_names=["image"], output_names=["logits"])
+                          input_names=["image"], output_names=["logits"],
+                          dynamic_axes={"image": {0: "batch"}})  # x.size(1) stays known
     with torch.no_grad():
         return x.numpy(), model(x).numpy()
 

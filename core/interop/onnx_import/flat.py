@@ -42,8 +42,9 @@ def _vector_back(w, value, allowed, i):
 
 
 def int_list(w, i, k):
-    """Input ``k`` of node ``i`` as a list of ints if it is a stored constant, else None."""
-    if not w.has_input(i, k) or w.nodes[i].input[k] not in w.consts:
+    """Input ``k`` of node ``i`` as a list of ints if it is a constant (or can be worked out
+    from the shapes known so far), else None."""
+    if not w.has_input(i, k) or not w.known(w.nodes[i].input[k]):
         return None
     return w.const(i, k).reshape(-1).astype(np.int64).tolist()
 

@@ -32,6 +32,7 @@ class Walker(Graph):
         self.rank: dict = {}  # value → 4 (N, C, H, W) or 2 (N, D)
         self.channels_last: set = set()  # values laid out (N, H, W, C) by a Transpose
         self.made: dict = {}  # value → the layer that ends at it (to fold a scale into)
+        self.maker = {out: k for k, outs in enumerate(self.outs) for out in outs if out}
         self.params: dict = {}  # id(layer) → {param: array}
         self.taken: set = set()
         self._attrs: dict = {}
@@ -145,8 +146,30 @@ class Walker(Graph):
             raise self.error(i, f"has no {self._input_name(i, k)}")
         return self.const_named(i, self.nodes[i].input[k], self._input_name(i, k))
 
+    def known(self, value, visiting=frozenset()) -> bool:
+        """Whether ``value`` is a constant, or can be worked out now that the shapes of the
+        data it reads the sizes of are known (PyTorch's chunk and view with a batch that is
+        not fixed read x.size(1) while running)."""
+        if value in self.consts:
+            return True
+        k = self.maker.get(value)
+        if k is None or value in self.data_values or value in visiting:
+            return False
+        node = self.nodes[k]
+        if node.op_type == "Shape" and node.domain in ONNX_DOMAINS:
+            x = node.input[0]
+            if x not in self.shape or self.rank[x] != 4 or x in self.channels_last:
+                return False
+            dims = [1, *self.shape[x]]  # the batch as 1: only the channels and H, W matter
+            start = self.raw_attribute(k, "start", "int", 0)
+            self.consts[value] = np.array(dims[start:self.raw_attribute(k, "end", "int", 4)],
+                                          np.int64)
+        elif all(self.known(x, visiting | {value}) for x in self.ins[k] if x):
+            self.consts.update(self._folded(k, self.consts))
+        return value in self.consts
+
     def const_named(self, i, value, what="constant"):
-        if value not in self.consts:
+        if not self.known(value):
             raise self.error(i, f"computes its {what} '{value}' while running; ConvScope needs "
                              "it stored as a constant (an initializer)")
         array = np.asarray(self.consts[value])
