@@ -271,3 +271,17 @@ def test_a_vector_input_is_read_as_d_by_1_by_1():
                    shape=(3, 12))
     assert net.input.shape == (12, 1, 1)
     assert kinds(net) == ["fc", "relu"]
+
+
+def test_sizes_read_from_the_data_while_running_are_worked_out():
+    """PyTorch's x.chunk(2, 1) with a batch that is not fixed: the slice's end is
+    x.size(1) // 2, computed from Shape(x) in the graph."""
+    nodes = [node("Relu", ["x"], "r"), node("Shape", ["r"], "s"),
+             node("Gather", ["s", "one"], "c", axis=0), node("Div", ["c", "two"], "h"),
+             node("Unsqueeze", ["h", "zero"], "end"),
+             node("Slice", ["r", "start", "end", "axis"], "y")]
+    consts = {"one": np.array(1, np.int64), "two": np.array(2, np.int64), "zero": i64(0),
+              "start": i64(0), "axis": i64(1)}
+    net = imported(model_of(nodes, consts, shape=("N", 4, 6, 6)))
+    assert kinds(net) == ["relu", "channel_slice"]
+    assert (net.layers[1].values["start"], net.layers[1].values["stop"]) == (0, 2)
