@@ -134,7 +134,7 @@ def test_hostile_model_is_refused_in_one_line(tmp_path, capsys, case):
 def test_supported_ops_in_messages_come_from_the_table():
     message = supported()
     assert all(op in message for op in OPS)
-    assert message.endswith("Add, Sum and Concat") and "ReduceMean" in message
+    assert message.endswith("Add, Sub, Sum and Concat") and "ReduceMean" in message
     with pytest.raises(ConvScopeError, match="has no ConvScope layer") as caught:
         from_model(model_of([node("Einsum", ["input"], "y", "mix", equation="nchw->nchw")]))
     assert message in str(caught.value)

@@ -1,18 +1,32 @@
 """An ONNX model to a ConvScope architecture and its weights.
 
 The graph is read as the architecture format reads a network: a chain of layers from the one
-input to the one output. Where the chain forks, the branches must meet again in one ``Add``
-or ``Sum`` of two (a ``residual``: the longer path is the body, the shorter or empty one the
-shortcut) or one ``Concat`` (a ``concat``); the paths in between are read the same way, so
-blocks nest. A few op pairs fold into one layer: Flatten/Reshape + Gemm (or MatMul + Add) is
-an ``fc``, a ``Pad`` before a conv or pool becomes its padding, a Reshape back to
-(N, C, 1, 1) after an ``fc`` disappears. Whatever cannot be mapped, and whatever is
-malformed (a missing attribute or input, text for weights, a tensor whose bytes do not match
-its dims, an absurd size), is refused in one line naming the node, and nothing is written.
+input (an image (N, C, H, W), or a vector (N, D) read as D×1×1) to the one output. Where the
+chain forks, the branches must meet again in one ``Add`` or ``Sum`` of two (a ``residual``:
+the longer path is the body, the shorter or empty one the shortcut), one ``Mul`` of two (a
+``residual`` with join "mul": squeeze-and-excitation, a gate) or one ``Concat`` (a
+``concat``); the paths in between are read the same way, so blocks nest. Concat inputs that
+share nodes (Inception-v3's branches that fork again) get a Concat of their own, a Concat
+that repeats an earlier one's inputs (DenseNet's "everything so far") takes its result, and
+a channel Split is one Slice (``channel_slice``) per piece, each starting a branch.
 
-The parts: ``values`` reads tensors and attributes safely, ``graph`` finds the constants,
-the input and the data flow, ``walker`` follows the data and builds chains and blocks,
-``table`` says per op what it reads and which handler (``ops``, ``flat``) translates it.
+Ops fold into layers: Flatten/Reshape + Gemm (or MatMul + Add) is an ``fc``, a ``Pad``
+before a conv or pool becomes its padding, a Reshape back to (N, C, 1, 1) after an ``fc``
+disappears, a per-channel Mul/Add by a constant folds into the batchnorm, conv or fc before
+it (Caffe's BatchNormalization → Mul → Add) or is a depthwise 1×1 conv (ConvNeXt's layer
+scale), x·σ(x) is ``silu``, x·hardsigmoid(x) ``hardswish``, x·0.5·(1 + erf(x/√2))
+``gelu``, Reshape → Transpose → Reshape ``channel_shuffle``, and between a Transpose to
+(N, H, W, C) and one back LayerNormalization is ``layernorm`` and MatMul a 1×1 conv.
+Whatever cannot be mapped, and whatever is malformed (a missing attribute or input, text for
+weights, a tensor whose bytes do not match its dims, an absurd size), is refused in one line
+naming the node, and nothing is written.
+
+The parts: ``values`` reads tensors and attributes safely, ``graph`` finds the constants
+(folding what can be worked out before running, sizes shape inference knows included), the
+input and the data flow, ``walker`` follows the data and builds chains and blocks,
+``table`` says per op what it reads and which handler translates it (``ops``: activations,
+conv, pools, norms, scales; ``flat``: around ``fc``; ``shapes``: reshapes, transposes and
+slices), and ``patterns`` finds the activations written as x·f(x).
 """
 
 from __future__ import annotations

@@ -41,9 +41,10 @@ def _vector_back(w, value, allowed, i):
     return value, i
 
 
-def _target(w, i, k):
-    """Input ``k`` of node ``i`` as a list of ints if it is a stored constant, else None."""
-    if not w.has_input(i, k) or w.nodes[i].input[k] not in w.consts:
+def int_list(w, i, k):
+    """Input ``k`` of node ``i`` as a list of ints if it is a constant (or can be worked out
+    from the shapes known so far), else None."""
+    if not w.has_input(i, k) or not w.known(w.nodes[i].input[k]):
         return None
     return w.const(i, k).reshape(-1).astype(np.int64).tolist()
 
@@ -53,19 +54,21 @@ def _is_to_vector4(w, i) -> bool:
     if node.op_type == "Unsqueeze":
         axes = w.attrs(i)["axes"]
         if axes is None:
-            axes = _target(w, i, 1)
+            axes = int_list(w, i, 1)
         return sorted(axes or []) == [2, 3]
-    target = _target(w, i, 1)
-    if target is None:
-        target = w.inferred_shape(node.output[0])
+    target = shape_target(w, i)
     return target is not None and len(target) == 4 and list(target[2:]) == [1, 1]
+
+
+def shape_target(w, i):
+    """The shape Reshape node ``i`` gives: its stored target, else ONNX's shape inference."""
+    target = int_list(w, i, 1)
+    return w.inferred_shape(w.nodes[i].output[0]) if target is None else target
 
 
 def reshape(w, i, v, allowed):
     node = w.nodes[i]
-    target = _target(w, i, 1)
-    if target is None:
-        target = w.inferred_shape(node.output[0])
+    target = shape_target(w, i)
     c, h, wd = w.shape[v]
     if target is None:
         if w.only_taker(node.output[0], allowed, {"Gemm", "MatMul"}) is not None:
@@ -104,10 +107,28 @@ def unsqueeze(w, i, v, allowed):
 
 
 def gemm(w, i, v, allowed):
-    """Gemm or MatMul on data already flat."""
+    """Gemm or MatMul on data already flat; a MatMul on (N, H, W, C) data is a 1×1 conv."""
+    if v in w.channels_last:
+        return _pointwise(w, i, v)
     if w.rank[v] != 2:
         raise w.error(i, "takes a tensor that is not flat")
     return _fc(w, i, v, v, allowed)
+
+
+def _pointwise(w, i, v):
+    """MatMul by a (C, D) constant on (N, H, W, C) data: a linear layer at every position,
+    ConvNeXt's, which is a 1×1 conv (an Add of a bias after it folds into it)."""
+    node = w.nodes[i]
+    if node.input[0] != v:
+        raise w.error(i, "multiplies the data from the right; ConvScope's 1×1 conv is x·Wᵀ")
+    b = w.const(i, 1)
+    if b.ndim != 2 or b.shape[0] != w.shape[v][0]:
+        raise w.error(i, f"multiplies {w.shape[v][0]} channels by weights of shape "
+                      f"{list(b.shape)}")
+    units = int(b.shape[1])
+    layer = w.make(i, "conv", filters=units, kernel=1, bias=False)
+    return w.emit(layer, i, v, node.output[0], w.rank[v],
+                  {"weight": b.T.reshape(units, -1, 1, 1)})
 
 
 def _bias_of(w, i, bias, units):

@@ -81,6 +81,8 @@ class Graph:
         self.outs = [list(node.output) for node in self.nodes]
         self.consts = self._constants()
         self.input = self._input()
+        self._splits_as_slices()
+        self._concats_of_concats()
         self._index_data_nodes()
         self.output = self._output()
 
@@ -97,6 +99,11 @@ class Graph:
     def _constants(self) -> dict:
         consts = {t.name: tensor_array(t, f"initializer '{t.name}'")
                   for t in self.graph.initializer}
+        self._sizes: dict = {}  # Shape outputs of data → their dims (−1 where unknown)
+        self._input_dims = {
+            v.name: [d.dim_value if d.HasField("dim_value") else -1
+                     for d in v.type.tensor_type.shape.dim]
+            for v in self.graph.input if v.name not in consts}
         for i, node in enumerate(self.nodes):
             if node.domain not in ONNX_DOMAINS:
                 continue
@@ -105,6 +112,8 @@ class Graph:
                     value = constant_value(node, self.describe(i))
                     if value is not None and node.output:
                         consts[node.output[0]] = value
+                elif node.op_type in ("Shape", "Gather") and node.input[0] not in consts:
+                    consts.update(self._known_sizes(i, consts))
                 else:
                     consts.update(self._folded(i, consts))
             except ConvScopeError as err:
@@ -112,6 +121,40 @@ class Graph:
                     raise
                 raise self.error(i, err.message) from None
         return consts
+
+    def _known_sizes(self, i, consts) -> dict:
+        """The sizes of a data value that shape inference knows: Shape of it (all of them
+        known), or Gather of the known ones from its Shape (PyTorch's chunk and view read
+        x.size(1) so; the batch may stay unknown)."""
+        node = self.nodes[i]
+        if node.op_type == "Shape":
+            dims = self._static_dims(node.input[0])
+            if dims is None:
+                return {}
+            start = self.raw_attribute(i, "start", "int", 0)
+            end = self.raw_attribute(i, "end", "int", len(dims))
+            self._sizes[node.output[0]] = dims[start:end]
+            if min(dims[start:end], default=1) < 1:
+                return {}
+            return {node.output[0]: np.array(dims[start:end], np.int64)}
+        dims = self._sizes.get(node.input[0])
+        if dims is None or len(node.input) < 2 or node.input[1] not in consts:
+            return {}
+        if self.raw_attribute(i, "axis", "int", 0) != 0:
+            return {}
+        index = np.asarray(consts[node.input[1]]).astype(np.int64)
+        if np.any(index >= len(dims)) or np.any(index < -len(dims)):
+            return {}
+        picked = np.asarray(dims, np.int64)[index]
+        return {} if np.any(picked < 1) else {node.output[0]: picked}
+
+    def _static_dims(self, value):
+        """Shape inference's dims of ``value``, batch included (−1 where unknown), or None."""
+        self.inferred_shape(value)
+        dims = self._inferred.get(value)
+        if dims is None and value in self._input_dims:
+            dims = self._input_dims[value]
+        return list(dims) if dims else None
 
     def _folded(self, i, consts) -> dict:
         """Node ``i`` worked out, when all its inputs are constants and its op is foldable."""
@@ -162,9 +205,10 @@ class Graph:
         if not value.type.HasField("tensor_type") or tensor.elem_type != 1:
             raise ConvScopeError(f"input '{value.name}' must be a float32 tensor")
         dims = tensor.shape.dim
-        if len(dims) != 4:
+        if len(dims) not in (2, 4):
             raise ConvScopeError(f"input '{value.name}' has {len(dims)} dimensions; ConvScope "
-                                 "reads images (N, C, H, W)")
+                                 "reads images (N, C, H, W) or vectors (N, D)")
+        self.input_rank = len(dims)
         sizes = []
         for axis, d, limit in zip(("channels", "height", "width"), dims[1:],
                                   (MAX_COUNT, MAX_SPATIAL, MAX_SPATIAL)):
@@ -175,8 +219,99 @@ class Graph:
                 raise ConvScopeError(f"input '{value.name}' has {axis} {d.dim_value}, "
                                      f"absurdly large (at most {limit})")
             sizes.append(int(d.dim_value))
-        self.input_shape = tuple(sizes)
+        self.input_shape = tuple(sizes + [1] * (3 - len(sizes)))  # (N, D) is read as D×1×1
         return value.name
+
+    # ------------------------------------------------------------------ rewrites
+    def _splits_as_slices(self):
+        """A Split of the data along the channels becomes one Slice per piece, so each
+        piece starts a branch of its own (a channel_slice) from the value split."""
+        from onnx import helper
+
+        nodes, ins, outs = [], [], []
+        for i, node in enumerate(self.nodes):
+            sizes = None
+            if node.op_type == "Split" and node.domain in ONNX_DOMAINS and node.input \
+                    and node.input[0] not in self.consts:
+                sizes = self._split_sizes(i)
+            if sizes is None:
+                nodes.append(node)
+                ins.append(self.ins[i])
+                outs.append(self.outs[i])
+                continue
+            start = 0
+            for k, (size, out) in enumerate(zip(sizes, node.output)):
+                names = [f"{out}/{part}" for part in ("starts", "ends", "axes")]
+                for name, number in zip(names, (start, start + size, 1)):
+                    self.consts[name] = np.array([number], np.int64)
+                start += size
+                if not out:
+                    continue
+                piece = helper.make_node("Slice", [node.input[0], *names], [out],
+                                         name=f"{node.name or 'split'}/{k}")
+                nodes.append(piece)
+                ins.append(list(piece.input))
+                outs.append([out])
+        self.nodes, self.ins, self.outs = nodes, ins, outs
+
+    def _split_sizes(self, i):
+        """The channel counts of Split node ``i``'s pieces, or None (it stays a Split and
+        is refused by name if it matters)."""
+        node = self.nodes[i]
+        axis = self.raw_attribute(i, "axis", "int", 0)
+        if axis != 1:
+            return None
+        sizes = self.raw_attribute(i, "split", "ints")
+        if sizes is None and len(node.input) > 1 and node.input[1]:
+            if node.input[1] not in self.consts:
+                return None
+            sizes = np.asarray(self.consts[node.input[1]]).reshape(-1).astype(int).tolist()
+        if sizes is None:
+            shape = self.inferred_shape(node.input[0])
+            if not shape or len(shape) < 2 or shape[1] < 1 or shape[1] % len(node.output):
+                return None
+            sizes = [shape[1] // len(node.output)] * len(node.output)
+        if len(sizes) != len(node.output) or min(sizes) < 1:
+            return None
+        return sizes
+
+    def _concats_of_concats(self):
+        """DenseNet's "concatenate everything so far": a Concat whose first inputs are
+        exactly an earlier Concat's takes that Concat's result instead, so each is a concat
+        of two (the features so far, the new ones) that nests."""
+        seen: dict = {}
+        for i, node in enumerate(self.nodes):
+            if node.op_type != "Concat" or node.domain not in ONNX_DOMAINS:
+                continue
+            axis = self.raw_attribute(i, "axis", "int", None)
+            inputs = self.ins[i]
+            for j in range(len(inputs) - 1, 1, -1):
+                earlier = seen.get((axis, tuple(inputs[:j])))
+                if earlier is not None:
+                    self.ins[i] = [earlier, *inputs[j:]]
+                    break
+            seen[(axis, tuple(inputs))] = self.outs[i][0]
+
+    def add_concat(self, inputs, like, allowed) -> str:
+        """A Concat of ``inputs`` (a group of Concat node ``like``'s inputs that share
+        nodes: branches that fork again) added to the graph → its output."""
+        from onnx import helper
+
+        node = self.nodes[like]
+        out = f"{self.outs[like][0]}/{inputs[0]}…{inputs[-1]}"
+        axis = self.raw_attribute(like, "axis", "int", 1)
+        self.nodes.append(helper.make_node("Concat", inputs, [out], name=out, axis=axis,
+                                           domain=node.domain))
+        k = len(self.nodes) - 1
+        self.ins.append(list(inputs))
+        self.outs.append([out])
+        for x in dict.fromkeys(inputs):
+            self.consumers[x] = [k if c == like else c for c in self.consumers[x]]
+        self.consumers[out] = [like]
+        self.producer[out] = k
+        self.data_values.add(out)
+        allowed.add(k)
+        return out
 
     def _index_data_nodes(self):
         """Which nodes compute on the data (not on weights or shapes), who makes and who
@@ -185,17 +320,17 @@ class Graph:
         self.producer: dict = {}
         self.consumers: dict = {}
         for i, node in enumerate(self.nodes):
-            if node.op_type in SHAPE_OPS or not any(v in data for v in node.input):
+            if node.op_type in SHAPE_OPS or not any(v in data for v in self.ins[i]):
                 continue
             if not node.output or not node.output[0]:
                 raise self.error(i, "has no output")
-            for v in node.output:
+            for v in self.outs[i]:
                 if v:
                     if v in self.producer:
                         raise self.error(i, f"makes '{v}', which another node makes too")
                     data.add(v)
                     self.producer[v] = i
-            for v in dict.fromkeys(node.input):
+            for v in dict.fromkeys(self.ins[i]):
                 if v in data:
                     self.consumers.setdefault(v, []).append(i)
         self.data_values = data

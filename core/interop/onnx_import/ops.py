@@ -24,7 +24,130 @@ def simple(w, i, v, allowed, **values):
 
 
 def identity(w, i, v, allowed):
+    """Identity, or a Sum of the data alone."""
+    others = [x for x in w.nodes[i].input if x and x != v]
+    if others:
+        raise w.error(i, f"takes the constant '{others[0]}'; ConvScope joins only branches "
+                      "that fork from the data")
     return w.passthrough(v, w.nodes[i].output[0])
+
+
+def clip(w, i, v, allowed):
+    """Clip(0, 6) → relu6; Clip(0, ∞) → relu (opset 11 gives min and max as inputs)."""
+    a = w.attrs(i)
+    low, high = a["min"], a["max"]
+    if w.opset >= 11:
+        low = w.scalar(i, 1) if w.has_input(i, 1) else None
+        high = w.scalar(i, 2) if w.has_input(i, 2) else None
+    if low == 0 and high == 6:
+        return simple(w, i, v, allowed)
+    if low == 0 and (high is None or high == float("inf")):
+        return w.emit(w.make(i, "relu"), i, v, w.nodes[i].output[0], w.rank[v])
+    raise w.error(i, f"clips to [{_bound(low, '−∞')}, {_bound(high, '∞')}]; ConvScope maps "
+                  "[0, 6] (relu6) and [0, ∞) (relu)")
+
+
+def _bound(value, unbounded):
+    return unbounded if value is None else f"{plain_float(value):g}"
+
+
+def hard_sigmoid(w, i, v, allowed):
+    a = w.attrs(i)
+    if abs(a["alpha"] - 1 / 6) > 1e-6 or abs(a["beta"] - 0.5) > 1e-6:
+        raise w.error(i, f"has alpha {plain_float(a['alpha']):g} and beta "
+                      f"{plain_float(a['beta']):g}; ConvScope's hardsigmoid is relu6(x + 3)/6 "
+                      "(alpha 1/6, beta 0.5, as PyTorch)")
+    return simple(w, i, v, allowed)
+
+
+def gelu(w, i, v, allowed):
+    if w.attrs(i)["approximate"] != "none":
+        raise w.error(i, f"approximates with '{w.attrs(i)['approximate']}'; ConvScope's gelu "
+                      "is the exact one (erf)")
+    return simple(w, i, v, allowed)
+
+
+def prelu(w, i, v, allowed):
+    slope = per_channel(w, i, v, w.const(i, 1), "a slope")
+    return w.emit(w.make(i, "prelu"), i, v, w.nodes[i].output[0], w.rank[v],
+                  {"weight": slope})
+
+
+# ------------------------------------------------------------------ scale and shift
+def per_channel(w, i, v, array, what) -> np.ndarray:
+    """A constant that broadcasts over the data one number per channel → (C,)."""
+    array = np.asarray(array, np.float32)
+    c, rank = w.shape[v][0], w.rank[v]
+    channel_axis = rank - 1 if v in w.channels_last else 1
+    shape = (1,) * (rank - array.ndim) + array.shape
+    if array.ndim > rank or shape[channel_axis] not in (1, c) or any(
+            n != 1 for k, n in enumerate(shape) if k != channel_axis):
+        raise w.error(i, f"takes {what} of shape {list(array.shape)} on data of {c} channels; "
+                      "ConvScope takes one number per channel (or one for all)")
+    return np.broadcast_to(array.reshape(-1), (c,)).astype(np.float32)
+
+
+def _constant_side(w, i, v):
+    other = [x for x in w.nodes[i].input if x != v]
+    return w.const_named(i, other[0], "constant")
+
+
+def _folds_into(w, v, kinds):
+    """The layer ending at ``v`` if it is of ``kinds`` and nothing else reads ``v``."""
+    layer = w.made.get(v)
+    if layer is not None and layer.TYPE in kinds and len(w.consumers.get(v, [])) == 1:
+        return layer
+    return None
+
+
+def _refold(w, layer, v, out):
+    """``layer`` now ends at ``out``: a scale or shift after it was folded into it."""
+    w.passthrough(v, out)
+    w.made[out] = layer
+    return [], out
+
+
+def scale(w, i, v, allowed):
+    """Mul or Div by a per-channel constant: into the batchnorm before it (Caffe's
+    BatchNormalization → Mul → Add), else a depthwise 1×1 conv (ConvNeXt's layer scale)."""
+    node = w.nodes[i]
+    factor = per_channel(w, i, v, _constant_side(w, i, v), "a factor")
+    if node.op_type == "Div":
+        if not np.all(factor):
+            raise w.error(i, "divides by zero")
+        factor = np.float32(1) / factor
+    out = node.output[0]
+    norm = _folds_into(w, v, {"batchnorm"})
+    if norm is not None:
+        params = w.params[id(norm)]
+        params["weight"] = params["weight"] * factor
+        params["bias"] = params["bias"] * factor
+        return _refold(w, norm, v, out)
+    c = len(factor)
+    layer = w.make(i, "conv", filters=c, kernel=1, groups=c, bias=False)
+    return w.emit(layer, i, v, out, w.rank[v], {"weight": factor.reshape(c, 1, 1, 1)})
+
+
+def shift(w, i, v, allowed):
+    """Add or Sub of a per-channel constant: into the bias of the batchnorm, conv or fc
+    before it, else a depthwise 1×1 conv of weight 1 and that bias."""
+    node = w.nodes[i]
+    offset = per_channel(w, i, v, _constant_side(w, i, v), "an offset")
+    if node.op_type == "Sub":
+        offset = -offset
+    out = node.output[0]
+    layer = _folds_into(w, v, {"batchnorm", "conv", "fc"})
+    if layer is not None:
+        params = w.params.setdefault(id(layer), {})
+        if layer.TYPE != "batchnorm" and not layer.values["bias"]:
+            layer.set("bias", True)
+            params["bias"] = np.zeros_like(offset)
+        params["bias"] = params["bias"] + offset
+        return _refold(w, layer, v, out)
+    c = len(offset)
+    layer = w.make(i, "conv", filters=c, kernel=1, groups=c, bias=True)
+    return w.emit(layer, i, v, out, w.rank[v], {"weight": np.ones((c, 1, 1, 1), np.float32),
+                                                  "bias": offset})
 
 
 def leaky_relu(w, i, v, allowed):
@@ -174,6 +297,10 @@ def _pool(w, i, v, mode, pads):
         values["count_include_pad"] = include
     if begin == end:
         values.update(padding=size_value(begin), ceil_mode=ceil_mode)
+    elif mode == "avg" and not include and _one_window(n_in, kernel, stride, begin, end,
+                                                       ceil_mode):
+        # uneven pads ConvScope cannot say, but the one window averages the whole input
+        return w.emit(w.make(i, "global_avg_pool"), i, v, node.output[0])
     else:
         values.update(_pool_ceil_from_pads(w, i, mode, include, n_in, kernel, stride, begin,
                                            end, ceil_mode))
@@ -187,6 +314,13 @@ def _pool(w, i, v, mode, pads):
         raise w.error(i, f"gives {expected[0]}×{expected[1]} where ConvScope's pool would "
                       f"give {got[1]}×{got[2]} (ceil mode after a Pad)")
     return w.emit(layer, i, v, node.output[0])
+
+
+def _one_window(n_in, kernel, stride, begin, end, ceil_mode) -> bool:
+    """Whether the pool has one window, over all of the input (Caffe's global pools)."""
+    return all(k - b >= n for n, k, b in zip(n_in, kernel, begin)) and all(
+        onnx_pool_size(n, k, s, b, e, ceil_mode) == 1
+        for n, k, s, b, e in zip(n_in, kernel, stride, begin, end))
 
 
 def _pool_ceil_from_pads(w, i, mode, include, n_in, kernel, stride, begin, end, ceil_mode):
@@ -312,6 +446,24 @@ def batchnorm(w, i, v, allowed):
     layer = w.make(i, "batchnorm", eps=plain_float(a["epsilon"]),
                    momentum=plain_float(min(max(momentum, 0.0), 1.0)))
     return w.emit(layer, i, v, node.output[0], w.rank[v], params)
+
+
+def layernorm(w, i, v, allowed):
+    """LayerNormalization over the channels: ConvNeXt's, between a Transpose to (N, H, W, C)
+    and one back (or on C×1×1 data)."""
+    a, rank = w.attrs(i), w.rank[v]
+    axis = a["axis"] % rank
+    over_channels = (axis == rank - 1 if v in w.channels_last
+                     else axis == 1 and w.shape[v][1:] == (1, 1))
+    if not over_channels:
+        raise w.error(i, f"normalises from axis {a['axis']}; ConvScope's layernorm is over the "
+                      "channels alone (after a Transpose to (N, H, W, C), axis −1)")
+    c = w.shape[v][0]
+    params = {"weight": per_channel(w, i, v, w.const(i, 1), "a scale")}
+    params["bias"] = (per_channel(w, i, v, w.const(i, 2), "a bias") if w.has_input(i, 2)
+                      else np.zeros(c, np.float32))
+    layer = w.make(i, "layernorm", eps=plain_float(a["epsilon"]))
+    return w.emit(layer, i, v, w.nodes[i].output[0], rank, params)
 
 
 def lrn_spelled_out(w, v, takers, allowed):

@@ -15,7 +15,7 @@ from ...analysis import analyze
 from ...errors import ConvScopeError
 from ...layers import REGISTRY
 from ...network import NAME_RE, InputSpec, Network, assign_names, iter_layers
-from . import ops
+from . import ops, patterns
 from .graph import ONNX_DOMAINS, Graph
 from .table import JOINS, OPS, supported
 from .values import attribute_value, plain, type_word
@@ -30,6 +30,9 @@ class Walker(Graph):
         self.used: set = set()  # node indices already mapped to a layer
         self.shape: dict = {}  # value → (C, H, W) as ConvScope sees it
         self.rank: dict = {}  # value → 4 (N, C, H, W) or 2 (N, D)
+        self.channels_last: set = set()  # values laid out (N, H, W, C) by a Transpose
+        self.made: dict = {}  # value → the layer that ends at it (to fold a scale into)
+        self.maker = {out: k for k, outs in enumerate(self.outs) for out in outs if out}
         self.params: dict = {}  # id(layer) → {param: array}
         self.taken: set = set()
         self._attrs: dict = {}
@@ -39,7 +42,7 @@ class Walker(Graph):
         meta = {p.key: p.value for p in self.model.metadata_props}
         spec = self._input_spec(meta)
         self.shape[self.input] = spec.shape
-        self.rank[self.input] = 4
+        self.rank[self.input] = self.input_rank
         layers = self.sequence(self.input, self.output, self.live)
         unused = sorted(self.live - self.used)
         if unused:
@@ -143,8 +146,30 @@ class Walker(Graph):
             raise self.error(i, f"has no {self._input_name(i, k)}")
         return self.const_named(i, self.nodes[i].input[k], self._input_name(i, k))
 
+    def known(self, value, visiting=frozenset()) -> bool:
+        """Whether ``value`` is a constant, or can be worked out now that the shapes of the
+        data it reads the sizes of are known (PyTorch's chunk and view with a batch that is
+        not fixed read x.size(1) while running)."""
+        if value in self.consts:
+            return True
+        k = self.maker.get(value)
+        if k is None or value in self.data_values or value in visiting:
+            return False
+        node = self.nodes[k]
+        if node.op_type == "Shape" and node.domain in ONNX_DOMAINS:
+            x = node.input[0]
+            if x not in self.shape or self.rank[x] != 4 or x in self.channels_last:
+                return False
+            dims = [1, *self.shape[x]]  # the batch as 1: only the channels and H, W matter
+            start = self.raw_attribute(k, "start", "int", 0)
+            self.consts[value] = np.array(dims[start:self.raw_attribute(k, "end", "int", 4)],
+                                          np.int64)
+        elif all(self.known(x, visiting | {value}) for x in self.ins[k] if x):
+            self.consts.update(self._folded(k, self.consts))
+        return value in self.consts
+
     def const_named(self, i, value, what="constant"):
-        if value not in self.consts:
+        if not self.known(value):
             raise self.error(i, f"computes its {what} '{value}' while running; ConvScope needs "
                              "it stored as a constant (an initializer)")
         array = np.asarray(self.consts[value])
@@ -169,12 +194,18 @@ class Walker(Graph):
             takers = self.takers(v, allowed)
             if not takers:
                 raise ConvScopeError(f"value '{v}' does not lead to the output")
-            if len(takers) > 1 or self.nodes[takers[0]].op_type in JOINS:
+            if len(takers) > 1 or self.joins_paths(takers[0]):
                 new, v = self.block(v, takers, allowed, depth)
             else:
                 new, v = self.map_node(takers[0], v, allowed)
             layers.extend(new)
         return layers
+
+    def joins_paths(self, i) -> bool:
+        """Whether node ``i`` ends a block: a Concat (of one input too: a concat of one
+        branch), or an Add, Sum or Mul where two data paths meet."""
+        op = self.nodes[i].op_type
+        return op in JOINS and (OPS[op].handler is None or len(self.data_inputs(i)) > 1)
 
     def take(self, i):
         """Mark node ``i`` as mapped (checking its inputs against its row, if it has one)."""
@@ -196,9 +227,14 @@ class Walker(Graph):
             raise self.error(i, f"has no ConvScope layer (ConvScope maps {supported()})")
         if len(self.data_inputs(i)) > 1:
             raise self.error(i, "takes more than one data input; ConvScope layers take one")
-        if node.input[0] != v:
+        if node.input[0] != v and not row.either_side:
             raise self.error(i, "takes the data as a later input; ConvScope layers take it "
                              "first")
+        if v in self.channels_last and not row.channels_last:
+            raise self.error(i, "works on data a Transpose laid out as (N, H, W, C); "
+                             "ConvScope reads only " + ", ".join(
+                                 op for op, r in OPS.items() if r.channels_last)
+                             + " there, before a Transpose back")
         self.take(i)
         return row.handler(self, i, v, allowed)
 
@@ -219,6 +255,8 @@ class Walker(Graph):
             raise self.error(i, f"gives a layer that cannot run on {self.shape[v]}: {message}")
         self.shape[out] = shaped.out
         self.rank[out] = rank
+        self._same_layout(v, out)
+        self.made[out] = layer
         if params:
             self.params[id(layer)] = {k: np.ascontiguousarray(a, np.float32)
                                       for k, a in params.items()}
@@ -227,7 +265,12 @@ class Walker(Graph):
     def passthrough(self, v, out):
         self.shape[out] = self.shape[v]
         self.rank[out] = self.rank[v]
+        self._same_layout(v, out)
         return [], out
+
+    def _same_layout(self, v, out):
+        if v in self.channels_last:
+            self.channels_last.add(out)
 
     # ------------------------------------------------------------------ names
     def name_for(self, value, i) -> str | None:
@@ -258,17 +301,24 @@ class Walker(Graph):
         node = self.nodes[m]
         if node.op_type not in JOINS or node.domain not in ONNX_DOMAINS:
             raise self.error(m, f"joins the branches that fork at '{v}'; ConvScope joins "
-                             "branches only with Add or Sum (residual) or Concat (concat)")
+                             "branches only with Add or Sum (residual), Mul (residual "
+                             "multiplying) or Concat (concat)")
         if depth >= MAX_NESTING:
             raise self.error(m, f"closes a block nested more than {MAX_NESTING} deep; "
                              f"ConvScope reads at most {MAX_NESTING}")
-        self.take(m)
-        inputs = list(node.input)
+        inputs = self.ins[m]
         for x in inputs:
             if x not in self.data_values:
                 raise self.error(m, f"takes the constant '{x}'; ConvScope joins only branches "
                                  "that fork from the data")
         region = self.descendants(v, allowed) & self.ancestors(end) - {m}
+        if node.op_type == "Mul":
+            product = patterns.product_of(self, v, m, region, allowed)
+            if product is not None:
+                return product
+        self.take(m)
+        if node.op_type == "Concat":
+            inputs = self.group_concat(m, inputs, region)  # adds its nodes to the region
         branches = [[] if x == v else self.sequence(v, x, region & self.ancestors(x),
                                                     depth + 1) for x in inputs]
         layer = self._join(m, v, branches)
@@ -278,17 +328,43 @@ class Walker(Graph):
         layer.name = self.name_for(end, m)
         self.shape[end] = combined.out
         self.rank[end] = self.rank[inputs[0]]
+        if any(x in self.channels_last for x in inputs):
+            raise self.error(m, "joins data a Transpose laid out as (N, H, W, C); ConvScope "
+                             "joins branches in (N, C, H, W)")
         return [layer], end
+
+    def group_concat(self, m, inputs, region) -> list:
+        """Concat node ``m``'s inputs, those that share nodes after the fork (Inception-v3's
+        branches that fork again) gathered into a Concat of their own, which nests."""
+        groups: list = []  # [inputs, nodes they depend on]
+        for x in inputs:
+            before = self.ancestors(x) & region
+            if groups and groups[-1][1] & before:
+                groups[-1][0].append(x)
+                groups[-1][1] |= before
+                continue
+            if any(nodes & before for _, nodes in groups):
+                raise self.error(m, f"joins '{x}', which shares nodes with a branch that is "
+                                 "not next to it; ConvScope's concat keeps branches apart")
+            groups.append([[x], before])
+        if len(groups) == len(inputs):
+            return inputs
+        self.ins[m] = [xs[0] if len(xs) == 1 else self.add_concat(xs, m, region)
+                       for xs, _ in groups]
+        return self.ins[m]
 
     def _join(self, m, v, branches):
         """The residual or concat layer node ``m`` makes of ``branches``."""
-        if self.row(m).layer == "residual":
+        row = self.row(m)
+        if row.join == "residual":
+            join = "mul" if self.nodes[m].op_type == "Mul" else "add"
+            verb = {"mul": "multiplies", "add": "adds"}[join]
             if len(branches) != 2:
-                raise self.error(m, f"adds {len(branches)} tensors; a residual adds two")
+                raise self.error(m, f"{verb} {len(branches)} tensors; a residual {verb} two")
             body, shortcut = branches
             if (not body and shortcut) or (body and shortcut and len(shortcut) > len(body)):
                 body, shortcut = shortcut, body
-            return self.make(m, "residual", body=body, shortcut=shortcut)
+            return self.make(m, "residual", body=body, shortcut=shortcut, join=join)
         axis = self.attrs(m)["axis"]
         if axis not in (1, 1 - self.rank[v]):
             raise self.error(m, f"joins along axis {axis}; ConvScope's concat joins channels "
