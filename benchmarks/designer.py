@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import time
 from PySide6.QtCore import QTimer
-from core.presets import DEFAULT_EXAMPLE
-from gui import app as gui_app
+from convscope.core.presets import DEFAULT_EXAMPLE
+from convscope.gui import app as gui_app
 qapp = gui_app._application()
 window = gui_app.create_window(parts=False, autosave=False)
 window.open_path(DEFAULT_EXAMPLE)
@@ -81,9 +81,9 @@ def resnet50():
     app = QApplication.instance() or QApplication([])
     tmp = tempfile.mkdtemp()
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
-    from core.presets import preset_path
-    from gui.commands import SetValue
-    from gui.mainwindow import MainWindow
+    from convscope.core.presets import preset_path
+    from convscope.gui.commands import SetValue
+    from convscope.gui.mainwindow import MainWindow
 
     window = MainWindow(restore_layout=False, autosave=False)
     window.resize(1600, 1000)

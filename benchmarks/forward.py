@@ -196,9 +196,8 @@ def main(argv=None):
     limiter = limit_threads(args.threads)  # noqa: F841  (kept alive for the whole run)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import numpy as np
-
-    from core import presets
-    from core.network import Network
+    from convscope.core import presets
+    from convscope.core.network import Network
 
     torch = None
     if not args.no_torch:

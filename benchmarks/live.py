@@ -23,14 +23,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from convscope.core import Network
+from convscope.core.presets import preset_path
+from convscope.gui.activations import Activations, blas
+from convscope.gui.commands import SetInputValues, SetValue
+from convscope.gui.document import Document
 from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import QApplication
-
-from core import Network
-from core.presets import preset_path
-from gui.activations import Activations, blas
-from gui.commands import SetInputValues, SetValue
-from gui.document import Document
 
 TIMEOUT_MS = 120_000
 

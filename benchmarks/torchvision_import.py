@@ -57,10 +57,9 @@ def onnx_params(model) -> int:
 def compare(folder: Path) -> None:
     import numpy as np
     import onnx
-
-    from core import ConvScopeError
-    from core.interop import run_onnx
-    from core.interop.onnx_import import import_model
+    from convscope.core import ConvScopeError
+    from convscope.core.interop import run_onnx
+    from convscope.core.interop.onnx_import import import_model
 
     print(f"{'model':<20} {'ONNX params':>12} {'ConvScope':>12} {'max rel. error':>15} "
           f"{'import s':>9} {'run s':>7}")

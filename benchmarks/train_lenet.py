@@ -18,10 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import Network  # noqa: E402
-from core.datasets import generated_digits  # noqa: E402
-from core.presets import preset_path  # noqa: E402
-from core.train import TrainConfig, Trainer  # noqa: E402
+from convscope.core import Network  # noqa: E402
+from convscope.core.datasets import generated_digits  # noqa: E402
+from convscope.core.presets import preset_path  # noqa: E402
+from convscope.core.train import TrainConfig, Trainer  # noqa: E402
 
 TARGET = 0.95
 LIMIT_S = 120.0

@@ -63,7 +63,7 @@ def collect_garbage_on_the_gui_thread() -> None:
 
 def create_window(parts: bool = True, **options):
     """The main window; ``parts=False``: the designer alone (``add_parts`` adds the rest)."""
-    from gui.mainwindow import MainWindow
+    from convscope.gui.mainwindow import MainWindow
 
     return MainWindow(parts=parts, **options)
 
@@ -83,7 +83,7 @@ def run(path: str) -> int:
 
 
 def screenshot(path: str, out: str, size: tuple[int, int] = (1600, 1000)) -> int:
-    from core import ConvScopeError, Network
+    from convscope.core import ConvScopeError, Network
 
     try:
         Network.load(path)

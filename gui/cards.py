@@ -11,14 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from convscope.core.layers import Block, fmt_shape
+from convscope.core.summary import short
+from convscope.gui.document import INPUT
+from convscope.gui.icons import category_color, pixmap
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem
-
-from core.layers import Block, fmt_shape
-from core.summary import short
-from gui.document import INPUT
-from gui.icons import category_color, pixmap
 
 CARD_W, CARD_H, NOTE_H = 264, 50, 17  # a card; NOTE_H more for a warning/error line
 NARROW_W = 214  # cards inside a block of three or more sides (inception)

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from core import ConvScopeError, Network
+from convscope.core import ConvScopeError, Network
 
 SUBCOMMANDS = ("summary", "run", "import", "export")
 EXIT_OK, EXIT_NETWORK, EXIT_FILE = 0, 1, 2
@@ -52,17 +52,17 @@ def _app(argv) -> int:
     parser.add_argument("--size", metavar="WxH", type=_window_size, default=(1600, 1000),
                         help="the window's size for --screenshot (default 1600x1000)")
     args = parser.parse_args(argv)
-    from core.presets import DEFAULT_EXAMPLE
+    from convscope.core.presets import DEFAULT_EXAMPLE
 
     path = args.file or str(DEFAULT_EXAMPLE)
     if args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a PNG needs no screen
-    from gui.preflight import window_problem
+    from convscope.gui.preflight import window_problem
 
     problem = window_problem()  # before Qt loads its platform plugin, which would abort
     if problem:
         return _fail(f"cannot open a window: {problem}", EXIT_FILE)
-    from gui import app
+    from convscope.gui import app
 
     if args.screenshot:
         status = app.screenshot(path, args.screenshot, args.size)
@@ -107,7 +107,7 @@ def _subcommand(argv) -> int:
 
 
 def _summary(args) -> int:
-    from core.summary import render
+    from convscope.core.summary import render
 
     net = Network.load(args.file, weights=False)
     report = net.analyze()
@@ -134,8 +134,7 @@ def _size(path) -> str:
 
 def _run(args) -> int:
     import numpy as np
-
-    from core import fileio
+    from convscope.core import fileio
 
     net = Network.load(args.file, weights=args.weights is None)
     if args.weights:
@@ -143,7 +142,7 @@ def _run(args) -> int:
     if args.input:
         x = _read_input_array(args.input, net)
     else:
-        from gui.images import load_image
+        from convscope.gui.images import load_image
 
         x = load_image(args.image, net.input)[None]
     try:
@@ -177,7 +176,7 @@ def _read_input_array(path, net):
 
 
 def _import(args) -> int:
-    from core.interop import onnx_import
+    from convscope.core.interop import onnx_import
 
     out = onnx_import.import_file(args.model, args.out)
     net = Network.load(out, weights=False)
@@ -193,8 +192,7 @@ def _import_labels(model, out: Path, count: int) -> None:
     """Class names in the model's metadata_props go to ``<out stem>.labels.txt`` when there
     is one per output channel; otherwise one line says why they were left out."""
     import onnx
-
-    from core.labels import labels_path, names_from_metadata, write_labels
+    from convscope.core.labels import labels_path, names_from_metadata, write_labels
 
     # the importer has let go of its copy; the metadata alone, without external data
     meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False)
@@ -211,7 +209,7 @@ def _import_labels(model, out: Path, count: int) -> None:
 
 
 def _export(args) -> int:
-    from core.interop import RUNNABLE_ONLY, export, export_format
+    from convscope.core.interop import RUNNABLE_ONLY, export, export_format
 
     out = Path(args.out)
     fmt = export_format(out)  # an unknown suffix is refused before the network is read

@@ -3,9 +3,8 @@ document/commands.py): undo replays the inverse mutator, so the document is the 
 
 from __future__ import annotations
 
+from convscope.core.paths import LayerPath, item_path, split_path
 from PySide6.QtGui import QUndoCommand
-
-from core.paths import LayerPath, item_path, split_path
 
 
 def _shown(value) -> str:

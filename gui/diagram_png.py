@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from core import ConvScopeError
-from core.fileio import atomic_write_bytes
-from core.interop import diagram
+from convscope.core import ConvScopeError
+from convscope.core.fileio import atomic_write_bytes
+from convscope.core.interop import diagram
 
 # A QImage this large is still a few hundred MB; beyond it the scale is lowered.
 MAX_SIDE = 16384

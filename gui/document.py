@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from convscope.core import Network
+from convscope.core.analysis import Report
+from convscope.core.network import assign_names, iter_layers, locate, read_layer, write_layers
+from convscope.core.paths import container_path, item_path, key_layer, split_weight_key, weight_key
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
-
-from core import Network
-from core.analysis import Report
-from core.network import assign_names, iter_layers, locate, read_layer, write_layers
-from core.paths import container_path, item_path, key_layer, split_weight_key, weight_key
 
 INPUT = "input"  # the selection name of the network's input (the spec's forward key)
 

@@ -4,13 +4,20 @@ the pipeline's drops and the tests all call these functions."""
 
 from __future__ import annotations
 
-from core.layers import REGISTRY, Block
-from core.network import iter_layers, write_layers
-from core.paths import TOP, LayerPath, container_path, key_layer, split_container, split_path
-from gui import commands
-from gui.commands import InsertLayers, MoveLayer, RemoveLayer
-from gui.document import INPUT
-from gui.layermime import layers_mime, read_items
+from convscope.core.layers import REGISTRY, Block
+from convscope.core.network import iter_layers, write_layers
+from convscope.core.paths import (
+    TOP,
+    LayerPath,
+    container_path,
+    key_layer,
+    split_container,
+    split_path,
+)
+from convscope.gui import commands
+from convscope.gui.commands import InsertLayers, MoveLayer, RemoveLayer
+from convscope.gui.document import INPUT
+from convscope.gui.layermime import layers_mime, read_items
 
 
 def selected_path(doc) -> str | None:

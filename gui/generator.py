@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from convscope.core import ConvScopeError
+from convscope.core.generate import LIMITS, Pattern, notes_pattern
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -14,9 +16,6 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QVBoxLayout,
 )
-
-from core import ConvScopeError
-from core.generate import LIMITS, Pattern, notes_pattern
 
 # knob → (label, tooltip); the order is the pattern's reading order
 KNOBS = {

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 
+from convscope.core.layers import REGISTRY
+from convscope.core.presets import ASSETS
 from PySide6.QtGui import QColor, QIcon, QPixmap
-
-from core.layers import REGISTRY
-from core.presets import ASSETS
 
 # The palette's and the cards' colour for each category (the icons use the same ones).
 CATEGORY_COLORS = {"CONV": "#3b6fb6", "POOL": "#2e8b57", "activation": "#8e5cc8",

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from convscope.core import ConvScopeError
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
-
-from core import ConvScopeError
 
 
 def read_qimage(path) -> QImage:

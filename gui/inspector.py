@@ -11,6 +11,17 @@ from __future__ import annotations
 
 import html
 
+from convscope.core import ConvScopeError, fmt_shape
+from convscope.core import geometry as geo
+from convscope.core.fields import MAX_COUNT, MAX_SPATIAL
+from convscope.core.layers import Block
+from convscope.core.layers.sizes import FLOOR, FLOOR_INTENDED, FLOOR_RULE
+from convscope.core.paths import container_path, name_problem
+from convscope.core.summary import memory_expr, short, weights_expr
+from convscope.gui import editing
+from convscope.gui.commands import RenameLayer, SetInputValues, SetValue, apply_fix
+from convscope.gui.document import INPUT
+from convscope.gui.icons import pixmap
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
@@ -32,18 +43,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import ConvScopeError, fmt_shape
-from core import geometry as geo
-from core.fields import MAX_COUNT, MAX_SPATIAL
-from core.layers import Block
-from core.layers.sizes import FLOOR, FLOOR_INTENDED, FLOOR_RULE
-from core.paths import container_path, name_problem
-from core.summary import memory_expr, short, weights_expr
-from gui import editing
-from gui.commands import RenameLayer, SetInputValues, SetValue, apply_fix
-from gui.document import INPUT
-from gui.icons import pixmap
 
 SEVERITY_STYLE = {
     "warning": "background:#fff3d1; border:1px solid #d99a00; color:#6b4700;",

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from convscope.core.interop import EXPORTS, export
+from convscope.gui.jobs import JobRunner
+from convscope.gui.mainwindow import file_stem
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
-from core.interop import EXPORTS, export
-from gui.jobs import JobRunner
-from gui.mainwindow import file_stem
-
 
 def import_model(path: Path):
-    from core.interop import onnx_import
+    from convscope.core.interop import onnx_import
 
     return onnx_import.import_model(path)
 
@@ -89,7 +88,7 @@ class Interop:
             QMessageBox.critical(self.window, title, message)
 
     def _onnx_ready(self) -> bool:
-        from core.interop import missing_onnx_message, onnx_available
+        from convscope.core.interop import missing_onnx_message, onnx_available
 
         if onnx_available():
             return True

@@ -22,10 +22,9 @@ import threading
 import traceback
 from dataclasses import dataclass
 
+from convscope.core import ConvScopeError
+from convscope.core.network import Cancelled
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
-
-from core import ConvScopeError
-from core.network import Cancelled
 
 
 @dataclass

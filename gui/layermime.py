@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 
+from convscope.core import REGISTRY
+from convscope.core.network import write_layers
+from convscope.core.paths import name_problem
 from PySide6.QtCore import QMimeData
-
-from core import REGISTRY
-from core.network import write_layers
-from core.paths import name_problem
 
 MIME_LAYERS = "application/x-convscope-layers"
 MIME_SOURCE = "application/x-convscope-source"

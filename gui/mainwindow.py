@@ -11,6 +11,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from convscope.core import ConvScopeError, Network
+from convscope.core.presets import ARCHITECTURES, preset_paths, preset_title
+from convscope.core.summary import short
+from convscope.gui import editing, recovery
+from convscope.gui import settings as app_settings
+from convscope.gui.document import INPUT, Document
+from convscope.gui.generator import new_from_pattern
+from convscope.gui.inspector import LayerInspector
+from convscope.gui.layermime import default_item, json_files, read_items
+from convscope.gui.palette import LayerPalette
+from convscope.gui.pipeline import PipelineView
+from convscope.gui.summarytable import SummaryPanel
 from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
@@ -24,19 +36,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import ConvScopeError, Network
-from core.presets import ARCHITECTURES, preset_paths, preset_title
-from core.summary import short
-from gui import editing, recovery
-from gui import settings as app_settings
-from gui.document import INPUT, Document
-from gui.generator import new_from_pattern
-from gui.inspector import LayerInspector
-from gui.layermime import default_item, json_files, read_items
-from gui.palette import LayerPalette
-from gui.pipeline import PipelineView
-from gui.summarytable import SummaryPanel
 
 DEFAULT_SIZE = QSize(1600, 1000)
 PANEL_MIN = QSize(120, 60)
@@ -105,10 +104,10 @@ class MainWindow(QMainWindow):
         here). A part that fails says so in one line; the designer goes on without it."""
         if self.activations is not None or self.understand is not None:
             return
-        from gui import interop
-        from gui.activations import Activations
-        from gui.app import collect_garbage_on_the_gui_thread
-        from gui.understand import Understand
+        from convscope.gui import interop
+        from convscope.gui.activations import Activations
+        from convscope.gui.app import collect_garbage_on_the_gui_thread
+        from convscope.gui.understand import Understand
 
         collect_garbage_on_the_gui_thread()  # before any worker thread starts
         self.activations = self._part("live activation panels", lambda: Activations(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import html
 
+from convscope.core import CATEGORIES, REGISTRY
+from convscope.gui.icons import icon, pixmap
+from convscope.gui.layermime import MIME_LAYERS, default_item, layers_mime
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
-
-from core import CATEGORIES, REGISTRY
-from gui.icons import icon, pixmap
-from gui.layermime import MIME_LAYERS, default_item, layers_mime
 
 CATEGORY_TITLES = {
     "CONV": "CONV — convolution",

@@ -15,6 +15,14 @@ dragged inside the view are moved (MoveLayer), or copied with Ctrl.
 
 from __future__ import annotations
 
+from convscope.core.layers import Block
+from convscope.core.network import write_layers
+from convscope.core.paths import TOP, LayerPath, split_path
+from convscope.gui import editing
+from convscope.gui.cards import ACCENT, CARD_H, CARD_W, GAP, MARGIN, Card, Frame
+from convscope.gui.document import INPUT
+from convscope.gui.layermime import json_files, layers_mime, read_items, read_source
+from convscope.gui.pipelinelayout import Lane, Layout, Slot
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDrag, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
@@ -26,15 +34,6 @@ from PySide6.QtWidgets import (
     QGraphicsSimpleTextItem,
     QGraphicsView,
 )
-
-from core.layers import Block
-from core.network import write_layers
-from core.paths import TOP, LayerPath, split_path
-from gui import editing
-from gui.cards import ACCENT, CARD_H, CARD_W, GAP, MARGIN, Card, Frame
-from gui.document import INPUT
-from gui.layermime import json_files, layers_mime, read_items, read_source
-from gui.pipelinelayout import Lane, Layout, Slot
 
 # How many layers make a network big enough to open with its blocks collapsed.
 COLLAPSE_ABOVE = 80

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QPointF, QRectF
-from PySide6.QtGui import QPainterPath
-
-from core.layers import Block
-from core.paths import TOP, container_path
-from gui.cards import (
+from convscope.core.layers import Block
+from convscope.core.paths import TOP, container_path
+from convscope.gui.cards import (
     CARD_W,
     EMPTY_H,
     EMPTY_W,
@@ -30,7 +27,9 @@ from gui.cards import (
     look_of,
     with_changes,
 )
-from gui.document import INPUT
+from convscope.gui.document import INPUT
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtGui import QPainterPath
 
 
 @dataclass

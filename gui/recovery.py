@@ -21,9 +21,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from convscope.core import ConvScopeError, Network, fileio
 from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer
-
-from core import ConvScopeError, Network, fileio
 
 FORMAT = "convscope-recovery"
 INTERVAL_MS = 30_000

@@ -10,6 +10,18 @@ from __future__ import annotations
 
 from functools import partial
 
+from convscope.core import fmt_shape
+from convscope.core.summary import (
+    label,
+    memory_expr,
+    ops_lines,
+    ops_text,
+    short,
+    totals_lines,
+    weights_expr,
+)
+from convscope.gui import settings
+from convscope.gui.document import INPUT
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
@@ -21,19 +33,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import fmt_shape
-from core.summary import (
-    label,
-    memory_expr,
-    ops_lines,
-    ops_text,
-    short,
-    totals_lines,
-    weights_expr,
-)
-from gui import settings
-from gui.document import INPUT
 
 COLUMNS = ("Layer", "Name", "Output", "Memory", "Weights", "Params", "MACs", "Ops", "RF",
            "Status")

@@ -4,12 +4,11 @@ drag-and-drop sent the way Qt sends it."""
 from __future__ import annotations
 
 import pytest
+from convscope.gui import recovery
+from convscope.gui.mainwindow import MainWindow
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
-
-from gui import recovery
-from gui.mainwindow import MainWindow
 
 BOTH = Qt.DropAction.CopyAction | Qt.DropAction.MoveAction
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 from math import prod
 
 import numpy as np
-
-from core import REGISTRY, ConvScopeError, Network
+from convscope.core import REGISTRY, ConvScopeError, Network
 
 SPACING = 0.02  # the grid the inputs sit on
 
@@ -52,8 +51,8 @@ def grid_input(shape, rng, dtype):
 def comes_back(net):
     """``net`` through ONNX and back, or None if the importer has no layer for an op the
     export used: a type it does not read yet, which test_onnx_roundtrip reports as xfail."""
-    from core.interop.onnx_export import to_model
-    from core.interop.onnx_import import from_model
+    from convscope.core.interop.onnx_export import to_model
+    from convscope.core.interop.onnx_import import from_model
 
     try:
         return from_model(to_model(net))

@@ -11,24 +11,23 @@ import threading
 
 import numpy as np
 import pytest
+from convscope.core import Network
+from convscope.core.filterbank import classic_filters
+from convscope.core.labels import read_labels
+from convscope.core.live.mosaic import normalise_channels
+from convscope.core.ops import softmax_forward
+from convscope.core.presets import ARCHITECTURES, preset_path
+from convscope.gui.activations import Activations, Probe
+from convscope.gui.activations.controller import NETWORK_SAMPLES, SAMPLES
+from convscope.gui.commands import SetInputValues, SetValue
+from convscope.gui.document import Document
+from convscope.gui.images import load_image
 from gui_helpers import send_drop_on
 from optional import needs_torch
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
-
-from core import Network
-from core.filterbank import classic_filters
-from core.labels import read_labels
-from core.live.mosaic import normalise_channels
-from core.ops import softmax_forward
-from core.presets import ARCHITECTURES, preset_path
-from gui.activations import Activations, Probe
-from gui.activations.controller import NETWORK_SAMPLES, SAMPLES
-from gui.commands import SetInputValues, SetValue
-from gui.document import Document
-from gui.images import load_image
 
 WAIT = 60_000  # ms; a pass takes well under a second, but the machine may be busy
 
@@ -552,7 +551,7 @@ def test_export_maps_kernels_and_window(qtbot, live, alexnet, tmp_path, monkeypa
 
 
 def test_install_on_the_main_window(qtbot, tmp_path):
-    from gui.mainwindow import MainWindow
+    from convscope.gui.mainwindow import MainWindow
 
     window = MainWindow(restore_layout=False, autosave=False)  # builds its parts itself
     qtbot.addWidget(window)
@@ -729,7 +728,7 @@ def test_the_feature_maps_get_most_of_the_right_column_and_stay_put(qtbot, make_
 def test_the_input_image_is_made_off_the_gui_thread(qtbot, live, tmp_path, monkeypatch):
     """Scaling a picture to a large input takes seconds (10000×10000: 3–11 s): it is done
     on the worker, and the input view draws a large image from every n-th pixel."""
-    import gui.activations.controller as controller_module
+    import convscope.gui.activations.controller as controller_module
 
     threads = []
 
@@ -766,7 +765,7 @@ def test_the_input_image_is_made_off_the_gui_thread(qtbot, live, tmp_path, monke
 
 
 def test_the_kernel_window_draws_the_part_of_a_large_map_around_the_window():
-    from gui.activations.stepper import CROP, crop_origin
+    from convscope.gui.activations.stepper import CROP, crop_origin
 
     assert CROP == 2048
     # a map that fits is drawn whole

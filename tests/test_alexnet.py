@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from core import ConvScopeError, Network
-from core.presets import preset_path
+from convscope.core import ConvScopeError, Network
+from convscope.core.presets import preset_path
 
 
 def alexnet(size: int = 227) -> Network:

@@ -1,9 +1,8 @@
 """Compare: one 7×7 conv against three stacked 3×3 convs, the notes' argument, by hand."""
 
 import pytest
-
-from core import ConvScopeError, Network
-from core.understand.compare import compare, example_7x7_vs_3x3
+from convscope.core import ConvScopeError, Network
+from convscope.core.understand.compare import compare, example_7x7_vs_3x3
 
 C = 8  # channels in and out
 S = 224

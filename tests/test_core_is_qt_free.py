@@ -10,8 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_core_imports_no_qt():
-    modules = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-                     for p in (ROOT / "core").rglob("*.py"))
+    # the package installs as convscope: core/layers/conv.py is convscope.core.layers.conv
+    modules = sorted("convscope." + ".".join(p.relative_to(ROOT).with_suffix("").parts)
+                     .removesuffix(".__init__") for p in (ROOT / "core").rglob("*.py"))
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"
@@ -21,5 +22,6 @@ def test_core_imports_no_qt():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)
-    assert {"core.layers.conv", "core.interop.diagram", "core.understand.memory"} <= set(modules)
+    assert {"convscope.core.layers.conv", "convscope.core.interop.diagram",
+            "convscope.core.understand.memory"} <= set(modules)
     assert out.stdout.strip() == ""

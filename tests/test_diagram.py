@@ -10,12 +10,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from core import Network, fmt_shape
-from core.interop import diagram
-from core.network import iter_layers
-from core.presets import preset_path, preset_paths
-from gui.cli import main
+from convscope.core import Network, fmt_shape
+from convscope.core.interop import diagram
+from convscope.core.network import iter_layers
+from convscope.core.presets import preset_path, preset_paths
+from convscope.gui.cli import main
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -87,9 +86,8 @@ def test_cli_exports_svg(tmp_path):
 
 
 def test_png_is_the_svg_rendered(qapp, tmp_path):
+    from convscope.gui import diagram_png
     from PySide6.QtGui import QColor, QImage
-
-    from gui import diagram_png
 
     net = Network.load(preset_path("lenet5"), weights=False)
     root = ET.fromstring(diagram.to_svg(net))

@@ -1,11 +1,10 @@
 """The explain panel's worked arithmetic, checked against numbers done by hand."""
 
 import pytest
-
-from core import ConvScopeError, Network
-from core.network import iter_layers
-from core.presets import preset_path
-from core.understand.explain import as_text, explain
+from convscope.core import ConvScopeError, Network
+from convscope.core.network import iter_layers
+from convscope.core.presets import preset_path
+from convscope.core.understand.explain import as_text, explain
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from convscope.core import Network, fastconv, ops
 from optional import needs_torch
-
-from core import Network, fastconv, ops
 
 TOL = 1e-4  # relative to the largest output magnitude
 

@@ -3,10 +3,9 @@ larger one to give a grid of scores, and that grid is what sliding the original 
 
 import numpy as np
 import pytest
-
-from core import ConvScopeError, Network
-from core.presets import preset_path
-from core.understand.fcconv import (
+from convscope.core import ConvScopeError, Network
+from convscope.core.presets import preset_path
+from convscope.core.understand.fcconv import (
     check_equivalence,
     class_scores,
     conv_stack_stride,

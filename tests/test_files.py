@@ -18,11 +18,10 @@ import tracemalloc
 
 import numpy as np
 import pytest
-
-import core.fileio
-from core import ConvScopeError, Network
-from core.presets import preset_path
-from gui import cli
+from convscope import core
+from convscope.core import ConvScopeError, Network
+from convscope.core.presets import preset_path
+from convscope.gui import cli
 
 TINY = {
     "format": "convscope", "version": 1, "name": "tiny",
@@ -602,7 +601,7 @@ def test_summary_of_an_unreadable_file_exits_2_with_one_line(capsys, tmp_path, c
 
 def convscope_command():
     found = shutil.which("convscope")
-    return [found] if found else [sys.executable, "-m", "gui.cli"]
+    return [found] if found else [sys.executable, "-m", "convscope.gui.cli"]
 
 
 def test_installed_command_exit_codes(tmp_path):

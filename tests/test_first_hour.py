@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from core.interop import EXPORTS
-from core.presets import preset_path
-from gui import cli, preflight
+from convscope.core.interop import EXPORTS
+from convscope.core.presets import preset_path
+from convscope.gui import cli, preflight
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,7 +96,7 @@ def test_platforms_without_xcb_need_no_x_libraries(environ):
 
 
 def test_the_app_exits_2_with_one_line_and_never_starts_qt(monkeypatch, capsys):
-    from gui import app
+    from convscope.gui import app
 
     started = []
     monkeypatch.setattr(app, "run", lambda path: started.append(path) or 0)
@@ -127,7 +126,7 @@ def test_screenshot_without_a_screen_is_quiet_and_says_what_it_wrote(tmp_path):
     """No display and no QT_QPA_PLATFORM: --screenshot renders offscreen, and Qt's
     "This plugin does not support propagateSizeHints()" stays off the terminal."""
     out = tmp_path / "window.png"
-    done = subprocess.run([sys.executable, "-m", "gui.cli", "--screenshot", str(out),
+    done = subprocess.run([sys.executable, "-m", "convscope.gui.cli", "--screenshot", str(out),
                            str(preset_path("lenet5"))], cwd=tmp_path, capture_output=True,
                           text=True, env=environment_without_a_screen(), timeout=300)
     assert done.returncode == 0, done.stderr
@@ -141,7 +140,7 @@ def test_screenshot_without_a_screen_is_quiet_and_says_what_it_wrote(tmp_path):
 CTRL_C = """
 import os, signal, sys, threading
 from PySide6.QtCore import QTimer
-from gui import app
+from convscope.gui import app
 app._application()
 interrupt = threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGINT))
 QTimer.singleShot(0, lambda: QTimer.singleShot(0, interrupt.start))
@@ -227,7 +226,7 @@ def test_summary_names_each_error_on_stderr(capsys, tmp_path):
 
 
 def test_an_unknown_suffix_lists_the_registry(capsys, tmp_path, monkeypatch):
-    from core.interop import ExportFormat
+    from convscope.core.interop import ExportFormat
 
     monkeypatch.setitem(EXPORTS, ".txt", ExportFormat("layer names", __name__, "names_out"))
     status, _, err = run_cli(capsys, "export", preset_path("lenet5"), tmp_path / "x.gif")

@@ -3,10 +3,9 @@ layer as the full analysis: the first one in reading order with a warning, an er
 that cannot be computed."""
 
 import pytest
-
-from core import Network
-from core.analysis import analyze, first_problem
-from core.presets import preset_paths
+from convscope.core import Network
+from convscope.core.analysis import analyze, first_problem
+from convscope.core.presets import preset_paths
 
 
 def by_analysis(net, h, w):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from core.errors import ConvScopeError
-from core.generate import Pattern, notes_pattern
+from convscope.core.errors import ConvScopeError
+from convscope.core.generate import Pattern, notes_pattern
 
 
 def test_n2_m3_k2_at_32_with_16_filters_doubling():
@@ -48,7 +47,7 @@ def test_no_pool_no_hidden_fc():
 def test_the_network_round_trips_through_a_file(tmp_path):
     net = notes_pattern(Pattern())
     net.save(tmp_path / "p.json")
-    from core.network import Network
+    from convscope.core.network import Network
 
     assert Network.load(tmp_path / "p.json").to_dict()["layers"] == net.to_dict()["layers"]
 

@@ -25,13 +25,10 @@ import sys
 
 import numpy as np
 import pytest
+from convscope import core
+from convscope.core import ConvScopeError, Network
 from layer_examples import CASES, build, grid_input, randomise
 from optional import needs_torch
-
-import core.layers
-import core.network
-import core.ops
-from core import ConvScopeError, Network
 
 
 class _Float64NumPy:
@@ -49,7 +46,7 @@ def precision(request, monkeypatch):
     """(dtype, ε, relative tolerance); for float64 the core runs in double precision."""
     if request.param == "float64":
         layer_modules = [m for name, m in sys.modules.items()
-                         if name.startswith("core.layers.") and hasattr(m, "np")]
+                         if name.startswith("convscope.core.layers.") and hasattr(m, "np")]
         for module in (core.ops, core.network, *layer_modules):
             monkeypatch.setattr(module, "np", _Float64NumPy())
         return np.float64, 1e-6, 1e-6

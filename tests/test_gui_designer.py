@@ -10,6 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
+from convscope.core import CATEGORIES, REGISTRY, Network
+from convscope.core.layers import Block, Shaped, op_dict
+from convscope.core.presets import preset_path, preset_paths, preset_title
+from convscope.gui import app, editing
+from convscope.gui.document import INPUT
 from gui_helpers import (
     below,
     between,
@@ -22,12 +27,6 @@ from gui_helpers import (
 from PySide6.QtCore import QMimeData, QPointF, QSize, Qt, QUrl
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
-
-from core import CATEGORIES, REGISTRY, Network
-from core.layers import Block, Shaped, op_dict
-from core.presets import preset_path, preset_paths, preset_title
-from gui import app, editing
-from gui.document import INPUT
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 
@@ -760,7 +759,7 @@ def test_dropping_a_json_file_opens_it(window, tmp_path, qtbot):
 
 # ============================================================================ recovery, layout
 def test_autosave_and_recovery_after_a_crash(make_window, dialogs, isolated):
-    from gui import recovery
+    from convscope.gui import recovery
 
     window = make_window()
     build(window, "conv", "relu")
@@ -845,9 +844,8 @@ def test_screenshot_command(isolated, tmp_path):
 
 
 def test_screenshot_at_another_size(isolated, tmp_path, capsys):
+    from convscope.gui.cli import main
     from PySide6.QtGui import QImage
-
-    from gui.cli import main
 
     out = tmp_path / "small.png"
     assert main([str(preset_path("resnet18")), "--screenshot", str(out),
@@ -862,8 +860,7 @@ def test_screenshot_at_another_size(isolated, tmp_path, capsys):
 
 def test_recovered_work_keeps_its_loaded_weights(make_window, dialogs, tmp_path):
     import numpy as np
-
-    from gui import recovery
+    from convscope.gui import recovery
 
     net = Network.load(preset_path("lenet5"))
     net.ensure_weights()

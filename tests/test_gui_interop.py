@@ -3,9 +3,8 @@ file dialogs patched; ONNX Runtime checks what the app wrote."""
 
 import numpy as np
 import pytest
-
-from core import Network
-from core.presets import preset_path
+from convscope.core import Network
+from convscope.core.presets import preset_path
 
 pytest.importorskip("onnxruntime", reason="the ONNX extra (convscope[onnx]) is not installed")
 
@@ -34,9 +33,8 @@ def test_the_file_menu_offers_import_and_every_export(window):
 def test_the_export_menu_is_the_registry_the_command_line_reads(make_window, qtbot, dialogs,
                                                                  tmp_path, monkeypatch):
     """A format added to core.interop.EXPORTS appears in File ▸ Export and writes its file."""
+    from convscope.core.interop import EXPORTS, ExportFormat
     from PySide6.QtWidgets import QMenu
-
-    from core.interop import EXPORTS, ExportFormat
 
     monkeypatch.setitem(EXPORTS, ".txt", ExportFormat("layer names", __name__, "names_out"))
     window = make_window(preset_path("lenet5"), parts=True)  # its menus read EXPORTS now
@@ -88,7 +86,7 @@ def test_import_replaces_the_document_with_the_model_and_its_weights(window, qtb
 
 def test_summary_and_diagram_exports_write_the_command_line_files(window, qtbot, dialogs,
                                                                   tmp_path):
-    from core.summary import render
+    from convscope.core.summary import render
 
     for suffix in (".csv", ".md", ".svg", ".png"):
         _export(window, qtbot, dialogs, tmp_path / f"lenet{suffix}")
@@ -113,7 +111,7 @@ def test_a_broken_model_shows_the_one_line_message_and_keeps_the_document(
 
 
 def test_without_onnx_the_app_says_how_to_install_it(window, dialogs, monkeypatch, tmp_path):
-    import core.interop
+    from convscope import core
 
     monkeypatch.setattr(core.interop, "onnx_available", lambda: False)
     assert window.interop.export_path(tmp_path / "x.onnx") == -1

@@ -2,9 +2,8 @@
 shown (start-up stays fast), and must still come back where the user left them."""
 
 import pytest
-
-from core.presets import preset_path
-from gui import app
+from convscope.core.presets import preset_path
+from convscope.gui import app
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ view."""
 from __future__ import annotations
 
 import pytest
+from convscope.core import Network
+from convscope.core.presets import preset_path
+from convscope.gui import app
+from convscope.gui.document import Document
+from convscope.gui.summarytable import COLUMNS, SummaryTable
 from PySide6.QtCore import QPoint, QSize, Qt
 from PySide6.QtWidgets import QMenu
-
-from core import Network
-from core.presets import preset_path
-from gui import app
-from gui.document import Document
-from gui.summarytable import COLUMNS, SummaryTable
 
 OPS = COLUMNS.index("Ops")
 

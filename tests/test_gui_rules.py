@@ -4,11 +4,10 @@ the presets' accepted floors, and Network ▸ New from the notes' pattern."""
 from __future__ import annotations
 
 import pytest
+from convscope.core.presets import preset_path
+from convscope.gui.generator import PatternDialog
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QLabel, QPushButton
-
-from core.presets import preset_path
-from gui.generator import PatternDialog
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 

@@ -11,23 +11,22 @@ import threading
 
 import numpy as np
 import pytest
+from convscope.core import Network
+from convscope.core.labels import read_labels
+from convscope.core.presets import ARCHITECTURES, DEFAULT_EXAMPLE, preset_path
+from convscope.core.train import Trainer
+from convscope.core.understand.featureviz import visualize_channels
+from convscope.core.understand.memory import fmt_bytes, memory_budget
+from convscope.core.understand.saliency import saliency
+from convscope.gui.commands import SetValue
+from convscope.gui.document import INPUT
+from convscope.gui.images import load_image
+from convscope.gui.understand import Understand
+from convscope.gui.understand.memory import TABLE_COLUMNS
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
-
-from core import Network
-from core.labels import read_labels
-from core.presets import ARCHITECTURES, DEFAULT_EXAMPLE, preset_path
-from core.train import Trainer
-from core.understand.featureviz import visualize_channels
-from core.understand.memory import fmt_bytes, memory_budget
-from core.understand.saliency import saliency
-from gui.commands import SetValue
-from gui.document import INPUT
-from gui.images import load_image
-from gui.understand import Understand
-from gui.understand.memory import TABLE_COLUMNS
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 
@@ -313,7 +312,7 @@ def test_training_says_plainly_when_the_network_does_not_fit_the_data(app, qtbot
     assert window.document.network.input.shape == (1, 28, 28)
     assert panel.start_button.isEnabled(), panel.reason.text()
     sklearn = panel.dataset.model().item(panel.dataset.findData("sklearn"))
-    from core.datasets import has_sklearn
+    from convscope.core.datasets import has_sklearn
     assert sklearn.isEnabled() == has_sklearn()
     if not has_sklearn():
         assert "not installed" in sklearn.toolTip()
@@ -569,8 +568,8 @@ def test_convscope_with_no_file_opens_the_trained_network(qtbot, monkeypatch, is
                                                          dialogs):
     """`convscope` alone: the app's own start (gui.cli → gui.app.run) opens the trained
     network, and its live view runs it on one of its own sample pictures, of its size."""
-    from gui.cli import main
-    from gui.mainwindow import MainWindow
+    from convscope.gui.cli import main
+    from convscope.gui.mainwindow import MainWindow
 
     shown = []
 

@@ -3,11 +3,10 @@ not cut it off), remembers its size between runs, and its summary table keeps ev
 column in view."""
 
 import pytest
+from convscope.core.presets import preset_path
+from convscope.gui import app, settings
+from convscope.gui.summarytable import COLUMNS
 from PySide6.QtCore import QRect, QSize, Qt
-
-from core.presets import preset_path
-from gui import app, settings
-from gui.summarytable import COLUMNS
 
 
 @pytest.fixture

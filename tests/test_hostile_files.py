@@ -15,11 +15,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from convscope.core import REGISTRY, ConvScopeError, Network, fileio
+from convscope.gui import cli
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-
-from core import REGISTRY, ConvScopeError, Network, fileio
-from gui import cli
 
 TINY = {
     "format": "convscope", "version": 1, "name": "tiny",

@@ -1,13 +1,12 @@
-"""core.imagefolder: walking a class-per-subfolder folder, the stratified split,
+"""convscope.core.imagefolder: walking a class-per-subfolder folder, the stratified split,
 augmentation and the after-run figures, against hand-worked values."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from core import ConvScopeError, Network
-from core.imagefolder import (
+from convscope.core import ConvScopeError, Network
+from convscope.core.imagefolder import (
     check_budget,
     confusion_matrix,
     flip_horizontal,
@@ -16,8 +15,8 @@ from core.imagefolder import (
     scan_folder,
     stratified_split,
 )
-from core.network import InputSpec
-from core.train import TrainConfig, Trainer
+from convscope.core.network import InputSpec
+from convscope.core.train import TrainConfig, Trainer
 
 
 def touch(path):

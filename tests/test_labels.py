@@ -7,9 +7,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from core import ConvScopeError, Network
-from core.labels import (
+from convscope.core import ConvScopeError, Network
+from convscope.core.labels import (
     IMAGENET_FILE,
     class_names,
     labels_path,
@@ -17,8 +16,8 @@ from core.labels import (
     network_class_names,
     read_labels,
 )
-from core.presets import ARCHITECTURES, preset_path
-from gui.cli import main
+from convscope.core.presets import ARCHITECTURES, preset_path
+from convscope.gui.cli import main
 
 
 def write(path, text):
@@ -104,8 +103,7 @@ def test_names_from_onnx_metadata(meta, expected):
 
 def lenet_onnx(tmp_path, meta: dict):
     import onnx
-
-    from core.interop import export
+    from convscope.core.interop import export
 
     path = tmp_path / "lenet.onnx"
     export(Network.load(preset_path("lenet5")), path)

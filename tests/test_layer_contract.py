@@ -17,15 +17,14 @@ from math import prod
 
 import numpy as np
 import pytest
+from convscope.core import REGISTRY, Network, fastconv
+from convscope.core.layers import CATEGORIES, OPS, Elementwise, Example, Layer
+from convscope.core.network import RunContext, iter_layers
+from convscope.core.understand.explain import explain
+from convscope.core.understand.memory import forward_need
 from layer_examples import CASES, build, grid_input, randomise
 from netutil import relative_error
 from optional import needs_onnx, needs_torch
-
-from core import REGISTRY, Network, fastconv
-from core.layers import CATEGORIES, OPS, Elementwise, Example, Layer
-from core.network import RunContext, iter_layers
-from core.understand.explain import explain
-from core.understand.memory import forward_need
 
 TOLERANCE = 1e-4  # relative to the output's scale, as the ONNX round trip
 
@@ -138,7 +137,7 @@ def check_torch(cls):
          cls.torch_module is not None or cls.NO_TORCH)
     if cls.torch_module is None:
         return
-    from core.interop.torch_source import to_source
+    from convscope.core.interop.torch_source import to_source
 
     for case, example in _examples(cls):
         net = Network.from_dict(example.network(cls.TYPE, case))
@@ -154,7 +153,7 @@ def check_onnx(cls):
     if cls.onnx_nodes is None:
         return
     onnx = needs_onnx()
-    from core.interop.onnx_export import to_model
+    from convscope.core.interop.onnx_export import to_model
 
     for case, example in _examples(cls):
         try:
@@ -259,8 +258,8 @@ def test_example_matches_onnx_runtime(case, tmp_path):
     if REGISTRY[kind].onnx_nodes is None:
         pytest.skip(f"'{kind}' has no ONNX export: {REGISTRY[kind].NO_ONNX}")
     needs_onnx()
-    from core.interop import run_onnx
-    from core.interop.onnx_export import export
+    from convscope.core.interop import run_onnx
+    from convscope.core.interop.onnx_export import export
 
     path = tmp_path / f"{case}.onnx"
     export(net, path, all_outputs=True)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from convscope.core import Network
+from convscope.core.filterbank import classic_filters
+from convscope.core.live.forward import ForwardRequest, SeededWeights, run_forward
+from convscope.core.live.mosaic import block_mean, grid, normalise_channels, tile, tile_rgb
+from convscope.core.live.steps import conv_step, pool_step
+from convscope.core.network import Cancelled
+from convscope.core.presets import preset_path
 from optional import needs_torch
-
-from core import Network
-from core.filterbank import classic_filters
-from core.live.forward import ForwardRequest, SeededWeights, run_forward
-from core.live.mosaic import block_mean, grid, normalise_channels, tile, tile_rgb
-from core.live.steps import conv_step, pool_step
-from core.network import Cancelled
-from core.presets import preset_path
 
 # ============================================================================ filter bank
 EDGES = [0, 3, 6, 9, 12, 15, 18, 21]  # the families interleave: edge, Gabor, colour, edge…

@@ -6,11 +6,10 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
+from convscope.core.presets import ASSETS
+from convscope.gui.activations.controller import SAMPLES, sample_paths
+from convscope.gui.images import qimage_to_array
 from PySide6.QtGui import QImage
-
-from core.presets import ASSETS
-from gui.activations.controller import SAMPLES, sample_paths
-from gui.images import qimage_to_array
 
 TOOL = ASSETS / "tools" / "make_images.py"
 

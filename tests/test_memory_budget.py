@@ -1,10 +1,9 @@
 """The memory budget against figures worked out by hand, and against the spec's VGG16 totals."""
 
 import pytest
-
-from core import ConvScopeError, Network
-from core.presets import preset_path
-from core.understand.memory import memory_budget
+from convscope.core import ConvScopeError, Network
+from convscope.core.presets import preset_path
+from convscope.core.understand.memory import memory_budget
 
 
 def small_net():

@@ -13,11 +13,10 @@ import tracemalloc
 
 import numpy as np
 import pytest
-
-from core import ConvScopeError, Network, fastconv
-from core.network import RunContext
-from core.presets import preset_path
-from core.understand.memory import forward_need, memory_budget
+from convscope.core import ConvScopeError, Network, fastconv
+from convscope.core.network import RunContext
+from convscope.core.presets import preset_path
+from convscope.core.understand.memory import forward_need, memory_budget
 
 TOLERANCE = 0.20
 

@@ -10,13 +10,12 @@ import math
 
 import numpy as np
 import pytest
+from convscope.core import Network
+from convscope.core.layers.gelu import erf, gelu_backward, gelu_forward
+from convscope.core.layers.hardsigmoid import hardsigmoid_backward, hardsigmoid_forward
+from convscope.core.layers.hardswish import hardswish_backward, hardswish_forward
+from convscope.core.layers.silu import silu_backward, silu_forward
 from optional import needs_onnx, needs_torch
-
-from core import Network
-from core.layers.gelu import erf, gelu_backward, gelu_forward
-from core.layers.hardsigmoid import hardsigmoid_backward, hardsigmoid_forward
-from core.layers.hardswish import hardswish_backward, hardswish_forward
-from core.layers.silu import silu_backward, silu_forward
 
 
 def values(*xs):
@@ -129,7 +128,7 @@ def test_gelu_and_silu_match_torch():
 
 # ------------------------------------------------------------------ their ONNX forms
 def onnx_ops(kind):
-    from core.interop.onnx_export import to_model
+    from convscope.core.interop.onnx_export import to_model
 
     net = Network.from_dict({"format": "convscope", "version": 1, "name": kind,
                              "input": {"channels": 1, "height": 2, "width": 2},

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from convscope.core import ConvScopeError, Network
 from optional import needs_torch
-
-from core import ConvScopeError, Network
 
 
 def net_of(layers, c=3, h=1, w=1, name="hand") -> Network:
@@ -61,7 +60,7 @@ def test_channel_shuffle_needs_channels_divisible_by_groups():
 
 
 def test_channel_shuffle_explanation_lists_the_new_order():
-    from core.understand.explain import explain
+    from convscope.core.understand.explain import explain
 
     net = net_of([{"type": "channel_shuffle", "groups": 2}], c=6, h=2, w=2)
     text = explain(net, "channel_shuffle1")[1].text

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from core import ConvScopeError
-from core.interop import run_onnx
-from core.interop.onnx_import import OPS, from_model, supported
-from core.interop.onnx_import.values import ATTR_KINDS
-from gui.cli import main
+from convscope.core import ConvScopeError
+from convscope.core.interop import run_onnx
+from convscope.core.interop.onnx_import import OPS, from_model, supported
+from convscope.core.interop.onnx_import.values import ATTR_KINDS
+from convscope.gui.cli import main
 
 onnx = pytest.importorskip("onnx", reason="needs the optional extra convscope[onnx]")
 TensorProto, helper, numpy_helper = onnx.TensorProto, onnx.helper, onnx.numpy_helper

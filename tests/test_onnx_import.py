@@ -14,15 +14,14 @@ import warnings
 
 import numpy as np
 import pytest
+from convscope.core import ConvScopeError, Network
+from convscope.core.interop import missing_onnx_message, require_onnx
+from convscope.core.interop.onnx_export import export
+from convscope.core.interop.onnx_import import import_file, import_model
+from convscope.core.network import iter_layers
+from convscope.core.presets import preset_path
+from convscope.gui.cli import main
 from optional import HAS_TORCH, requires_torch
-
-from core import ConvScopeError, Network
-from core.interop import missing_onnx_message, require_onnx
-from core.interop.onnx_export import export
-from core.interop.onnx_import import import_file, import_model
-from core.network import iter_layers
-from core.presets import preset_path
-from gui.cli import main
 
 onnx = pytest.importorskip("onnx", reason="needs the optional extra convscope[onnx]")
 TensorProto, helper, numpy_helper = onnx.TensorProto, onnx.helper, onnx.numpy_helper
@@ -450,8 +449,8 @@ def _light_model(name):
 
 def test_model_zoo_resnet50_with_sum_joins_comes_in():
     """ResNet-50 as the ONNX model zoo has it: its residual joins are Sum of two."""
-    from core.interop import run_onnx
-    from core.interop.onnx_import import from_model
+    from convscope.core.interop import run_onnx
+    from convscope.core.interop.onnx_import import from_model
 
     model, logits = _light_model("resnet50")
     net = from_model(model)
@@ -474,8 +473,8 @@ LIGHT = {"densenet121": "concat",  # its Concats of everything so far, BN → Mu
 
 @pytest.mark.parametrize("name", list(LIGHT))
 def test_model_zoo_graphs_come_in_and_give_onnx_runtimes_logits(name):
-    from core.interop import run_onnx
-    from core.interop.onnx_import import from_model
+    from convscope.core.interop import run_onnx
+    from convscope.core.interop.onnx_import import from_model
 
     model, logits = _light_model(name)
     net = from_model(model)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from core import ConvScopeError
-from core.network import iter_layers
+from convscope.core import ConvScopeError
+from convscope.core.network import iter_layers
 
 onnx = pytest.importorskip("onnx", reason="needs the optional extra convscope[onnx]")
 pytest.importorskip("onnxruntime", reason="needs the optional extra convscope[onnx]")
@@ -44,8 +43,8 @@ def i64(*values):
 def imported(model, shape=(2, 4, 6, 6)):
     """The network ConvScope reads from ``model``, after checking that its last layer gives
     ONNX Runtime's output on random data."""
-    from core.interop import run_onnx
-    from core.interop.onnx_import import from_model
+    from convscope.core.interop import run_onnx
+    from convscope.core.interop.onnx_import import from_model
 
     net = from_model(model)
     x = RNG.standard_normal(shape).astype(np.float32) * 3  # past every kink (±3, 0, 6)

@@ -17,9 +17,8 @@ import warnings
 
 import numpy as np
 import pytest
+from convscope.core.interop.onnx_import import import_model
 from optional import HAS_TORCH, requires_torch
-
-from core.interop.onnx_import import import_model
 
 onnx = pytest.importorskip("onnx", reason="needs the optional extra convscope[onnx]")
 pytest.importorskip("onnxruntime", reason="needs the optional extra convscope[onnx]")
@@ -285,7 +284,7 @@ def export(model, path, size):
 
 def kinds(layers) -> set:
     """Every layer type in ``layers``, blocks' insides too."""
-    from core.network import iter_layers
+    from convscope.core.network import iter_layers
 
     return {layer.TYPE for layer in iter_layers(layers)}
 
@@ -303,7 +302,7 @@ EXPECTED = {  # layer types each must come in with (the new ones it exercises)
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_todays_cnn_blocks_come_in_whole(tmp_path, name):
-    from core.interop import run_onnx
+    from convscope.core.interop import run_onnx
 
     path = tmp_path / f"{name}.onnx"
     x, want_torch = export(MODELS[name](), path, 32)
@@ -324,6 +323,6 @@ def test_todays_cnn_blocks_come_in_whole(tmp_path, name):
 
 
 def _all(layers, type_name):
-    from core.network import iter_layers
+    from convscope.core.network import iter_layers
 
     return [layer for layer in iter_layers(layers) if type_name == layer.TYPE]

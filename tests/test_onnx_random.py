@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from convscope.core import REGISTRY, Network
+from convscope.core.analysis import analyze
+from convscope.core.interop import run_onnx
+from convscope.core.interop.onnx_export import to_model, value_name
+from convscope.core.layers import Layer
+from convscope.core.network import assign_names, iter_layers, read_layers
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from layer_examples import comes_back
 from netutil import relative_error
-
-from core import REGISTRY, Network
-from core.analysis import analyze
-from core.interop import run_onnx
-from core.interop.onnx_export import to_model, value_name
-from core.layers import Layer
-from core.network import assign_names, iter_layers, read_layers
 
 pytest.importorskip("onnx", reason="needs the optional extra convscope[onnx]")
 pytest.importorskip("onnxruntime", reason="needs the optional extra convscope[onnx]")

@@ -15,15 +15,14 @@ import os
 
 import numpy as np
 import pytest
+from convscope.core import Network
+from convscope.core.interop import run_onnx
+from convscope.core.interop.onnx_export import export, pool_plan, to_model, value_name
+from convscope.core.interop.onnx_import import from_model, import_file
+from convscope.core.network import iter_layers
+from convscope.core.presets import preset_paths
 from layer_examples import CASES, build, comes_back
 from netutil import randomise_norms, relative_error
-
-from core import Network
-from core.interop import run_onnx
-from core.interop.onnx_export import export, pool_plan, to_model, value_name
-from core.interop.onnx_import import from_model, import_file
-from core.network import iter_layers
-from core.presets import preset_paths
 
 onnx = pytest.importorskip("onnx", reason="needs the optional extra convscope[onnx]")
 pytest.importorskip("onnxruntime", reason="needs the optional extra convscope[onnx]")

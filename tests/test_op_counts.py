@@ -9,11 +9,10 @@ import io
 import json
 
 import pytest
-
-from core import Network
-from core.layers import OPS, op_dict
-from core.presets import preset_path
-from core.summary import ops_text, render
+from convscope.core import Network
+from convscope.core.layers import OPS, op_dict
+from convscope.core.presets import preset_path
+from convscope.core.summary import ops_text, render
 
 
 def one_layer(shape, layer: dict):

@@ -4,11 +4,10 @@ network, the analysis and the GUI walk blocks through."""
 from __future__ import annotations
 
 import pytest
-
-from core import REGISTRY, ConvScopeError, Network
-from core.layers import Block, Shaped, op_dict
-from core.network import iter_with_places, locate, sequence_at
-from core.paths import (
+from convscope.core import REGISTRY, ConvScopeError, Network
+from convscope.core.layers import Block, Shaped, op_dict
+from convscope.core.network import iter_with_places, locate, sequence_at
+from convscope.core.paths import (
     LayerPath,
     PathError,
     check_name,
@@ -19,7 +18,7 @@ from core.paths import (
     split_weight_key,
     weight_key,
 )
-from gui.commands import adjust_target
+from convscope.gui.commands import adjust_target
 
 FORMS = {  # the path forms the file, the reports and the GUI write, as steps
     "layers[0]": (("layers", 0),),

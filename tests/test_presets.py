@@ -7,10 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from convscope.core import Network
+from convscope.core.presets import ARCHITECTURES, preset_path, preset_paths
 from optional import needs_torch
-
-from core import Network
-from core.presets import ARCHITECTURES, preset_path, preset_paths
 
 # (params, weights or None) as the table gives them
 TOTALS = {

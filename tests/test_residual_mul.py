@@ -10,9 +10,8 @@ import math
 
 import numpy as np
 import pytest
-
-from core import REGISTRY, ConvScopeError, Network
-from core.understand.explain import explain
+from convscope.core import REGISTRY, ConvScopeError, Network
+from convscope.core.understand.explain import explain
 
 # a 2-channel 2×2 image: channel means 2.5 and 1
 X = np.array([[[[1, 2], [3, 4]], [[0, 0], [2, 2]]]], np.float32)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from core.errors import ConvScopeError
-from core.network import Network
-from core.presets import preset_path
+from convscope.core.errors import ConvScopeError
+from convscope.core.network import Network
+from convscope.core.presets import preset_path
 
 FIVE_FLOORS = ("resnet18", "resnet34", "resnet50")
 
@@ -182,7 +181,7 @@ def test_fc_heavy_lint_gives_the_share_and_global_pooling_quiets_it():
 
 
 def test_lints_change_no_status_and_no_exit_status(tmp_path, capsys):
-    from gui.cli import main
+    from convscope.gui.cli import main
 
     noisy = net([{"type": "conv", "filters": 4, "kernel": 3}, {"type": "fc", "units": 10}])
     report = noisy.analyze()

@@ -3,15 +3,14 @@ its objective."""
 
 import numpy as np
 import pytest
-
-from core import ConvScopeError, Network
-from core.understand.featureviz import (
+from convscope.core import ConvScopeError, Network
+from convscope.core.understand.featureviz import (
     blur,
     channel_objective,
     start_images,
     visualize_channels,
 )
-from core.understand.saliency import saliency
+from convscope.core.understand.saliency import saliency
 
 
 def tiny_net():

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import core.fileio
-from core import ConvScopeError, Network
+from convscope import core
+from convscope.core import ConvScopeError, Network
 
 TEMP_PREFIX = ".convscope-tmp-"  # the temporaries' fixed prefix (written out, not imported)
 
@@ -249,7 +248,7 @@ def test_damaged_recovery_files_are_set_aside_and_the_good_one_still_offered(
 SAVER = r"""
 import json, os, sys
 import numpy as np
-from core import Network
+from convscope.core import Network
 
 folder, data = sys.argv[1], json.loads(sys.argv[2])
 states = []

@@ -8,13 +8,12 @@ import runpy
 
 import numpy as np
 import pytest
+from convscope.core import Network
+from convscope.core.interop.torch_source import class_name, export, to_source
+from convscope.core.network import iter_layers
+from convscope.core.presets import preset_paths
 from netutil import randomise_norms
 from optional import requires_torch
-
-from core import Network
-from core.interop.torch_source import class_name, export, to_source
-from core.network import iter_layers
-from core.presets import preset_paths
 
 PRESETS = {p.stem: p for p in preset_paths()}
 # smaller inputs keep the suite quick; the layers stay the same (fc weights shrink)

@@ -3,10 +3,9 @@ learn, and a run paused/stopped and resumed that ends exactly where an uninterru
 
 import numpy as np
 import pytest
-
-from core import ConvScopeError, Network
-from core.datasets import class_names, generated_digits, sklearn_digits, split
-from core.train import SGD, Adam, Momentum, TrainConfig, Trainer, softmax_cross_entropy
+from convscope.core import ConvScopeError, Network
+from convscope.core.datasets import class_names, generated_digits, sklearn_digits, split
+from convscope.core.train import SGD, Adam, Momentum, TrainConfig, Trainer, softmax_cross_entropy
 
 
 def small_net(dropout=False, classes=10):

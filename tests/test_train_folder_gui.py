@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from convscope.core import Network
+from convscope.core.presets import preset_path
+from convscope.gui.commands import SetValue
+from convscope.gui.understand import Understand
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog
-
-from core import Network
-from core.presets import preset_path
-from gui.commands import SetValue
-from gui.understand import Understand
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 

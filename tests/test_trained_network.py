@@ -10,10 +10,9 @@ import re
 
 import numpy as np
 import pytest
-
-from core import Network
-from core.presets import ARCHITECTURES, ASSETS
-from gui.images import load_image
+from convscope.core import Network
+from convscope.core.presets import ARCHITECTURES, ASSETS
+from convscope.gui.images import load_image
 
 PATH = ARCHITECTURES / "shapes_cnn.json"
 LABELS = ARCHITECTURES / "shapes_cnn.labels.txt"

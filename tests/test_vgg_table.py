@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from core import Network, fmt_shape
-from core.presets import preset_path
-from core.summary import render
-from gui import cli
+from convscope.core import Network, fmt_shape
+from convscope.core.presets import preset_path
+from convscope.core.summary import render
+from convscope.gui import cli
 
 NOTES_TABLE = """\
 INPUT: [224x224x3] memory: 224*224*3=150K weights: 0

@@ -2,9 +2,8 @@
 architecture; seeded initial weights are not (the seed makes them again)."""
 
 import numpy as np
-
-from core import Network
-from core.presets import preset_path
+from convscope.core import Network
+from convscope.core.presets import preset_path
 
 
 def test_seeded_weights_are_not_written(tmp_path):

@@ -9,8 +9,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-
-from core.interop.torch_source import class_name, to_source
+from convscope.core.interop.torch_source import class_name, to_source
 
 
 def model_of(net, training=False):

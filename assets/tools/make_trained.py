@@ -37,8 +37,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from core import Network  # noqa: E402
-from core.train import TrainConfig, Trainer  # noqa: E402
+from convscope.core import Network  # noqa: E402
+from convscope.core.train import TrainConfig, Trainer  # noqa: E402
 
 NAME = "shapes_cnn"
 SIZE = 32  # CIFAR-10's size, the notes' running example (INPUT [32x32x3])
@@ -239,7 +239,7 @@ def predict(net, x):
 def write_samples(net, folder, log=print):
     """One held-out picture per class, the first of its class that the network gets right
     with a clear margin, read back through the app's loader to check it."""
-    from gui.images import load_image
+    from convscope.gui.images import load_image
 
     x, y = make_data(20 * len(CLASSES), SAMPLE_SEED)
     mean = np.asarray(net.input.mean, np.float32).reshape(1, -1, 1, 1)

@@ -27,13 +27,13 @@ class ExportFormat:
 
 # The export formats by suffix, read by ``convscope export`` and File ▸ Export alike.
 EXPORTS: dict[str, ExportFormat] = {
-    ".onnx": ExportFormat("ONNX model (network and weights)", "core.interop.onnx_export"),
-    ".py": ExportFormat("PyTorch source", "core.interop.torch_source"),
-    ".svg": ExportFormat("diagram as SVG", "core.interop.diagram"),
+    ".onnx": ExportFormat("ONNX model (network and weights)", "convscope.core.interop.onnx_export"),
+    ".py": ExportFormat("PyTorch source", "convscope.core.interop.torch_source"),
+    ".svg": ExportFormat("diagram as SVG", "convscope.core.interop.diagram"),
     # Qt draws the PNG, so its writer lives in gui/ and is imported only when asked for.
-    ".png": ExportFormat("diagram as PNG", "gui.diagram_png"),
-    ".csv": ExportFormat("summary as CSV", "core.interop", "export_summary"),
-    ".md": ExportFormat("summary as Markdown", "core.interop", "export_summary"),
+    ".png": ExportFormat("diagram as PNG", "convscope.gui.diagram_png"),
+    ".csv": ExportFormat("summary as CSV", "convscope.core.interop", "export_summary"),
+    ".md": ExportFormat("summary as Markdown", "convscope.core.interop", "export_summary"),
 }
 # Formats that run: a network with an error in it is refused rather than written half-way.
 RUNNABLE_ONLY = (".onnx", ".py")

@@ -12,9 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from core.analysis import Report
-from core.network import Cancelled, Network
+from convscope.core.analysis import Report
+from convscope.core.network import Cancelled, Network
 
 from .mosaic import premade
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.paths import LayerPath
+from convscope.core.paths import LayerPath
 
 
 def producer(report, name: str) -> str:

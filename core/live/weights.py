@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import numpy as np
-
-from core import ConvScopeError
-from core.filterbank import classic_filters
+from convscope.core import ConvScopeError
+from convscope.core.filterbank import classic_filters
 
 from .tensors import producer
 

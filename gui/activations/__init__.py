@@ -8,11 +8,10 @@ to put the panels and menu actions on it (through its ``add_panel`` and ``menu``
 
 from __future__ import annotations
 
+from convscope.core.live.weights import first_conv
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMessageBox
-
-from core.live.weights import first_conv
 
 from .controller import WORKER_BLAS_THREADS, LiveController, Probe
 from .featuremaps import FeatureMapView

@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from convscope.core import ConvScopeError
+from convscope.core.labels import architecture_file
+from convscope.core.live.forward import ForwardRequest, ForwardResult, SeededWeights, run_forward
+from convscope.core.live.tensors import branch_tensors, shown_layer
+from convscope.core.presets import ASSETS
+from convscope.gui.images import image_for, read_qimage
+from convscope.gui.jobs import JobRunner
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import QApplication
-
-from core import ConvScopeError
-from core.labels import architecture_file
-from core.live.forward import ForwardRequest, ForwardResult, SeededWeights, run_forward
-from core.live.tensors import branch_tensors, shown_layer
-from core.presets import ASSETS
-from gui.images import image_for, read_qimage
-from gui.jobs import JobRunner
 
 from . import blas
 

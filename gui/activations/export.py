@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from convscope.core import ConvScopeError
+from convscope.core.fileio import atomic_write_bytes
+from convscope.gui.plots import GAP_COLOUR
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
-
-from core import ConvScopeError
-from core.fileio import atomic_write_bytes
-from gui.plots import GAP_COLOUR
 
 MIN_EXPORT_SIDE = 512  # small maps are scaled up by a whole factor to at least this
 

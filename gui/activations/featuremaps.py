@@ -7,6 +7,12 @@ and number ("circle (0)", names from core.labels)."""
 from __future__ import annotations
 
 import numpy as np
+from convscope.core import ConvScopeError, fmt_shape
+from convscope.core.labels import ClassNames, network_class_names
+from convscope.core.live.mosaic import DEFAULT_MAX_PIXELS, tile
+from convscope.core.live.tensors import branch_tensors, shown_layer
+from convscope.core.ops import softmax_forward
+from convscope.gui.plots import MAP_COLOURS, colour_map, image_box, pg, rect_item
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -20,13 +26,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import ConvScopeError, fmt_shape
-from core.labels import ClassNames, network_class_names
-from core.live.mosaic import DEFAULT_MAX_PIXELS, tile
-from core.live.tensors import branch_tensors, shown_layer
-from core.ops import softmax_forward
-from gui.plots import MAP_COLOURS, colour_map, image_box, pg, rect_item
 
 from .controller import Probe, message_header
 from .export import ask_and_save, coloured, enlarge

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from convscope.core import ConvScopeError
+from convscope.core.live.images import box_text, display_image
+from convscope.gui.plots import image_box, pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -16,10 +19,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import ConvScopeError
-from core.live.images import box_text, display_image
-from gui.plots import image_box, pg
 
 from .controller import network_samples, sample_paths
 from .export import ask_and_save

@@ -5,6 +5,11 @@ channel (double-click a filter, or pick "one filter")."""
 from __future__ import annotations
 
 import numpy as np
+from convscope.core import ConvScopeError
+from convscope.core.live.mosaic import tile, tile_rgb
+from convscope.core.live.tensors import producer, shown_layer
+from convscope.core.live.weights import first_conv
+from convscope.gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg, rect_item
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -18,12 +23,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import ConvScopeError
-from core.live.mosaic import tile, tile_rgb
-from core.live.tensors import producer, shown_layer
-from core.live.weights import first_conv
-from gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg, rect_item
 
 from .controller import message_header
 from .export import ask_and_save, coloured, enlarge, rgb_image

@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from convscope.core.live.images import clip_box
+from convscope.core.live.steps import Step, step_for
+from convscope.core.live.tensors import producer
+from convscope.gui.plots import WEIGHT_COLOURS, colour_map, pg, rect_item, set_box
 from PySide6.QtCore import QRectF
-
-from core.live.images import clip_box
-from core.live.steps import Step, step_for
-from core.live.tensors import producer
-from gui.plots import WEIGHT_COLOURS, colour_map, pg, rect_item, set_box
 
 WINDOW_COLOUR = (255, 60, 60)
 FIELD_COLOUR = (255, 210, 0)

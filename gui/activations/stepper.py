@@ -10,6 +10,10 @@ in reading order, as the notes' animated demo does (keys: → ← and space).
 from __future__ import annotations
 
 import numpy as np
+from convscope.core import ConvScopeError
+from convscope.core.live.images import box_text, display_image
+from convscope.core.live.tensors import shown_layer
+from convscope.gui.plots import image_box, pg
 from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -26,11 +30,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import ConvScopeError
-from core.live.images import box_text, display_image
-from core.live.tensors import shown_layer
-from gui.plots import image_box, pg
 
 from .controller import Probe
 from .export import ask_and_save

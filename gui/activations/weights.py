@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import ConvScopeError
-from core.live.weights import classic_weights, first_conv
-from gui.commands import SetWeights
+from convscope.core import ConvScopeError
+from convscope.core.live.weights import classic_weights, first_conv
+from convscope.gui.commands import SetWeights
 
 
 def has_seeded_first_conv(doc) -> bool:

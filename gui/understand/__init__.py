@@ -11,10 +11,9 @@ single long job that must not hold the others back.
 
 from __future__ import annotations
 
+from convscope.gui.jobs import JobRunner
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-
-from gui.jobs import JobRunner
 
 from .compare import ComparePanel
 from .explain import ExplainPanel

@@ -6,11 +6,10 @@ from __future__ import annotations
 import html
 
 import numpy as np
+from convscope.core import Network
+from convscope.core.labels import ClassNames, network_class_names
 from PySide6 import QtCore
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
-
-from core import Network
-from core.labels import ClassNames, network_class_names
 
 HINT_STYLE = "color:#5d6470;"
 ERROR_STYLE = "color:#b3261e;"

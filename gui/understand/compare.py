@@ -4,6 +4,12 @@ example of one 7×7 conv against three stacked 3×3 convs."""
 
 from __future__ import annotations
 
+from convscope.core import ConvScopeError, Network
+from convscope.core.analysis import shape_text
+from convscope.core.presets import preset_paths, preset_title
+from convscope.core.summary import short
+from convscope.core.understand.compare import compare, example_7x7_vs_3x3
+from convscope.core.understand.memory import fmt_bytes
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
@@ -20,13 +26,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import ConvScopeError, Network
-from core.analysis import shape_text
-from core.presets import preset_paths, preset_title
-from core.summary import short
-from core.understand.compare import compare, example_7x7_vs_3x3
-from core.understand.memory import fmt_bytes
 
 from .common import hint, set_status, status_label
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 
+from convscope.core import ConvScopeError
+from convscope.core.understand.explain import explain, n, vol
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
-
-from core import ConvScopeError
-from core.understand.explain import explain, n, vol
 
 from .common import escape
 

@@ -12,6 +12,19 @@ import time
 from math import prod
 
 import numpy as np
+from convscope.core import ConvScopeError
+from convscope.core.live.images import display_image, resize_nearest
+from convscope.core.network import Cancelled, write_layers
+from convscope.core.understand.fcconv import (
+    check_equivalence,
+    convert_fc_to_conv,
+    larger_size,
+    resized,
+    sliding_cost,
+)
+from convscope.gui.commands import ConvertFcToConv
+from convscope.gui.images import image_for
+from convscope.gui.plots import image_box, pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -23,20 +36,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import ConvScopeError
-from core.live.images import display_image, resize_nearest
-from core.network import Cancelled, write_layers
-from core.understand.fcconv import (
-    check_equivalence,
-    convert_fc_to_conv,
-    larger_size,
-    resized,
-    sliding_cost,
-)
-from gui.commands import ConvertFcToConv
-from gui.images import image_for
-from gui.plots import image_box, pg
 
 from .common import (
     class_names,

@@ -10,6 +10,9 @@ optimizer's state), so VGG16's shape is plain: activations early, parameters in 
 from __future__ import annotations
 
 import numpy as np
+from convscope.core import ConvScopeError
+from convscope.core.understand.memory import fmt_bytes, memory_budget
+from convscope.gui.plots import pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -27,10 +30,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import ConvScopeError
-from core.understand.memory import fmt_bytes, memory_budget
-from gui.plots import pg
 
 from .common import controls_beside, escape, hint, set_status, status_label
 

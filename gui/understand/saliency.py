@@ -13,6 +13,11 @@ updates step by step (core.understand.featureviz). Cancellable; a few steps by d
 from __future__ import annotations
 
 import numpy as np
+from convscope.core.live.images import clip_box, display_image, grid_picture, to_display
+from convscope.core.understand.featureviz import for_display, visualize_channels
+from convscope.core.understand.saliency import saliency
+from convscope.gui.document import INPUT
+from convscope.gui.plots import image_box, pg, rect_item, set_box
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,12 +32,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core.live.images import clip_box, display_image, grid_picture, to_display
-from core.understand.featureviz import for_display, visualize_channels
-from core.understand.saliency import saliency
-from gui.document import INPUT
-from gui.plots import image_box, pg, rect_item, set_box
 
 from .common import (
     class_names,

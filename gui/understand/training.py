@@ -25,6 +25,36 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from convscope.core import ConvScopeError
+from convscope.core.datasets import (
+    DATASETS,
+    FOLDER_KEY,
+    MAX_CHANNELS,
+    Dataset,
+    Problem,
+    check_match,
+    dataset_size,
+    folder_dataset,
+    has_sklearn,
+    make_data,
+)
+from convscope.core.fileio import atomic_write_bytes
+from convscope.core.imagefolder import (
+    MAX_PIXELS,
+    ImageFolder,
+    check_budget,
+    confusion_matrix,
+    misclassified,
+    scan_folder,
+    stratified_split,
+)
+from convscope.core.live.images import to_display
+from convscope.core.presets import preset_path
+from convscope.core.train import TrainConfig, Trainer
+from convscope.gui.activations.export import rgb_image
+from convscope.gui.commands import SetInputValues, SetValue, TrainWeights
+from convscope.gui.images import image_for, read_qimage
+from convscope.gui.plots import pg
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImageReader, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -46,37 +76,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core import ConvScopeError
-from core.datasets import (
-    DATASETS,
-    FOLDER_KEY,
-    MAX_CHANNELS,
-    Dataset,
-    Problem,
-    check_match,
-    dataset_size,
-    folder_dataset,
-    has_sklearn,
-    make_data,
-)
-from core.fileio import atomic_write_bytes
-from core.imagefolder import (
-    MAX_PIXELS,
-    ImageFolder,
-    check_budget,
-    confusion_matrix,
-    misclassified,
-    scan_folder,
-    stratified_split,
-)
-from core.live.images import to_display
-from core.presets import preset_path
-from core.train import TrainConfig, Trainer
-from gui.activations.export import rgb_image
-from gui.commands import SetInputValues, SetValue, TrainWeights
-from gui.images import image_for, read_qimage
-from gui.plots import pg
 
 from .common import controls_beside, hint, scrolling, set_status, snapshot, status_label
 

@@ -1,0 +1,23 @@
+"""ConvScope: see how a convolutional network works.
+
+One import name: the engine is ``convscope.core`` (NumPy only), the window ``convscope.gui``,
+the bundled presets and images ``convscope.assets``; the source folders stay at the top of
+the repository (pyproject.toml maps them under this package). The Python API of the spec::
+
+    from convscope import Network
+"""
+
+from .core import (
+    CATEGORIES,
+    REGISTRY,
+    ConvScopeError,
+    InputSpec,
+    Layer,
+    LayerInfo,
+    Network,
+    Report,
+    fmt_shape,
+)
+
+__all__ = ["CATEGORIES", "REGISTRY", "ConvScopeError", "InputSpec", "Layer", "LayerInfo",
+           "Network", "Report", "fmt_shape"]
