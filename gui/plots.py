@@ -58,3 +58,13 @@ def image_box(widget: pg.GraphicsLayoutWidget, title: str = "", col: int = 0,
     item = pg.ImageItem()
     box.addItem(item)
     return box, item
+
+
+def mosaic_at(viewbox, image, mosaic, scene_pos):
+    """The (tile, y, x) of ``mosaic`` (a core.live Mosaic drawn by ``image`` in ``viewbox``)
+    under a scene position, or None."""
+    if mosaic is None:
+        return None
+    viewbox.updateMatrix()  # a range set since the last paint is applied lazily
+    point = image.mapFromScene(scene_pos)
+    return mosaic.locate(point.x(), point.y())

@@ -12,7 +12,7 @@ from convscope.core.labels import ClassNames, network_class_names
 from convscope.core.live.mosaic import DEFAULT_MAX_PIXELS, tile
 from convscope.core.live.tensors import branch_tensors, shown_layer
 from convscope.core.ops import softmax_forward
-from convscope.gui.plots import MAP_COLOURS, colour_map, image_box, pg, rect_item
+from convscope.gui.plots import MAP_COLOURS, colour_map, image_box, mosaic_at, pg, rect_item
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -249,11 +249,9 @@ class FeatureMapView(QWidget):
 
     def hit(self, scene_pos):
         """Scene position → (channel, y, x) of the full map under it, or None."""
-        if self.mosaic is None or self.stack.currentWidget() is not self.graphics:
+        if self.stack.currentWidget() is not self.graphics:
             return None
-        self.viewbox.updateMatrix()  # a range set since the last paint is applied lazily
-        point = self.image.mapFromScene(scene_pos)
-        found = self.mosaic.locate(point.x(), point.y())
+        found = mosaic_at(self.viewbox, self.image, self.mosaic, scene_pos)
         if found is None:
             return None
         k, y, x = found

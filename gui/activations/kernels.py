@@ -9,7 +9,14 @@ from convscope.core import ConvScopeError
 from convscope.core.live.mosaic import tile, tile_rgb
 from convscope.core.live.tensors import producer, shown_layer
 from convscope.core.live.weights import first_conv
-from convscope.gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg, rect_item
+from convscope.gui.plots import (
+    WEIGHT_COLOURS,
+    colour_map,
+    image_box,
+    mosaic_at,
+    pg,
+    rect_item,
+)
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -203,11 +210,9 @@ class KernelView(QWidget):
     # ------------------------------------------------------------------ pointer
     def hit(self, scene_pos):
         """Scene position → (filter, input channel, i, j), or None."""
-        if self.layout_mosaic is None or self.stack.currentWidget() is not self.graphics:
+        if self.stack.currentWidget() is not self.graphics:
             return None
-        self.viewbox.updateMatrix()  # a range set since the last paint is applied lazily
-        point = self.image.mapFromScene(scene_pos)
-        found = self.layout_mosaic.locate(point.x(), point.y())
+        found = mosaic_at(self.viewbox, self.image, self.layout_mosaic, scene_pos)
         if found is None:
             return None
         k, i, j = found
