@@ -10,20 +10,18 @@ tests/test_gradients.py::test_gradient[<example id>].
 
 from __future__ import annotations
 
-import threading
-import tracemalloc
 from collections import Counter
 from math import prod
 
 import numpy as np
 import pytest
-from convscope.core import REGISTRY, Network, fastconv
+from convscope.core import REGISTRY, Network
 from convscope.core.layers import CATEGORIES, OPS, Elementwise, Example, Layer
 from convscope.core.network import RunContext, iter_layers
 from convscope.core.understand.explain import explain
 from convscope.core.understand.memory import forward_need
 from layer_examples import CASES, build, grid_input, randomise
-from netutil import relative_error
+from netutil import relative_error, traced_peak
 from optional import needs_onnx, needs_torch
 
 TOLERANCE = 1e-4  # relative to the output's scale, as the ONNX round trip
@@ -98,22 +96,8 @@ def _pass_peak(net, report, batch, training) -> int:
     before), in a new thread: without Winograd workspaces from earlier passes."""
     net.ensure_weights(report)
     x = np.random.default_rng(0).standard_normal((batch, *net.input.shape), dtype=np.float32)
-    peak = {}
-
-    def run():
-        fastconv.clear_weight_cache()
-        ctx = RunContext(net, report, training, np.random.default_rng(0))
-        tracemalloc.start()
-        try:
-            ctx.run(net.layers, x)
-            peak["bytes"] = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    return peak["bytes"]
+    ctx = RunContext(net, report, training, np.random.default_rng(0))
+    return traced_peak(lambda: ctx.run(net.layers, x))
 
 
 def check_icon(cls):

@@ -8,36 +8,20 @@ Each measurement runs in a new thread (Winograd's workspaces are per thread, so 
 without them, as a first pass does) with the transformed-weight cache emptied, and counts
 everything the pass needs: the input, the weights made on first use, every allocation."""
 
-import threading
 import tracemalloc
 
 import numpy as np
 import pytest
-from convscope.core import ConvScopeError, Network, fastconv
+from convscope.core import ConvScopeError, Network
 from convscope.core.network import RunContext
 from convscope.core.presets import preset_path
 from convscope.core.understand.memory import forward_need, memory_budget
+from netutil import traced_peak
 
 TOLERANCE = 0.20
 
 
-def measured(work) -> int:
-    """The peak bytes tracemalloc sees while ``work()`` runs in a fresh thread."""
-    peak = {}
-
-    def run():
-        fastconv.clear_weight_cache()
-        tracemalloc.start()
-        try:
-            work()
-            peak["bytes"] = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    return peak["bytes"]
+measured = traced_peak  # the peak bytes tracemalloc sees while work() runs
 
 
 def image_batch(net, batch):

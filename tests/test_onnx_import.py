@@ -10,7 +10,6 @@ with status 2 and writes nothing.
 from __future__ import annotations
 
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from convscope.core.interop.onnx_import import import_file, import_model
 from convscope.core.network import iter_layers
 from convscope.core.presets import preset_path
 from convscope.gui.cli import main
+from netutil import torch_to_onnx
 from optional import HAS_TORCH, requires_torch
 
 onnx = pytest.importorskip("onnx", reason="needs the optional extra convscope[onnx]")
@@ -175,27 +175,6 @@ if HAS_TORCH:  # else the torch half of this file is skipped, and says so
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def torch_to_onnx(model, size, path, preserve=False):
-    """Export with the TorchScript exporter (the dynamo one needs onnxscript, not here)."""
-    torch.manual_seed(0)
-    for module in model.modules():  # statistics that are not the identity
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    model.eval()
-    x = torch.randn(2, 3, size, size)
-    mode = torch.onnx.TrainingMode.PRESERVE if preserve else torch.onnx.TrainingMode.EVAL
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17,
-                          input_names=["image"], output_names=["logits"], training=mode,
-                          dynamic_axes={"image": {0: "batch"}})
-    with torch.no_grad():
-        return x.numpy(), model(x).numpy()
 
 
 def check_same_as_torch(net, x, want):

@@ -13,11 +13,10 @@ permute, layer scale).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from convscope.core.interop.onnx_import import import_model
+from netutil import torch_to_onnx
 from optional import HAS_TORCH, requires_torch
 
 onnx = pytest.importorskip("onnx", reason="needs the optional extra convscope[onnx]")
@@ -263,25 +262,6 @@ def onnx_params(model) -> int:
     return total
 
 
-def export(model, path, size):
-    torch.manual_seed(0)
-    for module in model.modules():  # statistics that are not the identity
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    model.eval()
-    x = torch.randn(2, 3, size, size)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17,
-                          input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "batch"}})  # x.size(1) stays known
-    with torch.no_grad():
-        return x.numpy(), model(x).numpy()
-
-
 def kinds(layers) -> set:
     """Every layer type in ``layers``, blocks' insides too."""
     from convscope.core.network import iter_layers
@@ -305,7 +285,7 @@ def test_todays_cnn_blocks_come_in_whole(tmp_path, name):
     from convscope.core.interop import run_onnx
 
     path = tmp_path / f"{name}.onnx"
-    x, want_torch = export(MODELS[name](), path, 32)
+    x, want_torch = torch_to_onnx(MODELS[name](), 32, path)
     net = import_model(path)
     model = onnx.load(str(path))
     (want,) = run_onnx(model, x).values()

@@ -110,6 +110,11 @@ class Footprint:
     held: tuple = ()
 
 
+def weight_grads(dw, db) -> dict:
+    """A weighted layer's parameter gradients: ``weight``, and ``bias`` when it has one."""
+    return {"weight": dw} if db is None else {"weight": dw, "bias": db}
+
+
 def tensor_bytes(shape, batch: int) -> int:
     """Bytes of a float32 (N, C, H, W) tensor of ``batch`` images of ``shape`` (C, H, W)."""
     return 4 * batch * prod(shape)

@@ -7,7 +7,17 @@ from math import prod
 from .. import fastconv, ops
 from .. import geometry as geo
 from ..fields import Field, count, flag, pair, size
-from .base import Diagnostic, Example, Footprint, Layer, Shaped, op_dict, register, tensor_bytes
+from .base import (
+    Diagnostic,
+    Example,
+    Footprint,
+    Layer,
+    Shaped,
+    op_dict,
+    register,
+    tensor_bytes,
+    weight_grads,
+)
 from .emit import torch_keywords, torch_pair
 from .sizes import FLOOR, _kernel_error, _size_diagnostics
 from .text import Section, axes_lines, mib, n, receptive, shape_words, vol
@@ -161,10 +171,7 @@ class Conv(Layer):
 
     def backward(self, dout, cache, ctx):
         dx, dw, db = ops.conv_backward(dout, cache)
-        grads = {"weight": dw}
-        if db is not None:
-            grads["bias"] = db
-        return dx, grads
+        return dx, weight_grads(dw, db)
 
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """ops.conv_forward: the output; while it runs, the zero-padded copy of the input

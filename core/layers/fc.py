@@ -6,7 +6,7 @@ from math import prod
 
 from .. import ops
 from ..fields import count, flag
-from .base import Example, Footprint, Layer, Shaped, op_dict, register, tensor_bytes
+from .base import Example, Footprint, Layer, Shaped, op_dict, register, tensor_bytes, weight_grads
 from .emit import to_vector
 from .text import Section, n, vol
 
@@ -82,10 +82,7 @@ class FC(Layer):
 
     def backward(self, dout, cache, ctx):
         dx, dw, db = ops.fc_backward(dout, cache)
-        grads = {"weight": dw}
-        if db is not None:
-            grads["bias"] = db
-        return dx, grads
+        return dx, weight_grads(dw, db)
 
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """The output; the input is read flattened as a view."""
