@@ -4,6 +4,7 @@ drag-and-drop sent the way Qt sends it."""
 from __future__ import annotations
 
 import pytest
+from convscope.core.presets import preset_path
 from convscope.gui import recovery
 from convscope.gui.mainwindow import MainWindow
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
@@ -86,6 +87,31 @@ def make_window(qtbot, isolated, dialogs):
     yield make
     for window in windows:  # teardown closes them: no prompt for leftover work
         window.document.undo_stack.setClean()
+
+
+@pytest.fixture
+def start_app(qtbot, isolated, dialogs):
+    """Start the window as ``convscope FILE`` does (gui.app.run): the designer with the file
+    open and shown, its saved layout restored, then its parts added. ``size``: resized
+    before it shows; ``parts=False``: the designer alone."""
+    windows = []
+
+    def start(path=None, parts=True, size=None):
+        window = MainWindow(parts=False)
+        qtbot.addWidget(window)
+        if size is not None:
+            window.resize(*size)
+        window.open_path(str(path or preset_path("lenet5")), quiet=True)
+        window.show()
+        if parts:
+            window.add_parts()
+        windows.append(window)
+        return window
+
+    yield start
+    for window in windows:
+        window.document.undo_stack.setClean()
+        window.close()
 
 
 @pytest.fixture

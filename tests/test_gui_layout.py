@@ -2,29 +2,12 @@
 shown (start-up stays fast), and must still come back where the user left them."""
 
 import pytest
-from convscope.core.presets import preset_path
-from convscope.gui import app
 
 
 @pytest.fixture
-def start(qtbot, isolated, dialogs):
-    windows = []
-
-    def start(parts=True):
-        window = app.create_window(parts=False)
-        qtbot.addWidget(window)
-        window.resize(1600, 1000)
-        window.show()
-        window.open_path(preset_path("lenet5"), quiet=True)
-        if parts:  # after the window is shown, as the app does
-            window.add_parts()
-        windows.append(window)
-        return window
-
-    yield start
-    for window in windows:
-        window.document.undo_stack.setClean()
-        window.close()
+def start(start_app):
+    """The app's start path, at 1600×1000 (``parts=False``: the designer alone)."""
+    return lambda parts=True: start_app(parts=parts, size=(1600, 1000))
 
 
 def shown(window):

@@ -10,23 +10,9 @@ from PySide6.QtCore import QRect, QSize, Qt
 
 
 @pytest.fixture
-def start(qtbot, isolated, dialogs):
-    """Start the window as ``convscope FILE`` does (saved layout restored, plug-ins in)."""
-    windows = []
-
-    def start(path=None):
-        window = app.create_window(parts=False)
-        qtbot.addWidget(window)
-        window.open_path(str(path or preset_path("lenet5")), quiet=True)
-        window.show()
-        window.add_parts()
-        windows.append(window)
-        return window
-
-    yield start
-    for window in windows:
-        window.document.undo_stack.setClean()
-        window.close()
+def start(start_app):
+    """Start the window as ``convscope FILE`` does (saved layout restored, parts in)."""
+    return start_app
 
 
 def inside_screen(window) -> bool:
