@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import ConvScopeError
+from .fileio import atomic_write_bytes
 from .presets import ASSETS, preset_paths, preset_title
 
 LABELS_SUFFIX = ".labels.txt"
@@ -73,9 +74,11 @@ def read_labels(path) -> list[str]:
 
 
 def write_labels(path, names) -> Path:
-    """Write ``names`` one a line (a name's own line breaks become spaces)."""
+    """Write ``names`` one a line (a name's own line breaks become spaces), replacing the
+    file whole (a temporary renamed over it: never half written)."""
     path = Path(path)
-    path.write_text("".join(" ".join(str(n).split()) + "\n" for n in names), "utf-8")
+    atomic_write_bytes(path, "".join(" ".join(str(n).split()) + "\n" for n in names)
+                       .encode("utf-8"))
     return path
 
 

@@ -38,7 +38,6 @@ from convscope.core.datasets import (
     has_sklearn,
     make_data,
 )
-from convscope.core.fileio import atomic_write_bytes
 from convscope.core.imagefolder import (
     MAX_PIXELS,
     ImageFolder,
@@ -48,6 +47,7 @@ from convscope.core.imagefolder import (
     scan_folder,
     stratified_split,
 )
+from convscope.core.labels import labels_path, write_labels
 from convscope.core.live.images import to_display
 from convscope.core.presets import preset_path
 from convscope.core.train import TrainConfig, Trainer
@@ -700,11 +700,11 @@ class TrainingPanel(QWidget):
         net = self.doc.network.copy()
         net.weights_file = None
         names = self._trained_names()
-        labels = path.with_name(f"{path.stem}.labels.txt")
+        labels = labels_path(path)
         try:
             net.save(path, with_weights=True)
             if names:
-                atomic_write_bytes(labels, "".join(f"{n}\n" for n in names).encode("utf-8"))
+                write_labels(labels, names)
         except (ConvScopeError, OSError) as err:
             self._say(f"Not saved: {err}", "error")
             return False
