@@ -272,6 +272,15 @@ POOL_MODES = {
 }
 
 
+def _work_words(layer, info) -> str:
+    """The window work in words, from the one count the table's ops column shows:
+    "559,872 comparisons" (max), "… additions and … divisions" (avg)."""
+    from ..summary import ops_lines  # summary reads the layer registry: imported late
+
+    words = ops_lines(layer.op_counts(info.in_shape, info.out))
+    return " and ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def _explain(info) -> list[Section]:
     layer = info.layer
     mode = layer.get("mode")
@@ -287,7 +296,7 @@ def _explain(info) -> list[Section]:
     sections = [Section("Output size", "\n".join(lines))]
     text = (f"{mode} pooling {what}: {fh}×{fw} windows, {sh} apart. It has no parameters. "
             f"Work: {n(c * ho * wo)} windows × {k} values = {n(c * ho * wo * k)} "
-            f"values {'compared' if mode == 'max' else 'added up'} per image.")
+            f"values read per image, costing {_work_words(layer, info)}.")
     if (sh, sw) < (fh, fw):
         text += (f" The stride {sh} is smaller than the window {fh}, so windows overlap "
                  "(AlexNet's 'overlapping pooling').")
