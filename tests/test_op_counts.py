@@ -171,3 +171,15 @@ def test_summary_csv_markdown_and_table_show_the_ops(alexnet):
 def test_ops_text_is_compact_and_skips_zeros():
     assert ops_text(op_dict(compares=1_234_567, adds=400_000)) == "1.2M cmp · 400K add"
     assert ops_text(op_dict()) == ""
+
+
+def test_pool_explain_states_the_same_work_as_the_ops_column():
+    """VGG16 pool1 reads 64·112·112 windows of 4 values, 3 comparisons each: 2,408,448."""
+    info = one_layer((64, 224, 224), {"type": "pool", "name": "pool1", "kernel": 2,
+                                      "stride": 2})
+    text = " ".join(section.text for section in info.layer.explain(info))
+    assert "802,816 windows × 4 values = 3,211,264 values read" in text
+    assert "costing 2,408,448 comparisons" in text
+    avg = one_layer((1, 4, 4), {"type": "pool", "name": "p", "kernel": 2, "mode": "avg"})
+    text = " ".join(section.text for section in avg.layer.explain(avg))
+    assert "costing 12 additions and 4 divisions" in text  # 4 windows: 3 adds, 1 division
