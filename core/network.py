@@ -379,6 +379,17 @@ class RunContext:
 
 
 # ====================================================================== reading layers
+def check_layer_items(items, place: str, tidy=None) -> list:
+    """Layer dicts from outside a file (the clipboard, a drop) checked as a file's layers
+    are, before they are inserted: nesting and text first, then ``tidy(items)`` (e.g.
+    dropping names a layer cannot take), then every field. Returns the tidied items;
+    raises ConvScopeError."""
+    _check_tree(items)
+    items = tidy(items) if tidy is not None else items
+    read_layers(items, place)
+    return items
+
+
 def read_layers(items, place) -> list:
     if not isinstance(items, list):
         raise ConvScopeError("must be a list of layers", place)

@@ -17,7 +17,7 @@ from convscope.core.paths import (
 from convscope.gui import commands
 from convscope.gui.commands import InsertLayers, MoveLayer, RemoveLayer
 from convscope.gui.document import INPUT
-from convscope.gui.layermime import layers_mime, read_items
+from convscope.gui.layermime import layer_items, layers_mime
 
 
 def selected_path(doc) -> str | None:
@@ -108,7 +108,9 @@ def cut_selected(doc, clipboard) -> bool:
 
 
 def paste(doc, clipboard) -> list[str]:
-    items = read_items(clipboard.mimeData())
+    """Insert the clipboard's layers; ConvScopeError if they cannot be used (nothing is
+    inserted)."""
+    items = layer_items(clipboard.mimeData())
     if not items:
         return []
     kinds = ", ".join(item.get("name") or item["type"] for item in items)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 
-from convscope.core import REGISTRY
-from convscope.core.network import write_layers
+from convscope.core import REGISTRY, ConvScopeError
+from convscope.core.fileio import MAX_JSON_BYTES
+from convscope.core.network import check_layer_items, write_layers
 from convscope.core.paths import name_problem
 from PySide6.QtCore import QMimeData
 
@@ -38,8 +39,27 @@ def layers_mime(items: list[dict], source: dict | None = None) -> QMimeData:
 
 
 def read_items(mime: QMimeData | None) -> list[dict] | None:
-    """The layer dicts a drag or the clipboard holds, or None. Plain text counts when it is
-    JSON of one layer or a list of layers (pasting from a file or a message)."""
+    """The layer dicts a drag or the clipboard holds, or None (none, or unusable ones)."""
+    try:
+        return layer_items(mime)
+    except ConvScopeError:
+        return None
+
+
+def holds_layers(mime: QMimeData | None) -> bool:
+    """Whether Paste has something to do: usable layers, or layers it must refuse (the
+    refusal says why; a disabled Paste would not)."""
+    try:
+        return layer_items(mime) is not None
+    except ConvScopeError:
+        return True
+
+
+def layer_items(mime: QMimeData | None) -> list[dict] | None:
+    """The layer dicts a drag or the clipboard holds, or None when it holds no layers.
+    Plain text counts when it is JSON of one layer or a list of layers (pasting from a file
+    or a message). Layers that cannot be used (a field out of range, nesting too deep, a
+    lone surrogate) raise ConvScopeError, checked as a file's layers are."""
     if mime is None:
         return None
     if mime.hasFormat(MIME_LAYERS):
@@ -48,17 +68,23 @@ def read_items(mime: QMimeData | None) -> list[dict] | None:
         raw = mime.text()
     else:
         return None
+    if len(raw) > MAX_JSON_BYTES:
+        raise ConvScopeError(f"holds {len(raw) >> 20} MB of text; layers are a small JSON "
+                             "text", source="clipboard")
     try:
         data = json.loads(raw)
-    except ValueError:
+    except ValueError:  # not JSON: not layers
         return None
+    except RecursionError:
+        raise ConvScopeError("holds JSON nested too deeply to be layers",
+                             source="clipboard") from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not data:
         return None
     if not all(isinstance(d, dict) and d.get("type") in REGISTRY for d in data):
         return None
-    return _usable_names(data)
+    return check_layer_items(data, "clipboard", tidy=_usable_names)
 
 
 def _usable_names(value):

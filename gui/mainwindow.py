@@ -19,7 +19,7 @@ from convscope.gui import settings as app_settings
 from convscope.gui.document import INPUT, Document
 from convscope.gui.generator import new_from_pattern
 from convscope.gui.inspector import LayerInspector
-from convscope.gui.layermime import default_item, json_files, read_items
+from convscope.gui.layermime import default_item, holds_layers, json_files
 from convscope.gui.palette import LayerPalette
 from convscope.gui.pipeline import PipelineView
 from convscope.gui.summarytable import SummaryPanel
@@ -257,8 +257,8 @@ class MainWindow(QMainWindow):
             doc, clipboard()), keys.Cut, "Cut the selected layer")
         self.copy_action = self._action("Edit", "&Copy", lambda: editing.copy_selected(
             doc, clipboard()), keys.Copy, "Copy the selected layer (as JSON)")
-        self.paste_action = self._action("Edit", "&Paste", lambda: editing.paste(
-            doc, clipboard()), keys.Paste, "Paste layers after the selected one")
+        self.paste_action = self._action("Edit", "&Paste", self.paste, keys.Paste,
+                                         "Paste layers after the selected one")
         self.duplicate_action = self._action(
             "Edit", "D&uplicate", lambda: editing.duplicate_selected(doc),
             QKeySequence("Ctrl+D"), "Insert a copy of the selected layer after it")
@@ -387,7 +387,7 @@ class MainWindow(QMainWindow):
         self.add_branch_action.setEnabled(in_concat)
         self.remove_branch_action.setEnabled(in_concat)
         self.paste_action.setEnabled(
-            read_items(QGuiApplication.clipboard().mimeData()) is not None)
+            holds_layers(QGuiApplication.clipboard().mimeData()))
 
     # ================================================================== files
     def open_path(self, path, quiet: bool = False, ask: bool = True) -> bool:
@@ -476,6 +476,15 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Save:
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
+
+    def paste(self) -> None:
+        """Edit ▸ Paste: layers that cannot be used are refused whole, in one line (stderr
+        and the status bar), nothing inserted."""
+        try:
+            editing.paste(self.document, QGuiApplication.clipboard())
+        except ConvScopeError as err:
+            print(f"convscope: not pasted: {err}", file=sys.stderr)
+            self.statusBar().showMessage(f"Not pasted: {err}", 10000)
 
     def _error(self, title: str, message: str) -> None:
         QMessageBox.critical(self, title, message)

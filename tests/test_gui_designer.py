@@ -5,6 +5,7 @@ Every expected figure here is worked by hand from the notes' rule O = (W − F +
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from pathlib import Path
@@ -969,3 +970,26 @@ def test_right_click_on_a_card_selects_it_and_offers_the_edits(window, monkeypat
     assert not window.paste_action.isEnabled()  # nothing to paste yet
     menu.actions()[4].trigger()  # Delete
     assert [l.name for l in window.document.network.layers] == ["relu1"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"type": "residual", "body": ' * 3000 + "[]" + "}" * 3000, "nested too deeply"),
+    (json.dumps(functools.reduce(lambda inner, _: {"type": "residual", "body": [inner]},
+                                 range(300), {"type": "relu"})), "nested more than 200"),
+    ('{"type": "conv", "filters": 100000000000, "kernel": 3}', "filters 100000000000"),
+    ('[{"type": "relu"}, {"type": "conv", "filters": 4, "kernel": "x"}]',
+     "clipboard[1]: kernel must be a whole number"),
+], ids=["json-3000-deep", "layers-300-deep", "absurd-filters", "bad-kernel"])
+def test_unusable_pasted_layers_are_refused_whole_in_one_line(window, capsys, text, words):
+    """Edit ▸ Paste of layers a file could not hold: one line on stderr and in the status
+    bar naming the clipboard and the problem; nothing inserted, no traceback."""
+    doc = window.document
+    build(window, "conv")
+    mime = QMimeData()
+    mime.setText(text)
+    QApplication.clipboard().setMimeData(mime)
+    window.paste_action.trigger()
+    assert [layer.name for layer in doc.network.layers] == ["conv1"]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err, err
+    assert words in window.statusBar().currentMessage()
