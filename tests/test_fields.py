@@ -123,7 +123,7 @@ def test_the_input_view_draws_a_clipped_field_and_flags_it(qtbot, live):
     overlay = live.input_view.overlay
     assert overlay.rects() == {"field": ((0, 7), (0, 7))}
     assert overlay.flag.isVisible()
-    assert overlay.flag.textItem.toPlainText() == "field 12×12 > 8×8 input: clipped"
+    assert overlay.flag.textItem.toPlainText() == "12×12 > 8×8: clipped"
     text = live.input_view.info.text()
     assert "rows -3..8, cols -3..8 (12×12)" in text
     assert "receptive field 12×12 is larger than the 8×8 input: drawn clipped; 4 px" in text

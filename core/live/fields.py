@@ -22,8 +22,8 @@ from ..network import _chain_to
 from .images import clip_box
 
 # A footprint is one bool per input pixel of its bounding box: refuse absurd ones (a
-# 16384×16384 input's full field) rather than allocate them; the box is drawn instead.
-REACH_LIMIT = 1 << 24
+# 16384×16384 input's full field) rather than walk them; the box is drawn instead.
+REACH_LIMIT = 1 << 23
 
 
 @dataclass(frozen=True)

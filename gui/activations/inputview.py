@@ -198,8 +198,7 @@ class InputView(QWidget):
         flag = ""
         if field.clipped:
             (sh, sw), (h, w) = field.span, field.size
-            flag = f"field {sh}×{sw}" + (f" > {h}×{w} input" if field.larger else "") + \
-                ": clipped"
+            flag = f"{sh}×{sw}" + (f" > {h}×{w}" if field.larger else "") + ": clipped"
         self.overlay.show(foot.window if on_input else None, foot.field, picture, size,
                           reached, flag)
         text = f"{probe.layer} ({probe.y}, {probe.x}) sees the input's {box_text(foot.field)}"

@@ -118,9 +118,13 @@ class WindowOverlay:
         if not text:
             self.flag.setVisible(False)
             return
-        (top, _), (left, _) = box
+        (top, _), (left, right) = box
+        # inside the box and the image: from its left edge when that is the image's, else
+        # leftwards from its right edge
+        toward_right = left > 0
+        self.flag.setAnchor((1, 0) if toward_right else (0, 0))
         self.flag.setText(text)
-        self.flag.setPos(left, top)
+        self.flag.setPos(right + 1 if toward_right else left, top)
         self.flag.setVisible(True)
 
     def _show_reach(self, reach):
