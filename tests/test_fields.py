@@ -99,6 +99,17 @@ def test_a_block_reaches_the_union_of_its_branches():
     assert (8, 8) in r.pixels() and (7, 7) not in r.pixels()
 
 
+def test_a_1x7_and_a_7x1_branch_reach_a_cross():
+    # Inception v3's factorised convs side by side: row 4 ± 3 and column 4 ± 3, the
+    # centre counted once: 7 + 7 − 1 = 13 pixels of a 7×7 span
+    net = tiny([{"type": "concat", "name": "cat", "branches": [
+        [{"type": "conv", "filters": 2, "kernel": [1, 7], "padding": [0, 3]}],
+        [{"type": "conv", "filters": 2, "kernel": [7, 1], "padding": [3, 0]}]]}], size=9)
+    r = reach(net.analyze(), "cat", 4, 4)
+    assert r.count == 13 and r.span == (7, 7)
+    assert r.pixels() == {(4, x) for x in range(1, 8)} | {(y, 4) for y in range(1, 8)}
+
+
 # ============================================================================ on the screen
 @pytest.fixture
 def live(qtbot):

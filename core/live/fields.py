@@ -8,7 +8,8 @@ Two answers, both from the analysis (no forward pass):
 - ``reach``: the exact set of input pixels that reach the output pixel, found by walking a
   boolean footprint back through every layer (each layer ORs one shifted copy per kernel
   tap). A dilated conv reads its taps D pixels apart, so its field has holes: one 3×3 conv
-  with dilation 2 reads 9 pixels of a 5×5 span. Padding positions of a tensor are zeros that
+  with dilation 2 reads 9 pixels of a 5×5 span; a 1×7 branch beside a 7×1 one reaches a
+  cross. Padding positions of a tensor are zeros that
   no earlier pixel reaches, so the footprint is cut to every tensor it passes through.
 """
 
@@ -118,7 +119,7 @@ class Reach:
     def text(self) -> str:
         sh, sw = self.span
         return (f"{self.count:,} of the {sh * sw:,} pixels in its {sh}×{sw} span reach it "
-                f"(dilation leaves holes)")
+                "(drawn filled); no path leads from the others")
 
 
 def reach(report, name: str, y: int, x: int) -> Reach | None:
