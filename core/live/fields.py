@@ -9,8 +9,8 @@ Two answers, both from the analysis (no forward pass):
   boolean footprint back through every layer (each layer ORs one shifted copy per kernel
   tap). A dilated conv reads its taps D pixels apart, so its field has holes: one 3×3 conv
   with dilation 2 reads 9 pixels of a 5×5 span; a 1×7 branch beside a 7×1 one reaches a
-  cross. Padding positions of a tensor are zeros that
-  no earlier pixel reaches, so the footprint is cut to every tensor it passes through.
+  cross. Padding positions of a tensor are zeros that no earlier pixel reaches, so the
+  footprint is cut to every tensor it passes through.
 """
 
 from __future__ import annotations
