@@ -86,3 +86,65 @@ def test_every_layer_of_every_preset_has_an_explanation():
 def test_unknown_layer_is_a_clear_error(alexnet):
     with pytest.raises(ConvScopeError, match="no layer named 'conv9'"):
         explain(alexnet, "conv9")
+
+
+@pytest.fixture(scope="module")
+def googlenet():
+    return Network.load(preset_path("googlenet"), weights=False)
+
+
+def test_inception_3a_branches_by_hand(googlenet):
+    s = sections(googlenet, "inception_3a")
+    # input 28×28×192; 28·28 = 784 positions; depth 64 + 128 + 32 + 32 = 256
+    assert "64 + 128 + 32 + 32 = 256 channels, 28×28×256" in s["What it computes"]
+    branches = s["Each branch"]
+    # 1×1: (192)·64 = 12,288 weights + 64 = 12,352; 784·12,288 = 9,633,792 MACs
+    assert "• branch 1: conv 64 1×1 → 28×28×64: 12,352 params, 9,633,792 MACs" in branches
+    # 3×3: 192·96 + 96 = 18,528 and 9·96·128 + 128 = 110,720: 129,248;
+    # 784·(18,432 + 110,592) = 101,154,816
+    assert ("• branch 2: conv 96 1×1 → conv 128 3×3 p1 → 28×28×128: 129,248 params, "
+            "101,154,816 MACs") in branches
+    # 5×5: 192·16 + 16 = 3,088 and 25·16·32 + 32 = 12,832: 15,920; 784·15,872 = 12,443,648
+    assert "28×28×32: 15,920 params, 12,443,648 MACs" in branches
+    # pool proj: 192·32 + 32 = 6,176; 784·6,144 = 4,816,896
+    assert ("• branch 4: pool max 3×3 /1 p1 → conv 32 1×1 → 28×28×32: 6,176 params, "
+            "4,816,896 MACs") in branches
+    # 12,352 + 129,248 + 15,920 + 6,176 = 163,696;
+    # 9,633,792 + 101,154,816 + 12,443,648 + 4,816,896 = 128,049,152
+    assert "Together: 163,696 params and 128,049,152 MACs" in branches
+    saves = s["What the 1×1 reductions save"]
+    # the 5×5 straight on 192 channels: 25·192·32 + 32 = 153,632 params, 784·153,600 =
+    # 120,422,400 MACs; saved: 153,632 − 15,920 = 137,712 (90 %),
+    # 120,422,400 − 12,443,648 = 107,978,752 (90 %)
+    assert "(5·5·192)·32 + 32 = 153,632 params, 28·28·153,600 = 120,422,400 MACs" in saves
+    assert "saves 137,712 params (90 %) and 107,978,752 MACs (90 %)" in saves
+    assert "(1·1·192)·16 + 16 = 3,088 and (5·5·16)·32 + 32 = 12,832 params" in saves
+    # the 3×3 straight on 192: 9·192·128 + 128 = 221,312 and 784·221,184 = 173,408,256;
+    # saved 221,312 − 129,248 = 92,064 (42 %), 173,408,256 − 101,154,816 = 72,253,440
+    assert "(3·3·192)·128 + 128 = 221,312 params, 28·28·221,184 = 173,408,256 MACs" in saves
+    assert "saves 92,064 params (42 %) and 72,253,440 MACs (42 %)" in saves
+    # the pool projection keeps the block at 256 deep instead of 64 + 128 + 32 + 192 = 416
+    assert "would be 416 channels deep instead of 256" in saves
+    # the block: 163,696 + 92,064 + 137,712 = 393,472 params; 128,049,152 + 72,253,440 +
+    # 107,978,752 = 308,281,344 MACs; 229,776 / 393,472 = 58 %, 180,232,192 / 308,281,344
+    # = 58 %
+    assert ("163,696 params and 128,049,152 MACs as built; with each larger conv straight on "
+            "the 192 input channels 393,472 params and 308,281,344 MACs") in saves
+
+
+def test_residual_sides_by_hand():
+    net = Network.load(preset_path("resnet18"), weights=False)
+    s = sections(net, "layer2_0")
+    sides = s["The two sides"]
+    # body: 9·64·128 = 73,728 + bn 256 + 9·128·128 = 147,456 + bn 256 = 221,696 params;
+    # MACs 28·28·(73,728 + 147,456) = 173,408,256
+    assert ("56×56×64 → 28×28×128; 221,696 params, 173,408,256 MACs") in sides
+    # projection: 1·1·64·128 = 8,192 weights + bn 256 = 8,448; 28·28·8,192 = 6,422,528 MACs,
+    # 6,422,528 / 173,408,256 = 3.7 %
+    assert ("• shortcut: conv 128 1×1 /2 → batchnorm, a projection: 56×56×64 → 28×28×128; "
+            "8,448 params, 6,422,528 MACs, 4 % of the body's MACs") in sides
+    assert "(1·1·64)·128 = 8,192 weights" in sides
+    assert "The join: 28·28·128 = 100,352 additions, no parameters." in sides
+    identity = sections(net, "layer1_0")["The two sides"]
+    assert "• shortcut: the identity, x itself, 56×56×64: 0 params and 0 MACs" in identity
+    assert "56·56·64 = 200,704 additions" in identity

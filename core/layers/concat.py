@@ -8,7 +8,7 @@ from ..errors import ConvScopeError
 from ..fields import Field
 from .base import Diagnostic, Example, Footprint, Shaped, fmt_shape, op_dict, register, tensor_bytes
 from .block import Block
-from .text import Section, vol
+from .text import Section, cost, n, percent, steps, vol
 
 _TORCH_CONCAT = '''
 class Concat(nn.Module):
@@ -133,6 +133,127 @@ def _explain(info) -> list[Section]:
             f"{len(info.branches)} branches see the same input {vol(info.in_shape)}; "
             f"their outputs are stacked along the channels: {depths} = {info.out[0]} "
             f"channels, {vol(info.out)}.")),
+        _branches(info, outs),
+        *_reductions(info, outs),
         Section("Backward pass", "dout is cut along the channels into one piece per branch; "
                 "each branch's dx is added up at the shared input."),
     ]
+
+
+def _branches(info, outs) -> Section:
+    lines = []
+    for k, (branch, out) in enumerate(zip(info.branches, outs), 1):
+        params, macs = cost(branch)
+        lines.append(f"• branch {k}: {steps(branch)} → {vol(out)}: {n(params)} params, "
+                     f"{n(macs)} MACs")
+    params, macs = cost([i for b in info.branches for i in b])
+    lines.append(f"Together: {n(params)} params and {n(macs)} MACs. Stacking the maps adds "
+                 "none: a concatenation has no weights.")
+    return Section("Each branch", "\n".join(lines))
+
+
+def _reductions(info, outs) -> list[Section]:
+    """What each 1×1 conv that narrows the depth saves: the branch as built against the
+    same branch without it (the larger conv straight on the block's input)."""
+    lines, savings = [], []
+    for k, branch in enumerate(info.branches, 1):
+        found = _reduction(branch)
+        if found:
+            text, saved = _saving(k, branch, *found)
+            lines.append(text)
+            savings.append(saved)
+            continue
+        projection = _projection(branch)
+        if projection is not None:
+            depth = info.out[0] - projection.out[0] + projection.in_shape[0]
+            lines.append(
+                f"• branch {k}: the 1×1 conv after the pool projects {projection.in_shape[0]} "
+                f"channels to {projection.out[0]} ({n(projection.params)} params); without "
+                f"it the pool would pass all {projection.in_shape[0]} on and the block would "
+                f"be {depth} channels deep instead of {info.out[0]}, making every layer that "
+                "reads it larger.")
+    if not lines:
+        return []
+    if savings:
+        lines.append(_block_saving(info, savings))
+    return [Section("What the 1×1 reductions save", "\n".join(lines))]
+
+
+def _block_saving(info, savings) -> str:
+    params, macs = cost([i for b in info.branches for i in b])
+    without_p = params + sum(p for p, _ in savings)
+    without_m = macs + sum(m for _, m in savings)
+    return (f"The whole block: {n(params)} params and {n(macs)} MACs as built; with each "
+            f"larger conv straight on the {info.in_shape[0]} input channels {n(without_p)} "
+            f"params and {n(without_m)} MACs. The reductions save "
+            f"{percent(without_p - params, without_p)} of the params and "
+            f"{percent(without_m - macs, without_m)} of the MACs.")
+
+
+def _weighted(branch):
+    """The branch's layers that shape or weigh, with the element-wise ones between them."""
+    return [i for i in branch if not (i.layer.THIN and not i.params)]
+
+
+def _reduction(branch):
+    """(reduce, big) when the branch opens with a 1×1 conv that narrows the depth right
+    before a larger conv (element-wise layers between them allowed), else None."""
+    work = _weighted(branch)
+    if len(work) < 2:
+        return None
+    reduce, big = work[0], work[1]
+    if reduce.type != "conv" or big.type != "conv" or reduce.out is None or big.out is None:
+        return None
+    one = reduce.layer.pair("kernel") == (1, 1) and reduce.layer.pair("stride") == (1, 1)
+    larger = big.layer.pair("kernel") != (1, 1)
+    plain = reduce.layer.values["groups"] == 1 and big.layer.values["groups"] == 1
+    if one and larger and plain and reduce.out[0] < reduce.in_shape[0]:
+        return reduce, big
+    return None
+
+
+def _projection(branch):
+    """The 1×1 conv right after a branch's opening pool (inception's pool projection)."""
+    work = _weighted(branch)
+    if len(work) >= 2 and work[0].type == "pool" and work[1].type == "conv" and \
+            work[1].layer.pair("kernel") == (1, 1) and work[1].out is not None and \
+            work[1].out[0] < work[1].in_shape[0]:
+        return work[1]
+    return None
+
+
+def _conv_params(i, cin=None) -> tuple[str, int, int]:
+    """A conv's parameters worked out ("(5·5·16)·32 + 32"), its weights and parameters,
+    on ``cin`` input channels (its own by default)."""
+    kh, kw = i.layer.pair("kernel")
+    cin = i.in_shape[0] if cin is None else cin
+    f = i.out[0]
+    weights = kh * kw * cin * f
+    biases = i.params - i.weights
+    text = f"({kh}·{kw}·{cin})·{f}" + (f" + {biases}" if biases else "")
+    return text, weights, weights + biases
+
+
+def _saving(k, branch, reduce, big):
+    """The sentence for branch ``k`` and what the reduction saves (params, MACs)."""
+    cin, r = reduce.in_shape[0], reduce.out[0]
+    kh, kw = big.layer.pair("kernel")
+    (_, h1, w1), (_, h2, w2) = reduce.out, big.out
+    r_text, _, r_params = _conv_params(reduce)
+    b_text, _, b_params = _conv_params(big)
+    d_text, d_weights, d_params = _conv_params(big, cin)
+    d_macs = d_weights * h2 * w2
+    params, macs = cost(branch)
+    between = sum(i.params for i in branch[branch.index(reduce) + 1:branch.index(big)])
+    without_p = params - r_params - between - b_params + d_params
+    without_m = macs - reduce.macs - big.macs + d_macs
+    text = (f"• branch {k}: the 1×1 conv takes {cin} channels to {r} before the {kh}×{kw} "
+            f"conv. As built: {r_text} = {n(r_params)} and {b_text} = {n(b_params)} params; "
+            f"{h1}·{w1}·{n(reduce.weights)} + {h2}·{w2}·{n(big.weights)} = "
+            f"{n(reduce.macs + big.macs)} MACs. The {kh}×{kw} conv straight on the {cin} "
+            f"channels: {d_text} = {n(d_params)} params, {h2}·{w2}·{n(d_weights)} = "
+            f"{n(d_macs)} MACs. The branch: {n(params)} params and {n(macs)} MACs against "
+            f"{n(without_p)} and {n(without_m)}; the reduction saves "
+            f"{n(without_p - params)} params ({percent(without_p - params, without_p)}) "
+            f"and {n(without_m - macs)} MACs ({percent(without_m - macs, without_m)}).")
+    return text, (without_p - params, without_m - macs)

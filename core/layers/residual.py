@@ -8,7 +8,7 @@ from math import prod
 from ..fields import Field, choice
 from .base import Diagnostic, Example, Footprint, Shaped, fmt_shape, op_dict, register, tensor_bytes
 from .block import Block
-from .text import Section, flat, n, vol
+from .text import Section, cost, flat, n, percent, steps, vol
 
 _TORCH_RESIDUAL = '''
 class Residual(nn.Module):
@@ -253,12 +253,53 @@ def _explain(info) -> list[Section]:
             f"output = body(x) + shortcut(x): the body's {len(body)} layers and {kind}, "
             f"both {vol(info.out)}, added value by value. Parameters inside: "
             f"{n(params)}.")),
+        _sides(info),
         Section("Backward pass", (
             "The + hands dout unchanged to both sides, and the two gradients are added where "
             "they fork at x. Through an identity shortcut the gradient reaches earlier "
             "layers without passing any weights, which is why very deep ResNets still "
             "train.")),
     ]
+
+
+def _sides(info) -> Section:
+    """The shapes that meet at the join, what each side costs, and the join's own work."""
+    body, shortcut = info.branches
+    sign = info.layer.join_label()
+    b_params, b_macs = cost(body)
+    lines = [f"• body: {steps(body)}: {vol(info.in_shape)} → {vol(_end(info, body))}; "
+             f"{n(b_params)} params, {n(b_macs)} MACs"]
+    if not shortcut:
+        lines.append(
+            f"• shortcut: the identity, x itself, {vol(info.in_shape)}: 0 params and 0 MACs. "
+            "It has nothing to learn and nothing to compute: the input is read a second "
+            "time and joined as it is. That is why it is free"
+            + (", and why it needs the body to keep the input's shape." if sign == "+"
+               else "."))
+    else:
+        s_params, s_macs = cost(shortcut)
+        convs = [i for i in flat(shortcut) if i.type == "conv"]
+        worked = "; ".join(_conv_weights(i) for i in convs)
+        share = f", {percent(s_macs, b_macs)} of the body's MACs" if b_macs else ""
+        lines.append(
+            f"• shortcut: {steps(shortcut)}, a projection: {vol(info.in_shape)} → "
+            f"{vol(_end(info, shortcut))}; {n(s_params)} params, {n(s_macs)} MACs{share}"
+            + (f" ({worked})" if worked else "") + ". It is there because the body changes "
+            "the shape; an identity would cost nothing.")
+    c, h, w = info.out
+    work = "additions" if sign == "+" else "multiplications"
+    lines.append(f"The join: {h}·{w}·{c} = {n(c * h * w)} {work}, no parameters.")
+    return Section("The two sides", "\n".join(lines))
+
+
+def _end(info, side):
+    return side[-1].out if side else info.in_shape
+
+
+def _conv_weights(i) -> str:
+    kh, kw = i.layer.pair("kernel")
+    cin = i.in_shape[0] // i.layer.values["groups"]
+    return f"{i.name}: ({kh}·{kw}·{cin})·{i.out[0]} = {n(i.weights)} weights"
 
 
 def _explain_mul(info, kind, params) -> list[Section]:
@@ -283,6 +324,7 @@ def _explain_mul(info, kind, params) -> list[Section]:
         Section("What it computes", (
             f"output = body(x) × shortcut(x): the body's {len(info.branches[0])} layers and "
             f"{kind}; {how}. Parameters inside: {n(params)}.")),
+        _sides(info),
         Section("Backward pass", (
             "The × hands each side dout times the other side's output (the product rule). "
             f"{spread} are added where they fork at x.")),

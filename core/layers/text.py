@@ -86,3 +86,25 @@ def flat(infos):
         yield i
         for b in i.branches:
             yield from flat(b)
+
+
+def cost(infos) -> tuple[int, int]:
+    """(params, MACs) of a sequence, blocks' insides included."""
+    infos = list(flat(infos))
+    return sum(i.params for i in infos), sum(i.macs for i in infos)
+
+
+def steps(infos) -> str:
+    """A sequence in a few words, ``conv 96 1×1 → conv 128 3×3 p1``: the layers that shape
+    or weigh (element-wise layers without parameters left out), an empty one "identity"."""
+    words = []
+    for i in infos:
+        if i.layer.THIN and not i.params:
+            continue
+        text = i.layer.describe() if not i.layer.THIN else ""
+        words.append(f"{i.type} {text}".strip())
+    return " → ".join(words) if words else "identity"
+
+
+def percent(part, whole) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "–"

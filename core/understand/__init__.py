@@ -8,5 +8,6 @@ Each module has a small function API that returns plain data for the GUI's panel
 - ``saliency``: ``saliency`` → gradient of a class score or unit w.r.t. the input
 - ``featureviz``: ``visualize_channels`` → inputs that excite each channel most
 - ``explain``: ``explain(net, layer_name)`` → sections of worked arithmetic
-- ``compare``: ``compare(net_a, net_b)`` → rows side by side and totals
+- ``compare``: ``compare(net_a, net_b)`` → rows paired by structure (gaps where one has no
+  counterpart, differing figures with their deltas) and totals
 """

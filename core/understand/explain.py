@@ -4,8 +4,11 @@ do it with pencil and paper from the notes.
 ``explain(net, "conv1")`` returns a list of ``Section(title, text)``: what the layer does, its
 output size per axis, parameters, multiply–accumulates, the im2col matrix product, the
 receptive field, what a 1×1 conv mixes, what dilation does, each pooling mode, and how the
-backward pass works. Numbers are plugged in: counts with thousands separators (``34,944``),
-shapes with ``×`` and no separators (``96×363``).
+backward pass works. A block adds its parts' figures: an inception (concat) block each
+branch's output, parameters and MACs and what its 1×1 reductions save against the larger conv
+straight on the input; a residual block the two sides that are added, what a projection
+shortcut costs and why the identity is free. Numbers are plugged in: counts with thousands
+separators (``34,944``), shapes with ``×`` and no separators (``96×363``).
 """
 
 from __future__ import annotations

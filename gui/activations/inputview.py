@@ -1,11 +1,14 @@
 """The input image (mean/std undone for the eye), a chooser of the bundled samples, open or
-drop any image file; the clicked pixel's receptive field and kernel window drawn on it."""
+drop any image file; the clicked pixel's receptive field and kernel window drawn on it: the
+field cut to the image and flagged when it does not fit, and the pixels that really reach
+the output when dilation leaves holes in it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from convscope.core import ConvScopeError
+from convscope.core.live.fields import on_image, reach
 from convscope.core.live.images import box_text, display_image
 from convscope.gui.plots import image_box, pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
@@ -190,11 +193,19 @@ class InputView(QWidget):
         on_input = foot.source == "input"
         rgb = self.doc.image.shape[0] == 3
         picture = weight_picture(foot.step, None if rgb else 0) if on_input else None
-        self.overlay.show(foot.window if on_input else None, foot.field, picture, size)
+        field = on_image(foot.field, size)
+        reached = reach(result.report, probe.layer, probe.y, probe.x)
+        flag = ""
+        if field.clipped:
+            (sh, sw), (h, w) = field.span, field.size
+            flag = f"{sh}×{sw}" + (f" > {h}×{w}" if field.larger else "") + ": clipped"
+        self.overlay.show(foot.window if on_input else None, foot.field, picture, size,
+                          reached, flag)
         text = f"{probe.layer} ({probe.y}, {probe.x}) sees the input's {box_text(foot.field)}"
-        (t, b), (l, r) = foot.field
-        if t < 0 or l < 0 or b >= size[0] or r >= size[1]:
-            text += "; part of it is padding (drawn clipped to the image)"
+        if field.clipped:
+            text += f"; {field.text()}"
+        if reached is not None and reached.holes:
+            text += f"; {reached.text()}"
         if on_input:
             text += f"; its kernel window: {box_text(foot.window)}"
         self.info.setText(text)

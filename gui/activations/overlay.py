@@ -1,7 +1,9 @@
 """The kernel's footprint, drawn over a map: the window of the clicked output pixel (F×F with
 stride, padding and dilation: drawn where it really is, partly in the padding if it is), the
 whole receptive field on the input (clipped to the image for drawing, its numbers unclipped
-in the text), and the kernel's weights painted on the taps they multiply.
+in the text, and flagged on the picture when it is clipped), the input pixels that really
+reach the output when a dilated field has holes (one picture, a cell per pixel), and the
+kernel's weights painted on the taps they multiply.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from PySide6.QtCore import QRectF
 
 WINDOW_COLOUR = (255, 60, 60)
 FIELD_COLOUR = (255, 210, 0)
+CLIPPED_COLOUR = (255, 140, 0)  # a field drawn cut to the image
 WEIGHT_ALPHA = 190
+REACH_COLOUR = (0, 190, 255)  # the pixels that reach the output: apart from the field's box
+REACH_ALPHA = 170
 
 
 @dataclass
@@ -56,26 +61,51 @@ def weight_picture(step: Step, channel_index: int | None) -> np.ndarray | None:
     return out
 
 
+def reach_picture(mask: np.ndarray) -> np.ndarray:
+    """RGBA (h, w, 4) of a footprint: a colour on the pixels that reach the output,
+    transparent on the holes between them."""
+    out = np.zeros(mask.shape + (4,), np.uint8)
+    out[mask] = REACH_COLOUR + (REACH_ALPHA,)
+    return out
+
+
 class WindowOverlay:
-    """The rectangles and the weight picture on one ViewBox."""
+    """The rectangles, the footprint picture, the clipping flag and the weight picture on one
+    ViewBox."""
 
     def __init__(self, viewbox):
         self.field_rect = rect_item(FIELD_COLOUR, 2, dashed=True)
         self.window_rect = rect_item(WINDOW_COLOUR, 2)
         self.weights = pg.ImageItem()
         self.weights.setZValue(5)
-        self.weights.setVisible(False)
-        for item in (self.field_rect, self.window_rect, self.weights):
+        self.reach = pg.ImageItem()
+        self.reach.setZValue(4)
+        self.flag = pg.TextItem(color=CLIPPED_COLOUR, fill=(0, 0, 0, 170), anchor=(0, 0))
+        self.flag.setZValue(11)
+        for item in self._items():
+            item.setVisible(False)
             viewbox.addItem(item)
 
+    def _items(self):
+        return (self.field_rect, self.window_rect, self.weights, self.reach, self.flag)
+
     def clear(self):
-        for item in (self.field_rect, self.window_rect, self.weights):
+        for item in self._items():
             item.setVisible(False)
 
-    def show(self, window=None, field=None, picture=None, size=None):
-        """``window`` drawn unclipped; ``field`` clipped to ``size`` (h, w) for drawing."""
+    def show(self, window=None, field=None, picture=None, size=None, reach=None, flag=""):
+        """``window`` drawn unclipped; ``field`` clipped to ``size`` (h, w) for drawing, in
+        the clipped colour with ``flag`` written at its corner when it does not fit;
+        ``reach`` (core.live.fields.Reach) painted when its field has holes."""
+        shown = clip_box(field, *size) if field is not None else None
+        set_box(self.field_rect, shown)
+        clipped = shown is not None and shown != tuple(tuple(a) for a in field)
+        pen = self.field_rect.pen()
+        pen.setColor(pg.mkColor(CLIPPED_COLOUR if clipped else FIELD_COLOUR))
+        self.field_rect.setPen(pen)
+        self._show_flag(flag if clipped else "", shown)
+        self._show_reach(reach)
         set_box(self.window_rect, window)
-        set_box(self.field_rect, clip_box(field, *size) if field is not None else None)
         if picture is None or window is None:
             self.weights.setVisible(False)
             return
@@ -83,6 +113,28 @@ class WindowOverlay:
         self.weights.setImage(picture, levels=(0, 255), autoLevels=False)
         self.weights.setRect(QRectF(left, top, picture.shape[1], picture.shape[0]))
         self.weights.setVisible(True)
+
+    def _show_flag(self, text, box):
+        if not text:
+            self.flag.setVisible(False)
+            return
+        (top, _), (left, right) = box
+        # inside the box and the image: from its left edge when that is the image's, else
+        # leftwards from its right edge
+        toward_right = left > 0
+        self.flag.setAnchor((1, 0) if toward_right else (0, 0))
+        self.flag.setText(text)
+        self.flag.setPos(right + 1 if toward_right else left, top)
+        self.flag.setVisible(True)
+
+    def _show_reach(self, reach):
+        if reach is None or not reach.holes:
+            self.reach.setVisible(False)
+            return
+        h, w = reach.mask.shape
+        self.reach.setImage(reach_picture(reach.mask), levels=(0, 255), autoLevels=False)
+        self.reach.setRect(QRectF(reach.left, reach.top, w, h))
+        self.reach.setVisible(True)
 
     def rects(self) -> dict:
         """What is drawn, as inclusive boxes in map pixels (for tests and exports)."""
@@ -93,6 +145,15 @@ class WindowOverlay:
                 out[key] = ((round(r.top()), round(r.bottom()) - 1),
                             (round(r.left()), round(r.right()) - 1))
         return out
+
+    def reach_cells(self) -> np.ndarray | None:
+        """The drawn footprint as input pixel coordinates (row, col), one per painted cell
+        (None when none is drawn): read back from the picture, for tests."""
+        if not self.reach.isVisible():
+            return None
+        r = self.reach.mapRectToParent(self.reach.boundingRect())
+        rows, cols = np.nonzero(self.reach.image[..., 3] > 0)
+        return np.stack([rows + round(r.top()), cols + round(r.left())], axis=1)
 
 
 def footprint(result, probe) -> Footprint | None:

@@ -1,6 +1,11 @@
 """Compare two architectures side by side, layer by layer and in total
 (core.understand.compare): the current network against a preset or a file, or the notes'
-example of one 7×7 conv against three stacked 3×3 convs."""
+example of one 7×7 conv against three stacked 3×3 convs.
+
+The layer table pairs the layers by structure (a layer one network lacks is a row with a
+gap on its side), colours the B cells that differ from A and writes the delta in them; its
+columns are fitted to the panel so both sides show without scrolling sideways. The totals
+are the second tab."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from convscope.core.presets import preset_paths, preset_title
 from convscope.core.summary import short
 from convscope.core.understand.compare import compare, example_7x7_vs_3x3
 from convscope.core.understand.memory import fmt_bytes
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -20,9 +25,9 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -31,7 +36,10 @@ from .common import hint, set_status, status_label
 
 CURRENT = "current"
 FILE = "file"
-SIDE_COLUMNS = ("Layer", "Output", "Params", "Memory", "MACs", "RF")
+# per side: (header, the CompareRow figure whose difference colours the cell)
+SIDE_COLUMNS = (("Layer", ("type", "describe")), ("Output", ("output",)),
+                ("Params", ("params",)), ("MACs", ("macs",)), ("RF", ("receptive_field",)))
+NAME_WIDTH = (70, 220)  # the layer columns share what the figures leave, within these
 TOTALS = (("params", "Parameters", "count"), ("weights", "Weights", "count"),
           ("activations", "Activations (values)", "count"),
           ("forward_bytes", "Forward memory / image", "bytes"),
@@ -39,6 +47,9 @@ TOTALS = (("params", "Parameters", "count"), ("weights", "Weights", "count"),
           ("macs", "MACs / image", "count"), ("depth", "Layers with weights", "plain"),
           ("receptive_field", "Receptive field", "rf"))
 SHADE = QColor(238, 242, 248)
+DIFFERS = QColor(255, 224, 178)  # a B cell whose figure is not A's
+ONLY = QColor(214, 236, 214)  # the side that has a layer the other lacks
+GAP = QColor(226, 226, 226)  # the side that lacks it
 
 
 def _value(value, kind) -> str:
@@ -50,6 +61,32 @@ def _value(value, kind) -> str:
         return f"{value:,}"
     if kind == "rf":
         return f"{value[0]}×{value[1]}"
+    return str(value)
+
+
+def _rows_text(rows) -> str:
+    """How the layers paired up, in a sentence."""
+    paired = [r for r in rows if not r.gap]
+    differ = sum(1 for r in paired if r.diffs)
+    only_a = sum(1 for r in rows if r.b is None)
+    only_b = sum(1 for r in rows if r.a is None)
+    return (f"{len(paired)} layers paired by structure ({differ} differ, coloured), "
+            f"{only_a} only in A, {only_b} only in B.")
+
+
+def _signed(value: int) -> str:
+    return ("+" if value > 0 else "−") + short(abs(value), 3)
+
+
+def _shown(key, value) -> str:
+    if value is None:
+        return "–"
+    if key == "receptive_field":
+        return f"{value[0]}×{value[1]}"
+    if key == "output":
+        return shape_text(value)
+    if isinstance(value, int):
+        return f"{value:,}"
     return str(value)
 
 
@@ -80,31 +117,30 @@ class ComparePanel(QWidget):
                              suffix=" px")
         self.compare_button = QPushButton("Compare", objectName="compareRun")
         self.compare_button.clicked.connect(self.compare_chosen)
+        # one row of controls: the panel sits in a short dock, its rows are for the table
         bar = QHBoxLayout()
         bar.addWidget(self.side_a, 1)
         bar.addWidget(hint("against"))
         bar.addWidget(self.side_b, 1)
         bar.addWidget(self.compare_button)
-        example = QHBoxLayout()
-        example.addWidget(hint("or the notes' example:"))
-        example.addWidget(self.example_button)
-        example.addWidget(self.channels)
-        example.addWidget(self.size)
-        example.addStretch(1)
+        bar.addSpacing(12)
+        bar.addWidget(hint("or"))
+        bar.addWidget(self.example_button)
+        bar.addWidget(self.channels)
+        bar.addWidget(self.size)
         self.status = status_label("compareStatus")
         self.totals = self._table("compareTotals")
         self.table = self._table("compareTable")
-        splitter = QSplitter()
-        splitter.addWidget(self.totals)
-        splitter.addWidget(self.table)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([340, 900])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.viewport().installEventFilter(self)  # refit when its width changes
+        self.tabs = QTabWidget(objectName="compareTabs")
+        self.tabs.addTab(self.table, "Layer by layer")
+        self.tabs.addTab(self.totals, "Totals")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
-        layout.addLayout(example)
         layout.addWidget(self.status)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.tabs, 1)
         set_status(self.status, "Choose two networks and press Compare, or try the notes' "
                    "example.")
 
@@ -159,6 +195,8 @@ class ComparePanel(QWidget):
             return False
         ok = self.show_pair(*nets)
         self.mode = "chosen" if ok else self.mode
+        if ok:
+            self.tabs.setCurrentWidget(self.table)
         return ok
 
     def show_example(self, channels: int | None = None, size: int | None = None) -> bool:
@@ -167,6 +205,7 @@ class ComparePanel(QWidget):
         ok = self.show_pair(one, three)
         if ok:
             self.mode = "example"
+            self.tabs.setCurrentWidget(self.totals)  # its argument is in the totals
             c = channels or self.channels.value()
             set_status(self.status, f"Both see a 7×7 window of the input. One 7×7 conv: "
                        f"49·C² = {49 * c * c:,} weights; three 3×3 convs: 3·9·C² = "
@@ -187,7 +226,8 @@ class ComparePanel(QWidget):
         set_status(self.status, f"{comparison.name_a}: {short(t['params']['a'], 3)} params, "
                    f"{short(t['macs']['a'], 3)} MACs · {comparison.name_b}: "
                    f"{short(t['params']['b'], 3)} params, {short(t['macs']['b'], 3)} MACs"
-                   + (f" (×{ratio:.2f} the parameters)" if ratio else ""))
+                   + (f" (×{ratio:.2f} the parameters)" if ratio else "")
+                   + f". {_rows_text(comparison.rows)}")
         return True
 
     def _document_changed(self):
@@ -199,7 +239,8 @@ class ComparePanel(QWidget):
     def _fill(self, comparison):
         self._fill_totals(comparison)
         table = self.table
-        headers = ["#"] + [f"A: {h}" for h in SIDE_COLUMNS] + [f"B: {h}" for h in SIDE_COLUMNS]
+        headers = ["#"] + [f"A: {h}" for h, _ in SIDE_COLUMNS] + \
+            [f"B: {h}" for h, _ in SIDE_COLUMNS]
         table.clear()
         table.setColumnCount(len(headers))
         table.setHorizontalHeaderLabels(headers)
@@ -207,11 +248,60 @@ class ComparePanel(QWidget):
         for r, row in enumerate(comparison.rows):
             table.setItem(r, 0, self._item(str(row.index + 1)))
             for side, start in ((row.a, 1), (row.b, 1 + len(SIDE_COLUMNS))):
-                for c, text in enumerate(self._side_cells(side)):
-                    item = self._item(text, right=c >= 2)
-                    if start > 1:
-                        item.setBackground(QBrush(SHADE))
+                for c, (text, tip) in enumerate(self._side_cells(side)):
+                    item = self._item(text, right=c >= 1)
+                    item.setToolTip(tip)
+                    item.setBackground(QBrush(self._colour(row, side, start)))
                     table.setItem(r, start + c, item)
+            for c, (_, keys) in enumerate(SIDE_COLUMNS):
+                for key in keys:
+                    if key in row.diffs:
+                        self._mark(table.item(r, 1 + len(SIDE_COLUMNS) + c), row, key)
+                        break
+        self.fit_columns()
+
+    @staticmethod
+    def _colour(row, side, start) -> QColor:
+        if row.gap:
+            return ONLY if side is not None else GAP
+        return SHADE if start > 1 else QColor(Qt.GlobalColor.white)
+
+    @staticmethod
+    def _mark(item, row, key):
+        """Colour a B cell that differs from A and write the delta in it."""
+        item.setBackground(QBrush(DIFFERS))
+        delta = row.diffs[key]
+        was = _shown(key, row.a[key])
+        item.setToolTip(f"{item.toolTip()}\nA: {was}")
+        if isinstance(delta, int):
+            item.setText(f"{item.text()} ({_signed(delta)})")
+        elif key == "receptive_field":
+            item.setText(f"{item.text()} ({_signed(delta[0])})")
+        elif key == "output":  # the axes that changed: "C −32"
+            moved = [f"{axis} {_signed(d)}" for axis, d in zip("CHW", delta) if d]
+            item.setText(f"{item.text()} ({', '.join(moved)})")
+
+    def fit_columns(self):
+        """Share the viewport's width: the figures take what they need, the two layer
+        columns split the rest (within NAME_WIDTH), so both sides show side by side."""
+        table = self.table
+        if table.columnCount() == 0:
+            return
+        header = table.horizontalHeader()
+        names = (1, 1 + len(SIDE_COLUMNS))
+        for c in range(table.columnCount()):
+            if c not in names:
+                table.resizeColumnToContents(c)
+        used = sum(header.sectionSize(c) for c in range(table.columnCount()) if c not in names)
+        room = table.viewport().width() - used - 2
+        width = max(NAME_WIDTH[0], min(NAME_WIDTH[1], room // 2))
+        for c in names:
+            header.resizeSection(c, width)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Resize and obj is self.table.viewport():
+            self.fit_columns()
+        return False
 
     def _fill_totals(self, comparison):
         table = self.totals
@@ -233,15 +323,18 @@ class ComparePanel(QWidget):
 
     @staticmethod
     def _side_cells(side) -> list:
+        """(text, tooltip) per column of one side; a gap is empty."""
         if side is None:
-            return [""] * len(SIDE_COLUMNS)
+            return [("", "no counterpart: this network has no such layer here")] + \
+                [("", "")] * (len(SIDE_COLUMNS) - 1)
         name = ("  " * side["depth"]) + side["name"] + (f" ({side['describe']})"
                                                         if side["describe"] else "")
-        rf = side["receptive_field"]
-        return [name, shape_text(side["output"]), f"{side['params']:,}",
-                fmt_bytes(4 * side["activations"]) if side["activations"] else "–",
-                f"{side['macs']:,}" if side["macs"] else "–",
-                f"{rf[0]}×{rf[1]}" if rf else "–"]
+        memory = fmt_bytes(4 * side["activations"]) if side["activations"] else "in place"
+        return [(name, f"{side['name']}: {side['type']} {side['describe']} ({side['path']})"),
+                (shape_text(side["output"]), f"{_shown('output', side['output'])}, {memory}"),
+                (short(side["params"], 3), f"{side['params']:,} params"),
+                (short(side["macs"], 3) if side["macs"] else "–", f"{side['macs']:,} MACs"),
+                (_shown("receptive_field", side["receptive_field"]), "receptive field")]
 
     @staticmethod
     def _item(text: str, right: bool = False) -> QTableWidgetItem:
