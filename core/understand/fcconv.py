@@ -165,14 +165,15 @@ def _stride_before(report, head_info):
 
 
 # ============================================================================ checking it
-def check_equivalence(net: Network, converted: Network, x) -> dict:
+def check_equivalence(net: Network, converted: Network, x, should_stop=None) -> dict:
     """Run both networks on ``x`` (N, C, H, W) at the original input size.
 
     Returns {"max_abs": largest |difference| of the final outputs, "scale": largest |output|
     of the original, "max_rel": max_abs / scale, "output_shape": (N, K, 1, 1)}.
+    ``should_stop`` is asked between layers (Cancelled).
     """
-    a = _final(net, x)
-    b = _final(converted, x)
+    a = _final(net, x, should_stop)
+    b = _final(converted, x, should_stop)
     if a.shape != b.shape:
         raise ConvScopeError(f"the outputs differ in shape: {a.shape} vs {b.shape}", "FC→CONV")
     diff = float(np.abs(a.astype(np.float64) - b).max())
@@ -181,8 +182,8 @@ def check_equivalence(net: Network, converted: Network, x) -> dict:
             "output_shape": tuple(a.shape)}
 
 
-def _final(net, x):
-    return net.forward(x)[net.layers[-1].name]
+def _final(net, x, should_stop=None):
+    return net.forward(x, should_stop=should_stop)[net.layers[-1].name]
 
 
 def _size_pair(size) -> tuple[int, int]:

@@ -140,6 +140,7 @@ class FcConvPanel(QWidget):
         self.size = QSpinBox(objectName="fcSize", minimum=8, maximum=2048, value=384,
                              suffix=" px")
         self.size.setToolTip("The larger image the converted network slides over")
+        self.size.valueChanged.connect(lambda _v: self.preview())
         self.run_button = QPushButton("Run on the larger image", objectName="fcRun",
                                       enabled=False)
         self.run_button.clicked.connect(lambda: self.run_larger())
@@ -169,19 +170,24 @@ class FcConvPanel(QWidget):
         self.status = status_label("fcStatus")
         self.text = QTextBrowser(objectName="fcText")
         self._build_views()
-        right = QWidget()
-        column = QVBoxLayout(right)
+        # left: the figures of what is selected, then the whole story; right: the pictures
+        left = QWidget()
+        column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(self.graphics, 1)
         self.arithmetic = status_label("fcArithmetic")  # the map and the window's numbers
         self.cell_info = status_label("fcCell")  # the selected cell, its crop, both scores
         self.shift_info = status_label("fcShifted")  # the shifted passes' arithmetic
         for label in (self.arithmetic, self.cell_info, self.shift_info):
             column.addWidget(label)
+        column.addWidget(self.text, 1)
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.graphics, 1)
         column.addWidget(hint("Click a cell of a grid to outline its crop; click the picture "
                               "to find the cells whose crops hold that pixel."))
         splitter = QSplitter()
-        splitter.addWidget(self.text)
+        splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setSizes([550, 850])
         layout = QVBoxLayout(self)
@@ -260,6 +266,7 @@ class FcConvPanel(QWidget):
         except ConvScopeError:
             pass
         self.result = None
+        self.preview()
         self._show_text()
         self.converted.emit(conversion)
         return self.run_larger(filled)
@@ -288,6 +295,22 @@ class FcConvPanel(QWidget):
         set_status(self.status, "Working on the worker thread…")
         self.runner.submit("fcconv", job)
         return True
+
+    def preview(self) -> None:
+        """The map and window arithmetic at the chosen size, by analysis only (shown at once,
+        before the pass ends; VGG16 at 384: pool5 12×12×512, a 6×6 grid)."""
+        if self.original is None:
+            return
+        if self.result is not None and self.result["size"][0] == self.size.value():
+            self.arithmetic.setText(self._arithmetic(self.result["head"], self.result["size"]))
+            return
+        size = self.size.value()
+        try:
+            head = head_window(self.original, size)
+        except ConvScopeError as err:
+            self.arithmetic.setText(f"At {size}×{size}: {err}")
+            return
+        self.arithmetic.setText(self._arithmetic(head, (size, size)))
 
     def _larger_image(self, spec) -> np.ndarray:
         """The same picture at the larger size (the live view's picture when there is one)."""
@@ -462,7 +485,7 @@ class FcConvPanel(QWidget):
         self.shift_button.setText(f"Shifted passes (stride {stride[0]} → "
                                   f"{stride[0] // PASSES})")
         self.shift_info.clear()
-        self.arithmetic.setText(self._arithmetic())
+        self.preview()
         diff = result["check"]
         set_status(self.status, f"Same network: the largest difference of the outputs is "
                    f"{diff['max_abs']:.2e} (outputs up to {diff['scale']:.3g}). On "
@@ -519,12 +542,11 @@ class FcConvPanel(QWidget):
         self._show_text()
 
     # ================================================================== words
-    def _arithmetic(self) -> str:
+    @staticmethod
+    def _arithmetic(head, size) -> str:
         """The last map and the first fc's window on it, with the network's own numbers."""
-        r = self.result
-        head, rows, cols = r["head"], *r["scores"].shape[:2]
+        rows, cols = head.cells
         c, h, w = head.shape
-        size = r["size"]
         (kh, kw), (sh, sw) = head.kernel, head.stride
         return (f"At {size[0]}×{size[1]} the last map before {head.fc}, {head.layer}, is "
                 f"{h}×{w}×{c}; {head.fc} as a {kh}×{kw} conv of stride {sh}"
@@ -641,7 +663,8 @@ class FcConvPanel(QWidget):
         kh, kw = head.kernel
         i, j = (self.selected[1:] if self.selected and self.selected[0] == "grid" else (0, 0))
         top, left, _, _ = head.box(i, j)
-        return (f"<h3>The window on {escape(head.layer)}</h3><p>{escape(self._arithmetic())} "
+        return (f"<h3>The window on {escape(head.layer)}</h3><p>"
+                f"{escape(self._arithmetic(head, r['size']))} "
                 f"At the original size {head.layer} is {kh}×{kw}×{c}, exactly one window: "
                 f"that is why {head.fc} became a {kh}×{kw} conv. Cell ({i}, {j}) reads "
                 f"{head.layer} rows {top}–{top + kh - 1}, columns {left}–{left + kw - 1} "
@@ -724,6 +747,8 @@ def check_and_slide(job, original, after, conversion, image, big_image, size) ->
     if any(original.weights.get(k) is None for k in original.param_shapes()):
         job.report("Making the network's seeded weights…")
     original.ensure_weights()
+    if job.should_stop():
+        raise Cancelled("a newer request")
     # the converted weights are the original's, reshaped (views: no second copy in memory)
     after.weights = {k: v for k, v in original.weights.items()}
     for item in conversion.converted:
@@ -731,7 +756,7 @@ def check_and_slide(job, original, after, conversion, image, big_image, size) ->
         after.weights[key] = original.weights[key].reshape(item["weight_to"])
     c, h, w = original.input.shape
     job.report(f"Running both networks on the {h}×{w} input…")
-    check = check_equivalence(original, after, image[None])
+    check = check_equivalence(original, after, image[None], job.should_stop)
     scores = original.forward(image[None], should_stop=job.should_stop)
     top_class = int(np.argmax(scores[original.layers[-1].name]))
     if job.should_stop():
