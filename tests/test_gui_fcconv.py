@@ -162,6 +162,12 @@ def test_click_the_picture_marks_the_cells_whose_crops_hold_it(panel_in_window, 
     assert panel.crop_box == (16, 20, 12, 12)
     assert "Pixel (20, 25) lies in the crops of cells rows 3–5, columns 4–5 (6 cells)" in \
         panel.cell_info.text()
+    # a click on a grid cell instead: its crop, and the pixel's marks go
+    with qtbot.waitSignal(panel.cropChecked, timeout=WAIT):
+        click_pixel(panel, panel.grid_item, panel.grid_box, 1, 0)
+    assert panel.crop_box == (4, 0, 12, 12)
+    assert not panel.cover_rect.isVisible() and not panel.point_rect.isVisible()
+    assert "Pixel" not in panel.cell_info.text()
 
 
 def test_shifted_passes_give_an_11x11_grid_of_crops_2_px_apart(panel_in_window, qtbot):

@@ -328,9 +328,10 @@ class FcConvPanel(QWidget):
         set_status(self.status, "Cancelled.")
 
     # ================================================================== selecting
-    def select_cell(self, i: int, j: int, grid: str = "grid") -> bool:
+    def select_cell(self, i: int, j: int, grid: str = "grid", covering=None) -> bool:
         """Select cell (i, j) of the score grid (or of the shifted passes' "fine" grid):
-        outline its crop and its window, then run the original network on the crop."""
+        outline its crop and its window, then run the original network on the crop.
+        ``covering``: the clicked pixel's covering cells (point_at), else marks cleared."""
         r = self.result
         source = self.shifted if grid == "fine" else r
         if r is None or source is None:
@@ -342,6 +343,11 @@ class FcConvPanel(QWidget):
             set_status(self.status, str(err), "error")
             return False
         self.selected, self.crop_box, self.crop_result = (grid, i, j), box, None
+        self.covering = covering
+        covered = covering or {}
+        set_box(self.point_rect, _point_box(covered.get("point")))
+        set_box(self.cover_rect, covered.get("grid"))
+        set_box(self.fine_cover_rect, covered.get("fine"))
         self._draw_selection()
         self.cellSelected.emit(grid, i, j)
         self._submit_crop(grid, (i, j), box)
@@ -356,12 +362,9 @@ class FcConvPanel(QWidget):
         h, w = r["big_image"].shape[1:]
         if not (0 <= y < h and 0 <= x < w):
             return False
-        self.covering = {"point": (int(y), int(x)), "grid": r["crops"].covering(y, x),
-                         "fine": self.shifted["crops"].covering(y, x) if self.shifted else None}
-        set_box(self.point_rect, ((int(y), int(y)), (int(x), int(x))))
-        set_box(self.cover_rect, self.covering["grid"])
-        set_box(self.fine_cover_rect, self.covering["fine"])
-        return self.select_cell(*r["crops"].nearest(y, x))
+        covering = {"point": (int(y), int(x)), "grid": r["crops"].covering(y, x),
+                    "fine": self.shifted["crops"].covering(y, x) if self.shifted else None}
+        return self.select_cell(*r["crops"].nearest(y, x), covering=covering)
 
     def _submit_crop(self, grid, cell, box):
         r = self.result
@@ -478,9 +481,7 @@ class FcConvPanel(QWidget):
         self.map_item.setImage(shown, levels=_levels(shown), autoLevels=False)
         self.map_box.autoRange(padding=0.02)
         self._title(2, f"{head.layer} {h}×{w}×{c} (mean of its channels)")
-        self.fine_item.clear()
-        for item in (self.point_rect, self.cover_rect, self.fine_rect, self.fine_cover_rect):
-            item.setVisible(False)
+        self.fine_item.clear()  # the outlines are redrawn by selecting cell (0, 0) below
         stride = result["crops"].step
         self.shift_button.setText(f"Shifted passes (stride {stride[0]} → "
                                   f"{stride[0] // PASSES})")
@@ -709,8 +710,14 @@ class FcConvPanel(QWidget):
         which = ("every cell" if len(check["cells"]) == total else
                  f"{len(check['cells'])} of the {total} cells (one per pass; all would run "
                  f"{total} crops)")
+        why = " (not zero: the padding, as above)" if self.result["padded"] else ""
         return (f"Checked against the original network on their crops: {which}; the largest "
-                f"|cell − crop| is {check['worst']:.3e}.")
+                f"|cell − crop| is {check['worst']:.3e}{why}.")
+
+
+def _point_box(point):
+    """The one-pixel box of a clicked (y, x), None without one."""
+    return None if point is None else ((point[0], point[0]), (point[1], point[1]))
 
 
 def _levels(values) -> tuple[float, float]:
