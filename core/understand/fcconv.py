@@ -10,6 +10,13 @@ are only reshaped: an fc weight (U, C·H·W), flattened C-major, is the conv wei
 The converted network no longer cares about the input size: on a larger image the "fc"
 kernels slide, and the last layer gives a grid of class scores in one pass (VGG16 at 384×384:
 6×6×1000), as if the original network had been run on 6×6 = 36 crops 32 pixels apart.
+
+Seeing it: ``CropGrid`` says which crop a cell scores (VGG16: 224×224 at 32·i, 32·j),
+``HeadWindow`` which window of the last map before the first fc it reads (pool5 12×12, a 7×7
+window: (12 − 7 + 2·0)/1 + 1 = 6), ``check_crop`` runs the original on a crop beside its cell
+(equal without padding; with it, the crop's own zero padding where the big pass saw pixels
+makes them differ), and ``shifted_scores`` halves the step: passes on the image shifted by
+stride/2, interleaved (VGG16: 11×11 cells 16 pixels apart).
 """
 
 from __future__ import annotations
