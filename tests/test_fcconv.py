@@ -6,12 +6,20 @@ import pytest
 from convscope.core import ConvScopeError, Network
 from convscope.core.presets import preset_path
 from convscope.core.understand.fcconv import (
+    check_crop,
     check_equivalence,
     class_scores,
+    compare_cells,
     conv_stack_stride,
     convert_fc_to_conv,
+    crop_grid,
+    head_window,
+    interleave,
     larger_size,
+    padded_layers,
     score_grid,
+    shift_offsets,
+    shifted_scores,
     sliding_cost,
 )
 
@@ -139,3 +147,119 @@ def test_conversion_refuses_what_it_cannot_convert():
         score_grid(converted, 8)
     with pytest.raises(ConvScopeError, match="smaller than"):
         sliding_cost(net, 8)
+
+
+# ---------------------------------------------------------------------------- seeing it
+def test_vgg16_at_384_by_analysis_pool5_12x12_fc6_window_and_crop_boxes():
+    net = Network.load(preset_path("vgg16"), weights=False)
+    head = head_window(net, 384)
+    # pool5 at 384: five 2×2 pools, 384/32 = 12; fc6 is a 7×7 conv (pool5 at 224 is 7×7)
+    assert (head.layer, head.shape, head.fc) == ("pool5", (512, 12, 12), "fc6")
+    assert (head.kernel, head.stride, head.padding, head.cells) == ((7, 7), (1, 1), (0, 0),
+                                                                    (6, 6))
+    assert head.formula() == "(12 − 7 + 2·0)/1 + 1 = 6"
+    assert head.box(2, 5) == (2, 5, 7, 7)  # cell (2, 5) reads pool5 rows 2..8, cols 5..11
+    crops = crop_grid(net, (6, 6))
+    for i, j in ((0, 0), (2, 3), (5, 5)):
+        assert crops.box(i, j) == (32 * i, 32 * j, 224, 224)
+    # the last cell's crop ends at the image's last pixel: 5·32 + 224 = 384
+    assert crops.box(5, 5)[0] + 224 == 384
+    with pytest.raises(ConvScopeError, match="no cell"):
+        crops.box(6, 0)
+    # pixel (100, 300): rows k with 32k ≤ 100 ≤ 32k + 223 → 0..3; columns 32k ≤ 300 ≤ 32k
+    # + 223 → k ≥ 77/32, so 3..5; the nearest crop centre 32k + 111.5 to 300: k = 5.9 → 5
+    assert crops.covering(100, 300) == ((0, 3), (3, 5))
+    assert crops.nearest(100, 300) == (0, 5)
+    assert crops.covering(-1, 0) is None
+    assert padded_layers(net.analyze()) == [f"conv{s}_{k}" for s, n in
+                                            ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+                                            for k in range(1, n + 1)]
+
+
+def test_vgg16_shifted_passes_by_analysis_interleave_into_11x11():
+    net = Network.load(preset_path("vgg16"), weights=False)
+    offsets = shift_offsets(net, 2)
+    assert offsets == [(0, 0), (0, 16), (16, 0), (16, 16)]
+    converted, _ = convert_fc_to_conv(net, with_weights=False)
+    # 368 = 384 − 16: pool5 floor(368/32) = 11, fc6: 11 − 7 + 1 = 5
+    shapes = {o: score_grid(converted, (384 - o[0], 384 - o[1]))[1] for o in offsets}
+    assert shapes == {(0, 0): (6, 6, 1000), (0, 16): (6, 5, 1000), (16, 0): (5, 6, 1000),
+                      (16, 16): (5, 5, 1000)}
+    # each pass's cells carry their own crop corner; the interleaved grid puts corner
+    # (16·a, 16·b) at fine cell (a, b)
+    grids = {}
+    for (dy, dx), (rows, cols, _) in shapes.items():
+        ii, jj = np.mgrid[0:rows, 0:cols]
+        grids[(dy, dx)] = np.stack([dy + 32 * ii, dx + 32 * jj], axis=-1)
+    fine = interleave(grids, 2)
+    assert fine.shape == (11, 11, 2)
+    aa, bb = np.mgrid[0:11, 0:11]
+    np.testing.assert_array_equal(fine, np.stack([16 * aa, 16 * bb], axis=-1))
+    assert crop_grid(net, fine.shape, 2).box(10, 3) == (160, 48, 224, 224)
+    with pytest.raises(ConvScopeError, match="cannot be split"):
+        shift_offsets(net, 3)
+
+
+def _stride4(padding=0, size=12):
+    """A conv stack of total stride 4 and an fc head: VGG's structure, tiny. Without
+    padding: 12 → conv 3: 10 → pool: 5 → conv 2: 4 → pool: 2×2×5 → fc 6 → fc 3."""
+    k2 = 3 if padding else 2
+    return _net([{"type": "conv", "filters": 4, "kernel": 3, "padding": padding},
+                 {"type": "relu"}, {"type": "pool", "kernel": 2},
+                 {"type": "conv", "filters": 5, "kernel": k2, "padding": padding},
+                 {"type": "relu"}, {"type": "pool", "name": "last", "kernel": 2},
+                 {"type": "flatten"}, {"type": "fc", "units": 6}, {"type": "relu"},
+                 {"type": "fc", "units": 3}], c=2, h=size, w=size)
+
+
+def test_every_cell_and_shifted_cell_is_the_original_on_its_crop_without_padding():
+    net = _stride4()
+    net.ensure_weights()
+    converted, _ = convert_fc_to_conv(net)
+    assert larger_size(net) == (32, 32)  # 12 + 5·4
+    big, _ = score_grid(converted, 32)
+    image = _random_input((2, 32, 32), seed=5)[0]
+    acts = big.forward(image[None])
+    grid = np.moveaxis(acts["fc2"][0], 0, -1)
+    head = head_window(net, 32)
+    assert (head.layer, head.shape, head.formula()) == ("last", (5, 7, 7),
+                                                        "(7 − 2 + 2·0)/1 + 1 = 6")
+    crops = crop_grid(net, grid.shape)
+    found = compare_cells(net, image, grid, crops)
+    assert len(found["cells"]) == 36 and found["worst"] <= 1e-4 * found["scale"]
+    # one cell by hand: the crop 4·2, 4·3 pixels in, through the original network
+    want = net.forward(image[None, :, 8:20, 12:24])["fc2"].reshape(-1)
+    np.testing.assert_allclose(grid[2, 3], want, atol=1e-5)
+    one = check_crop(net, image, crops.box(2, 3), grid[2, 3], head, acts["last"][0], (2, 3))
+    assert one["max_abs"] <= 1e-5 and np.abs(one["map_diff"]).max() <= 1e-6
+    # shifted by 0 and 2 pixels: 6 + 5 cells per axis, crops 2 pixels apart
+    shifted = shifted_scores(net, converted, image, 2, known=grid)
+    fine = shifted["fine"]
+    assert fine.shape == (11, 11, 3) and shifted["crops"].step == (2, 2)
+    np.testing.assert_array_equal(fine[::2, ::2], grid)
+    for a, b in np.ndindex(11, 11):
+        crop = image[None, :, 2 * a:2 * a + 12, 2 * b:2 * b + 12]
+        np.testing.assert_allclose(fine[a, b], net.forward(crop)["fc2"].reshape(-1),
+                                   atol=1e-5)
+
+
+def test_with_padding_a_cell_differs_from_its_crop_where_the_crop_pads():
+    net = _stride4(padding=1, size=8)  # 8 → 8 → 4 → 4 → 2: fc over 2×2×5
+    net.ensure_weights()
+    converted, _ = convert_fc_to_conv(net)
+    big, _ = score_grid(converted, 28)
+    image = _random_input((2, 28, 28), seed=6)[0]
+    acts = big.forward(image[None])
+    grid = np.moveaxis(acts["fc2"][0], 0, -1)
+    head = head_window(net, 28)
+    crop = image[None, :, 8:16, 12:20]
+    own = net.forward(crop)
+    found = check_crop(net, image, crop_grid(net, grid.shape).box(2, 3), grid[2, 3], head,
+                       acts["last"][0], (2, 3))
+    # the figure is the real difference, by hand: the big pass sees real pixels where the
+    # crop alone sees its own zero padding
+    want = float(np.abs(own["fc2"].reshape(-1) - grid[2, 3]).max())
+    assert found["max_abs"] == pytest.approx(want) and want > 1e-3
+    np.testing.assert_allclose(found["map_diff"], np.abs(
+        own["last"][0] - acts["last"][0][:, 2:4, 3:5]).max(axis=0), rtol=1e-6)
+    assert padded_layers(net.analyze()) == ["conv1", "conv2"]

@@ -10,6 +10,13 @@ are only reshaped: an fc weight (U, C·H·W), flattened C-major, is the conv wei
 The converted network no longer cares about the input size: on a larger image the "fc"
 kernels slide, and the last layer gives a grid of class scores in one pass (VGG16 at 384×384:
 6×6×1000), as if the original network had been run on 6×6 = 36 crops 32 pixels apart.
+
+Seeing it: ``CropGrid`` says which crop a cell scores (VGG16: 224×224 at 32·i, 32·j),
+``HeadWindow`` which window of the last map before the first fc it reads (pool5 12×12, a 7×7
+window: (12 − 7 + 2·0)/1 + 1 = 6), ``check_crop`` runs the original on a crop beside its cell
+(equal without padding; with it, the crop's own zero padding where the big pass saw pixels
+makes them differ), and ``shifted_scores`` halves the step: passes on the image shifted by
+stride/2, interleaved (VGG16: 11×11 cells 16 pixels apart).
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConvScopeError
+from ..geometry import AxisResult, axis_output
 from ..layers import Conv
-from ..network import Network
+from ..network import Cancelled, Network
 
 
 @dataclass
@@ -144,10 +152,13 @@ def _notes(conversion: Conversion, report, first_head) -> list:
     if any(i.type == "global_avg_pool" for i in report.top):
         notes.append("the network averages over H×W before its fc layers, so a larger input "
                      "still gives one score vector (the average over positions), not a grid")
-    if any(i.type == "conv" and i.layer.pair_padding() != (0, 0) for i in report.layers):
-        notes.append("its convs pad with zeros: on a larger image a grid cell sees the real "
-                     "neighbouring pixels where a separate crop would see zeros, so the grid "
-                     "matches crop-by-crop scores exactly only away from the crop borders")
+    padded = padded_layers(report)
+    if padded:
+        notes.append(f"{len(padded)} layer{'s' * (len(padded) != 1)} before the fc layers pad "
+                     f"with zeros ({', '.join(padded[:3])}{', …' * (len(padded) > 3)}): on a "
+                     "larger image a grid cell sees the real neighbouring pixels where its crop, "
+                     "run alone, sees zeros, so a cell differs from its crop wherever the crop's "
+                     "side lies inside the image")
     return notes
 
 
@@ -161,14 +172,15 @@ def _stride_before(report, head_info):
 
 
 # ============================================================================ checking it
-def check_equivalence(net: Network, converted: Network, x) -> dict:
+def check_equivalence(net: Network, converted: Network, x, should_stop=None) -> dict:
     """Run both networks on ``x`` (N, C, H, W) at the original input size.
 
     Returns {"max_abs": largest |difference| of the final outputs, "scale": largest |output|
     of the original, "max_rel": max_abs / scale, "output_shape": (N, K, 1, 1)}.
+    ``should_stop`` is asked between layers (Cancelled).
     """
-    a = _final(net, x)
-    b = _final(converted, x)
+    a = _final(net, x, should_stop)
+    b = _final(converted, x, should_stop)
     if a.shape != b.shape:
         raise ConvScopeError(f"the outputs differ in shape: {a.shape} vs {b.shape}", "FC→CONV")
     diff = float(np.abs(a.astype(np.float64) - b).max())
@@ -177,8 +189,8 @@ def check_equivalence(net: Network, converted: Network, x) -> dict:
             "output_shape": tuple(a.shape)}
 
 
-def _final(net, x):
-    return net.forward(x)[net.layers[-1].name]
+def _final(net, x, should_stop=None):
+    return net.forward(x, should_stop=should_stop)[net.layers[-1].name]
 
 
 def _size_pair(size) -> tuple[int, int]:
@@ -264,3 +276,223 @@ def sliding_cost(net: Network, size) -> dict:
             "converted_macs": converted_macs,
             "ratio": sliding / converted_macs if converted_macs else float("inf"),
             "grid": grid, "whole": (h - h0) % sh == 0 and (w - w0) % sw == 0}
+
+
+# ============================================================================ seeing it
+@dataclass(frozen=True)
+class CropGrid:
+    """Where the cells of a score grid look on the larger image: cell (i, j) is the original
+    network on the crop of size ``crop`` whose top-left corner is (step·i, step·j).
+
+    The corner is step·i whatever the padding: the big pass's map position i + q and the
+    crop's position q are the same distance from their corners (VGG16 at 384: 6×6 cells,
+    crops of 224×224 every 32 pixels; with two shifted passes a step of 16 and 11×11 cells)."""
+
+    crop: tuple[int, int]  # (height, width) of the original network's input
+    step: tuple[int, int]  # pixels between neighbouring cells' crops
+    cells: tuple[int, int]  # (rows, cols) of the grid
+
+    def box(self, i: int, j: int) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of cell (i, j)'s crop on the larger image."""
+        if not (0 <= i < self.cells[0] and 0 <= j < self.cells[1]):
+            raise ConvScopeError(f"no cell ({i}, {j}) in a {self.cells[0]}×{self.cells[1]} "
+                                 "grid", "FC→CONV")
+        return self.step[0] * i, self.step[1] * j, self.crop[0], self.crop[1]
+
+    def covering(self, y: float, x: float):
+        """The cells whose crop holds pixel (y, x), as inclusive index ranges
+        ((first row, last row), (first col, last col)); None when no crop does."""
+        ranges = []
+        for point, step, crop, count in zip((y, x), self.step, self.crop, self.cells):
+            pixel = int(np.floor(point))
+            first = max(0, -(-(pixel - crop + 1) // step))  # step·k + crop − 1 ≥ pixel
+            last = min(count - 1, pixel // step) if pixel >= 0 else -1  # step·k ≤ pixel
+            if first > last:
+                return None
+            ranges.append((first, last))
+        return tuple(ranges)
+
+    def nearest(self, y: float, x: float) -> tuple[int, int]:
+        """The cell whose crop's centre is nearest pixel (y, x) (clipped to the grid)."""
+        return tuple(int(np.clip(np.floor((point - (crop - 1) / 2) / step + 0.5), 0, count - 1))
+                     for point, step, crop, count in zip((y, x), self.step, self.crop,
+                                                         self.cells))
+
+
+def crop_grid(net: Network, cells, passes: int = 1) -> CropGrid:
+    """The CropGrid of the original network ``net`` for a grid of ``cells`` (rows, cols):
+    one pass steps by the conv stack's total stride, ``passes`` shifted passes per axis by
+    stride/passes (VGG16: 32, and 16 with 2)."""
+    step = tuple(s // passes for s in _divisible_stride(net, passes))
+    return CropGrid((net.input.height, net.input.width), step, tuple(cells[:2]))
+
+
+def _divisible_stride(net: Network, passes: int) -> tuple[int, int]:
+    stride = conv_stack_stride(net)
+    if passes < 1 or any(s % passes for s in stride):
+        raise ConvScopeError(f"the total stride {stride[0]}×{stride[1]} cannot be split into "
+                             f"{passes} shifted passes per axis", "FC→CONV")
+    return stride
+
+
+def crop_of(image: np.ndarray, box) -> np.ndarray:
+    """The pixels of ``box`` = (top, left, height, width) of an image (C, H, W)."""
+    top, left, h, w = box
+    if top < 0 or left < 0 or top + h > image.shape[1] or left + w > image.shape[2]:
+        raise ConvScopeError(f"crop {h}×{w} at ({top}, {left}) is outside the "
+                             f"{image.shape[1]}×{image.shape[2]} image", "FC→CONV")
+    return image[:, top:top + h, left:left + w]
+
+
+@dataclass(frozen=True)
+class HeadWindow:
+    """The last map before the first fc, at the larger input, and the first fc (now a conv)
+    stepping over it: VGG16 at 384 → pool5 12×12×512 under fc6's 7×7 window, stride 1,
+    (12 − 7 + 2·0)/1 + 1 = 6 positions per axis."""
+
+    layer: str  # the map's layer ("input" when the fc reads the input)
+    shape: tuple  # (C, H, W) of the map at the larger size
+    fc: str  # the first fc's name
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    axes: tuple[AxisResult, AxisResult]  # the output size worked out per axis
+
+    @property
+    def cells(self) -> tuple[int, int]:
+        return self.axes[0].out, self.axes[1].out
+
+    def box(self, i: int, j: int) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of the window of grid cell (i, j) on the map."""
+        return (i * self.stride[0] - self.padding[0], j * self.stride[1] - self.padding[1],
+                self.kernel[0], self.kernel[1])
+
+    def formula(self) -> str:
+        """The worked size arithmetic (geometry.axis_output's text), once when both axes
+        agree: "(12 − 7 + 2·0)/1 + 1 = 6"."""
+        height, width = (axis.formula() for axis in self.axes)
+        return height if height == width else f"height {height}; width {width}"
+
+
+def head_window(net: Network, size) -> HeadWindow:
+    """The HeadWindow of the original network ``net`` (with its fc layers) on an input of
+    H×W = ``size``, by analysis only (nothing runs)."""
+    converted, conversion = convert_fc_to_conv(net, with_weights=False)
+    big, _ = score_grid(converted, size)
+    report = big.analyze()
+    fc = conversion.converted[0]["name"]
+    info = report.by_name(fc)
+    index = report.top.index(info)
+    layer = report.top[index - 1].name if index else "input"
+    (kh, sh, ph), (kw, sw, pw) = info.window
+    axes = tuple(axis_output(n, k, p, s) for n, k, p, s in
+                 zip(info.in_shape[1:], (kh, kw), (ph, pw), (sh, sw)))
+    return HeadWindow(layer, tuple(info.in_shape), fc, (kh, kw), (sh, sw), (ph, pw), axes)
+
+
+def padded_layers(report) -> list:
+    """The names of the layers before the first top-level fc that pad their input."""
+    head = next((i for i in report.top if i.type in ("fc", "flatten")), None)
+    end = report.layers.index(head) if head is not None else len(report.layers)
+    return [info.name for info in report.layers[:end]
+            if info.window is not None and any(p for _, _, p in info.window)]
+
+
+def check_crop(net: Network, image: np.ndarray, box, cell_scores, head: HeadWindow = None,
+               big_map=None, cell=None) -> dict:
+    """The original network ``net`` on the crop ``box`` of ``image`` (C, H, W), against the
+    grid cell's ``cell_scores`` (K,).
+
+    Returns {"scores": the crop's (K,), "max_abs": largest |cell − crop|, "scale": largest
+    |crop score|}; with ``head``, the big pass's map ``big_map`` (C, H, W) and the ``cell``
+    (i, j) also "map_diff": per position of the fc's window, the largest |difference| over
+    channels between the crop's own map and the big map under the window (zero where the
+    padding never reached)."""
+    acts = net.forward(crop_of(image, box)[None])
+    scores = acts[net.layers[-1].name].reshape(-1)
+    cell_scores = np.asarray(cell_scores).reshape(-1)
+    out = {"scores": scores, "max_abs": float(np.abs(scores - cell_scores).max()),
+           "scale": float(np.abs(scores).max())}
+    if head is not None and big_map is not None and cell is not None:
+        top, left, h, w = head.box(*cell)
+        own = acts[head.layer][0] if head.layer in acts else None
+        window = big_map[:, top:top + h, left:left + w]
+        if own is not None and own.shape == window.shape:
+            out["map_diff"] = np.abs(own - window).max(axis=0)
+    return out
+
+
+def compare_cells(net: Network, image: np.ndarray, grid: np.ndarray, crops: CropGrid,
+                  cells=None, should_stop=None, progress=None) -> dict:
+    """Every cell of ``grid`` (rows, cols, K) (or the listed ``cells``) against the original
+    network on its crop. Returns {"cells": [(i, j), ...], "max_abs": per cell, "worst":
+    the largest, "scale": the largest |crop score|}. ``should_stop`` is asked between crops
+    (Cancelled), ``progress(done, total)`` told after each."""
+    cells = list(cells) if cells is not None else list(np.ndindex(*grid.shape[:2]))
+    diffs, scale = [], 0.0
+    for n, (i, j) in enumerate(cells):
+        if should_stop is not None and should_stop():
+            raise Cancelled("a newer request")
+        found = check_crop(net, image, crops.box(i, j), grid[i, j])
+        diffs.append(found["max_abs"])
+        scale = max(scale, found["scale"])
+        if progress is not None:
+            progress(n + 1, len(cells))
+    return {"cells": cells, "max_abs": np.array(diffs), "worst": max(diffs, default=0.0),
+            "scale": scale}
+
+
+# ============================================================================ shifted passes
+def shift_offsets(net: Network, passes: int = 2) -> list:
+    """The (dy, dx) pixel shifts of the passes: every multiple of stride/passes below the
+    stride, per axis (VGG16, 2 passes: (0, 0), (0, 16), (16, 0), (16, 16))."""
+    stride = _divisible_stride(net, passes)
+    steps = [s // passes for s in stride]
+    return [(a * steps[0], b * steps[1]) for a in range(passes) for b in range(passes)]
+
+
+def interleave(grids: dict, passes: int) -> np.ndarray:
+    """Score grids of shifted passes, {(dy, dx): (rows, cols, K)}, woven into one finer grid:
+    pass (a·step, b·step)'s cell (i, j) is fine cell (passes·i + a, passes·j + b)."""
+    dys = sorted({dy for dy, _ in grids})
+    dxs = sorted({dx for _, dx in grids})
+    if len(dys) != passes or len(dxs) != passes or len(grids) != passes * passes:
+        raise ConvScopeError(f"interleaving needs {passes}×{passes} passes, got "
+                             f"{sorted(grids)}", "FC→CONV")
+    rows = sum(grids[(dy, dxs[0])].shape[0] for dy in dys)
+    cols = sum(grids[(dys[0], dx)].shape[1] for dx in dxs)
+    first = next(iter(grids.values()))
+    fine = np.empty((rows, cols) + first.shape[2:], first.dtype)
+    for (dy, dx), grid in grids.items():
+        a, b = dys.index(dy), dxs.index(dx)
+        if fine[a::passes, b::passes].shape != grid.shape:
+            raise ConvScopeError(f"the pass shifted by ({dy}, {dx}) gives a "
+                                 f"{grid.shape[0]}×{grid.shape[1]} grid, which does not "
+                                 f"interleave into {rows}×{cols}", "FC→CONV")
+        fine[a::passes, b::passes] = grid
+    return fine
+
+
+def shifted_scores(original: Network, converted: Network, image: np.ndarray, passes: int = 2,
+                   known=None, should_stop=None, progress=None) -> dict:
+    """The converted network on ``image`` (C, H, W) shifted by every offset of
+    ``shift_offsets(original, passes)`` (the image without its first dy rows and dx
+    columns), each pass's grid and the finer grid they interleave into.
+
+    ``known``: the unshifted pass's grid (rows, cols, K), if already run. ``progress(text)``
+    is told before each pass; ``should_stop`` is asked between layers (Cancelled).
+    Returns {"grids": {(dy, dx): grid}, "fine": (R, C, K), "crops": the fine CropGrid}."""
+    grids = {}
+    for dy, dx in shift_offsets(original, passes):
+        if (dy, dx) == (0, 0) and known is not None:
+            grids[(0, 0)] = known
+            continue
+        shifted = image[:, dy:, dx:]
+        if progress is not None:
+            progress(f"the pass shifted by {dy} px down, {dx} px right "
+                     f"({shifted.shape[1]}×{shifted.shape[2]})")
+        big, _ = score_grid(converted, shifted.shape[1:])
+        out = big.forward(shifted[None], should_stop=should_stop)[big.layers[-1].name]
+        grids[(dy, dx)] = np.moveaxis(out[0], 0, -1)
+    fine = interleave(grids, passes)
+    return {"grids": grids, "fine": fine, "crops": crop_grid(original, fine.shape, passes)}
