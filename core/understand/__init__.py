@@ -1,5 +1,6 @@
 """Understanding a network: FC→CONV conversion, the memory budget, saliency, feature
-visualisation, per-layer explanations and side-by-side comparison (NumPy only, no Qt).
+visualisation, per-layer explanations, side-by-side comparison and the notes' case studies
+(NumPy only, no Qt).
 
 Each module has a small function API that returns plain data for the GUI's panels:
 
@@ -9,4 +10,5 @@ Each module has a small function API that returns plain data for the GUI's panel
 - ``featureviz``: ``visualize_channels`` → inputs that excite each channel most
 - ``explain``: ``explain(net, layer_name)`` → sections of worked arithmetic
 - ``compare``: ``compare(net_a, net_b)`` → rows side by side and totals
+- ``cases``: ``card(net)`` → the notes' claims about a case study beside its measured figures
 """
