@@ -7,7 +7,8 @@ The budget counts the steady state: Winograd's workspaces grow to the largest re
 stay, per thread, from pass to pass, so from the second pass on they are all alive while the
 largest step runs. The measurement is the peak over two passes in a fresh thread (the
 weights and the transformed-weight cache made inside it). benchmarks/memory.py prints the
-same at batch 64 (minutes): 4.2 GiB modelled."""
+same at batch 64 (minutes): 4,346 MiB modelled, 4,383 MiB measured (0.992); the first
+pass alone 3,799 MiB."""
 
 import tracemalloc
 
