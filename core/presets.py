@@ -17,8 +17,8 @@ DEFAULT_EXAMPLE = ARCHITECTURES / "shapes_cnn.json"
 
 def preset_paths() -> list[Path]:
     """Every preset, in the order of the notes' case studies."""
-    order = ["lenet5", "alexnet", "zfnet", "vgg16", "googlenet", "resnet18", "resnet34",
-             "resnet50"]
+    order = ["lenet5", "alexnet", "alexnet_two_tower", "zfnet", "vgg16", "googlenet",
+             "resnet18", "resnet34", "resnet50"]
     paths = sorted(ARCHITECTURES.glob("*.json"))
     rank = {name: i for i, name in enumerate(order)}
     return sorted(paths, key=lambda p: (rank.get(p.stem, len(order)), p.stem))

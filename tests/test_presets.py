@@ -15,6 +15,7 @@ from optional import needs_torch
 TOTALS = {
     "lenet5": (61_706, None),
     "alexnet": (62_378_344, None),
+    "alexnet_two_tower": (60_965_224, None),
     "zfnet": (62_357_608, None),
     "vgg16": (138_357_544, 138_344_128),
     "googlenet": (6_998_552, 6_990_272),
@@ -22,13 +23,14 @@ TOTALS = {
     "resnet34": (21_797_672, None),
     "resnet50": (25_557_032, None),
 }
-INPUTS = {"lenet5": (1, 32, 32), "alexnet": (3, 227, 227)}
+INPUTS = {"lenet5": (1, 32, 32), "alexnet": (3, 227, 227), "alexnet_two_tower": (3, 227, 227)}
 
 
 def test_the_presets_are_the_ones_listed():
     # and the trained shapes network, whose own tests are in test_trained_network.py
     assert sorted(p.stem for p in preset_paths()) == sorted([*TOTALS, "shapes_cnn"])
-    assert [p.stem for p in preset_paths()][:4] == ["lenet5", "alexnet", "zfnet", "vgg16"]
+    assert [p.stem for p in preset_paths()][:5] == ["lenet5", "alexnet", "alexnet_two_tower",
+                                                    "zfnet", "vgg16"]
     assert all(p.parent == ARCHITECTURES for p in preset_paths())
 
 
@@ -58,6 +60,28 @@ def test_lenet5_figures_by_hand():
     assert params == {"c1": 156, "c3": 2_416, "c5": 48_120, "f6": 10_164, "output": 850}
     assert [i.out for i in report.layers if i.type in ("conv", "pool")] == [
         (6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5)]
+
+
+def test_two_tower_alexnet_by_hand():
+    """The paper's towers: conv2 sees its own tower's 48 of pool1's 96 maps, 256·48·5·5 +
+    256 = 307,456 (the single tower's 614,656); conv4 384·192·3·3 + 384 = 663,936; conv5
+    256·192·3·3 + 256 = 442,624; conv3 reads both towers, 384·256·3·3 + 384 = 885,120.
+    34,944 + 307,456 + 885,120 + 663,936 + 442,624 + 37,752,832 + 16,781,312 + 4,097,000
+    = 60,965,224, which is 62,378,344 − (307,200 + 663,552 + 442,368)."""
+    two = Network.load(preset_path("alexnet_two_tower")).analyze()
+    one = Network.load(preset_path("alexnet")).analyze()
+    params = {i.name: i.params for i in two.layers if i.params}
+    assert params == {"conv1": 34_944, "conv2": 307_456, "conv3": 885_120, "conv4": 663_936,
+                      "conv5": 442_624, "fc6": 37_752_832, "fc7": 16_781_312, "fc8": 4_097_000}
+    assert sum(params.values()) == two.totals()["params"] == 60_965_224
+    single = {i.name: i.params for i in one.layers if i.params}
+    assert single["conv2"] - params["conv2"] == 256 * 48 * 25
+    assert one.totals()["params"] - two.totals()["params"] == 307_200 + 663_552 + 442_368
+    groups = {i.name: i.layer.values["groups"] for i in two.layers if i.type == "conv"}
+    assert groups == {"conv1": 1, "conv2": 2, "conv3": 1, "conv4": 2, "conv5": 2}
+    # same shapes and MACs per output as the single tower, half the MACs on the grouped layers
+    assert [i.out for i in two.layers if i.params] == [i.out for i in one.layers if i.params]
+    assert two.by_name("conv2").macs == 256 * 48 * 25 * 27 * 27 == one.by_name("conv2").macs // 2
 
 
 def test_googlenet_spatial_sizes_and_inception_depths():
@@ -131,7 +155,8 @@ def scrambled(name: str, seed: int = 0) -> Network:
     return net
 
 
-@pytest.mark.parametrize("name", ["lenet5", "alexnet", "resnet18", "googlenet"])
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "alexnet_two_tower", "resnet18",
+                                  "googlenet"])
 def test_forward_matches_torch(name):
     needs_torch()
     import torch_reference

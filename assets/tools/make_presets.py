@@ -23,12 +23,14 @@ IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 # floor=True writes "floor": "intended": the original network floors there on purpose (a
 # stride-2 window on an even map), so ConvScope shows the arithmetic as a note, not a warning.
 
-def conv(name, filters, kernel, stride=1, padding=0, bias=True, floor=False):
+def conv(name, filters, kernel, stride=1, padding=0, bias=True, floor=False, groups=1):
     layer = {"type": "conv", "name": name, "filters": filters, "kernel": kernel}
     if stride != 1:
         layer["stride"] = stride
     if padding != 0:
         layer["padding"] = padding
+    if groups != 1:
+        layer["groups"] = groups
     if not bias:
         layer["bias"] = False
     if floor:
@@ -142,6 +144,34 @@ def alexnet():
             "with the paper's size 5, alpha 1e-4, beta 0.75, k 2; dropout before fc6 and fc7 "
             "as torchvision places it.")
     return network("AlexNet", desc, 3, 227, 227, layers, **IMAGENET)
+
+
+def alexnet_two_tower():
+    """The paper's own network: conv2, conv4 and conv5 see only their own GPU's half of
+    the maps below (groups 2); conv3 and the fc layers see both halves."""
+    layers = [
+        conv("conv1", 96, 11, stride=4), relu("relu1"),
+        lrn("norm1"),
+        pool("pool1", "max", 3, 2),
+        conv("conv2", 256, 5, padding=2, groups=2), relu("relu2"),
+        lrn("norm2"),
+        pool("pool2", "max", 3, 2),
+        conv("conv3", 384, 3, padding=1), relu("relu3"),
+        conv("conv4", 384, 3, padding=1, groups=2), relu("relu4"),
+        conv("conv5", 256, 3, padding=1, groups=2), relu("relu5"),
+        pool("pool5", "max", 3, 2),
+        fc("fc6", 4096), relu("relu6"), dropout("drop6"),
+        fc("fc7", 4096), relu("relu7"), dropout("drop7"),
+        fc("fc8", 1000),
+    ]
+    desc = ("AlexNet as trained in Krizhevsky, Sutskever & Hinton 2012, Fig. 2: two towers, "
+            "one per GPU. conv2, conv4 and conv5 take only the 48, 192 and 192 maps of "
+            "their own tower (groups 2), while conv3 and the fc layers read both; "
+            "60,965,224 parameters against the single tower's 62,378,344. The paper's "
+            "order (LRN after the ReLU of conv1 and conv2, then 3x3/2 max pooling), "
+            "dropout after the ReLUs of fc6 and fc7 as in the BVLC Caffe model, on a "
+            "227x227 input so that conv1's 11x11/4 gives 55x55x96.")
+    return network("AlexNet (two towers)", desc, 3, 227, 227, layers, **IMAGENET)
 
 
 # ---------------------------------------------------------------- ZFNet
@@ -315,6 +345,7 @@ def resnet(depth, block, counts):
 PRESETS = [
     ("lenet5.json", lenet5),
     ("alexnet.json", alexnet),
+    ("alexnet_two_tower.json", alexnet_two_tower),
     ("zfnet.json", zfnet),
     ("vgg16.json", vgg16),
     ("googlenet.json", googlenet),

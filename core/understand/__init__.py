@@ -1,5 +1,6 @@
 """Understanding a network: FC→CONV conversion, the memory budget, saliency, feature
-visualisation, per-layer explanations and side-by-side comparison (NumPy only, no Qt).
+visualisation, per-layer explanations, side-by-side comparison and the notes' case studies
+(NumPy only, no Qt).
 
 Each module has a small function API that returns plain data for the GUI's panels:
 
@@ -10,4 +11,5 @@ Each module has a small function API that returns plain data for the GUI's panel
 - ``explain``: ``explain(net, layer_name)`` → sections of worked arithmetic
 - ``compare``: ``compare(net_a, net_b)`` → rows paired by structure (gaps where one has no
   counterpart, differing figures with their deltas) and totals
+- ``cases``: ``card(net)`` → the notes' claims about a case study beside its measured figures
 """

@@ -1,5 +1,5 @@
 """Understanding a network, in the window: Explain, Memory budget, Train live, Saliency,
-Feature visualisation, Compare and FC→CONV.
+Feature visualisation, Compare, FC→CONV and Case studies.
 
 ``Understand(document)`` builds the panels (scripts and tests use it without a window); the
 main window builds one and calls ``place_in(window)`` to add the panels as docks and an
@@ -15,6 +15,7 @@ from convscope.gui.jobs import JobRunner
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
+from .cases import CasesPanel
 from .compare import ComparePanel
 from .explain import ExplainPanel
 from .fcconv import FcConvPanel
@@ -41,6 +42,9 @@ PANELS = (
      "Two networks side by side, layer by layer"),
     ("FC→CONV", "fcconv", AREA.BottomDockWidgetArea, "FC→CONV &Results", None,
      "The converted network's agreement, score grid and cost"),
+    ("Case studies", "cases", AREA.RightDockWidgetArea, "C&ase Studies", None,
+     "What the notes say about this network (LeNet, AlexNet, ZF Net, GoogLeNet, VGGNet, "
+     "ResNet) beside ConvScope's figures, and why they differ"),
 )
 
 
@@ -58,6 +62,7 @@ class Understand:
         self.featureviz = FeatureVizPanel(document, self.runner, controller)
         self.compare = ComparePanel(document)
         self.fcconv = FcConvPanel(document, self.runner, controller)
+        self.cases = CasesPanel(document)
         self.docks: dict = {}
         self.actions: dict = {}
 
