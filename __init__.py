@@ -7,17 +7,22 @@ the repository (pyproject.toml maps them under this package). The Python API of 
     from convscope import Network
 """
 
-from .core import (
-    CATEGORIES,
-    REGISTRY,
-    ConvScopeError,
-    InputSpec,
-    Layer,
-    LayerInfo,
-    Network,
-    Report,
-    fmt_shape,
-)
+# pytest imports this file too, as the module of the repository's folder (named after the
+# folder: "main", "convscope-main", which may not even be a Python name): only the installed
+# package, convscope, has the API; elsewhere importing the engine again would fail or make a
+# second copy of it.
+if __name__ == "convscope":
+    from .core import (
+        CATEGORIES,
+        REGISTRY,
+        ConvScopeError,
+        InputSpec,
+        Layer,
+        LayerInfo,
+        Network,
+        Report,
+        fmt_shape,
+    )
 
 __all__ = ["CATEGORIES", "REGISTRY", "ConvScopeError", "InputSpec", "Layer", "LayerInfo",
            "Network", "Report", "fmt_shape"]

@@ -52,7 +52,8 @@ def test_the_readme_commands_pass_on_a_fresh_clone_without_torch(tmp_path):
     run deselects this slow test (the default -m 'not slow'), so it does not recurse."""
     # not a skip: CI must not pass without this pass having run
     assert shutil.which("git") and (ROOT / ".git").exists(), "needs git and a git checkout"
-    clone = tmp_path / "clone"
+    clone = tmp_path / "convscope-main"  # a folder name that is no Python name, as a
+    # downloaded archive unpacks to: pytest imports the root __init__.py under it
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=300)
     venv, start, check = readme_commands()
     start = re.sub(r"convscope$", "convscope --screenshot OUT.png", start)
