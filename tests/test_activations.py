@@ -197,12 +197,14 @@ def test_an_edit_during_a_pass_never_shows_the_stale_maps(qtbot, live, alexnet):
         doc.undo_stack.push(SetValue(doc, doc.path_of("pool1"), "mode", "avg"))
     stale_id = started.args[0]
     assert controller.busy
-    # edit while that pass is in flight: it becomes stale at once
+    # edit while that pass is in flight: it becomes stale at once (its partial results
+    # may have shown before, while they were current: conv1 comes before pool1)
+    at_edit = len(shown)
     with qtbot.waitSignal(controller.resultReady, timeout=WAIT) as ready:
         doc.undo_stack.push(SetValue(doc, doc.path_of("conv1"), "filters", 64))
     final = ready.args[0]
     qtbot.wait(50)  # let any late signal of the stale pass arrive
-    assert stale_id not in shown and shown == [final.id]
+    assert set(shown[:at_edit]) <= {stale_id} and shown[at_edit:] == [final.id]
     assert controller.cancelled + controller.dropped >= 1
     assert final.revision == doc.revision
     maps = core_forward(doc)["conv1"]
@@ -238,8 +240,10 @@ def test_the_worker_stops_a_stale_pass_between_layers(qtbot, live, alexnet, monk
         return len(seen) < 4  # stale after the third question
 
     monkeypatch.setattr(controller.runner, "is_latest", is_latest)
+    doc = live.document
+    # an edit of the first layer (the same request again would reuse the last pass whole)
     with qtbot.waitSignal(controller.passCancelled, timeout=WAIT) as cancelled:
-        assert controller.submit()
+        doc.undo_stack.push(SetValue(doc, doc.path_of("conv1"), "filters", 32))
     assert cancelled.args == [controller.latest_id]
     assert len(seen) == 4  # asked before the job, before the pass, then before layers 1, 2
 
