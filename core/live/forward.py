@@ -59,6 +59,7 @@ class _LastPass:
     image: np.ndarray
     network: Network
     kept_bytes: int  # its outputs and caches (the guard's figure)
+    activations: dict  # its result's (C, H, W) views of the outputs
 
 
 class LiveCache:
@@ -112,10 +113,11 @@ class LiveCache:
                 return k
         return min(len(layers), len(last.layers))
 
-    def keep_pass(self, net: Network, request, report: Report) -> None:
-        need = forward_need(report, 1)
+    def keep_pass(self, result: ForwardResult, request) -> None:
+        need = forward_need(result.report, 1)
         self.last = _LastPass(request.architecture["layers"], request.architecture["input"],
-                              request.image, net, need["input"] + need["kept"])
+                              request.image, result.network, need["input"] + need["kept"],
+                              result.activations)
 
 
 class _Publisher:
@@ -175,18 +177,20 @@ def run_forward(request: ForwardRequest, cache: LiveCache, request_id: int = 0,
     result = ForwardResult(request_id, request.revision, net, report, {}, 0.0)
     publish = _Publisher(result, request, progress, start)
     kept = cache.last.network.tape if first else None
-    if first and progress is not None:  # the layers kept from the last pass, at once
-        publish(None, {name: out for name, out in kept[0].outputs.items()
-                       if name in {layer.name for layer in iter_layers(net.layers[:first])}})
+    if first:  # the layers kept from the last pass: the same arrays, published at once
+        names = {layer.name for layer in iter_layers(net.layers[:first])}
+        publish.activations.update({name: maps for name, maps in
+                                    cache.last.activations.items() if name in names})
+        publish(None, {})
     try:
         outputs = net.forward(request.image[None], should_stop=stale, report=report,
                               on_output=publish, start=first, kept=kept)
     finally:
         cache.keep_weights(net, given)
-    cache.keep_pass(net, request, report)
     result.activations = publish.take({k: v for k, v in outputs.items() if k != "input"})
     result.seconds = time.perf_counter() - start
     publish.tile(result.activations)
     if publish.mosaic:  # tiled here, so the GUI thread only paints
         result.extra["mosaic"] = publish.mosaic
+    cache.keep_pass(result, request)
     return result
