@@ -197,7 +197,10 @@ class LiveController(QObject):
         self.runner.cancel(IMAGE)
         net = self.doc.network
         try:
-            net.check_runnable(report=self.doc.report)
+            # the worker checks that the pass can run (the memory guard's sums are its work,
+            # not the GUI thread's); here only before an image is made for it
+            if self._fitting_image() is None:
+                net.check_runnable(report=self.doc.report)
             image = get_image()
         except ConvScopeError as err:
             self._show_failure(str(err))
