@@ -291,8 +291,12 @@ class Network:
         ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed),
                          should_stop, drawer)
         caches, start = ctx.resume(self.layers, x, start, kept)
-        out, cache = ctx.run(self.layers[start:], ctx.outputs.get(
-            self.layers[start - 1].name) if start else x, on_output)
+        drawer.ahead()
+        try:
+            out, cache = ctx.run(self.layers[start:], ctx.outputs.get(
+                self.layers[start - 1].name) if start else x, on_output)
+        finally:
+            drawer.close()
         self._tape = (ctx, caches + cache, out.shape)
         return {"input": x, **ctx.outputs}
 
@@ -361,7 +365,14 @@ class Cancelled(Exception):
 class WeightDrawer:
     """The seeded weights a pass still has to draw, drawn per layer when it first runs:
     each key from its own generator, seeded by (seed, crc32 of the key), so the values do
-    not depend on when or in which order they are drawn."""
+    not depend on when, where or in which order they are drawn.
+
+    When they are large (VGG16's fc6 alone takes seconds), ``ahead()`` draws them on a
+    second thread in the order the pass needs them, while the pass computes the layers
+    before them (NumPy draws without the GIL), so the two cores share the work; a layer
+    whose weights are not ready yet waits for them."""
+
+    AHEAD_BYTES = 16 << 20  # below this, drawing takes too little to be worth a thread
 
     def __init__(self, net, missing: dict):
         self.net = net
@@ -370,14 +381,41 @@ class WeightDrawer:
         for key, shape in missing.items():
             self.missing.setdefault(split_weight_key(key)[0], {})[key] = shape
         self.drawn: list = []  # the keys drawn so far, in order
+        self._pool = None
+        self._ready: dict = {}  # layer name → Future of its arrays
 
-    def draw(self, name: str) -> dict:
-        """Draw layer ``name``'s missing weights into the network; → {key: array}."""
+    def _make(self, name: str, shapes: dict) -> dict:
         made = {}
-        for key, shape in self.missing.pop(name, {}).items():
+        for key, shape in shapes.items():
             rng = np.random.default_rng([self.net.seed, zlib.crc32(key.encode())])
             made[key] = self.layers[name].init_param(split_weight_key(key)[1], shape, rng)
-            self.net.weights[key] = made[key]
+        return made
+
+    def ahead(self) -> None:
+        """Start drawing every missing weight on a second thread, if they are large."""
+        size = 4 * sum(prod(shape) for shapes in self.missing.values()
+                       for shape in shapes.values())
+        if size < self.AHEAD_BYTES or self._pool is not None:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="convscope-weights")
+        for name, shapes in self.missing.items():  # the pass's order (the report's)
+            self._ready[name] = self._pool.submit(self._make, name, dict(shapes))
+
+    def close(self) -> None:
+        """Stop drawing ahead (the weight being drawn is finished, the rest dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._ready = None, {}
+
+    def draw(self, name: str) -> dict:
+        """Layer ``name``'s missing weights, now in the network; → {key: array}."""
+        shapes = self.missing.pop(name, {})
+        ready = self._ready.pop(name, None)
+        made = ready.result() if ready is not None else self._make(name, shapes)
+        for key, value in made.items():
+            self.net.weights[key] = value
             self.drawn.append(key)
         return made
 

@@ -5,12 +5,14 @@ activations as a full pass, the layers before it neither run nor copied)."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from convscope.core import ConvScopeError, Network
 from convscope.core.layers import REGISTRY
 from convscope.core.live.forward import ForwardRequest, LiveCache, run_forward
-from convscope.core.network import iter_layers
+from convscope.core.network import Cancelled, iter_layers
 from convscope.core.presets import preset_path
 from convscope.core.understand.memory import forward_need
 
@@ -78,6 +80,18 @@ def test_the_first_layers_run_before_the_last_layers_weights_are_drawn():
     assert drawn == {"conv1.weight", "conv1.bias"} and outputs == {"conv1"}
     assert "fc6.weight" not in seen["pool5"][0] and "fc6.weight" in seen["fc6"][0]
     assert list(seen) == [layer.name for layer in net.layers]  # every top-level layer, in order
+
+
+def test_a_stopped_pass_stops_drawing_ahead():
+    """AlexNet's weights are drawn ahead on a second thread; a pass stopped after conv1
+    leaves no thread behind and only the weights of the layers it ran."""
+    net = Network.load(preset_path("alexnet"))
+    done = []
+    with pytest.raises(Cancelled):
+        net.forward(image(net), should_stop=lambda: bool(done),
+                    on_output=lambda name, _outputs: done.append(name))
+    assert done == ["conv1"] and set(net.weights) == {"conv1.weight", "conv1.bias"}
+    assert not [t for t in threading.enumerate() if t.name.startswith("convscope-weights")]
 
 
 def test_weights_over_the_budget_are_refused_before_any_is_drawn():
