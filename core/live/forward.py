@@ -99,7 +99,11 @@ class LiveCache:
         last = self.last
         if last is None:
             return 0
-        need = forward_need(report, 1)["total"] + last.kept_bytes
+        # beside this pass: the last one's outputs and caches, and its weights this one
+        # does not share (an edited layer's old ones)
+        old = sum(value.nbytes for key, value in last.network.weights.items()
+                  if net.weights.get(key) is not value)
+        need = forward_need(report, 1)["total"] + last.kept_bytes + old
         if (need > net.memory_budget or request.image is not last.image
                 or request.architecture["input"] != last.input
                 or last.network.seed != net.seed):
