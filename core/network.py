@@ -185,8 +185,15 @@ class Network:
 
         Each layer draws from its own generator, seeded by (seed, layer name), so editing
         one layer never changes another's weights."""
+        drawer = self.prepare_weights(report)
+        for name in list(drawer.missing):
+            drawer.draw(name)
+
+    def prepare_weights(self, report: Report | None = None) -> WeightDrawer:
+        """Before a pass that draws its weights layer by layer: drop the weights no layer
+        has any more, refuse (before allocating) if the missing ones would not fit the
+        budget, and return the drawer that makes them when their layer first runs."""
         shapes = self.param_shapes(report)
-        layers = {layer.name: layer for layer in iter_layers(self.layers)}
         missing = {key: shape for key, shape in shapes.items()
                    if self.weights.get(key) is None or self.weights[key].shape != shape}
         # Refuse an absurd network (legal sizes, terabytes of weights) before allocating.
@@ -195,12 +202,9 @@ class Network:
             raise ConvScopeError(
                 f"weights not made: they need {need / 2**30:.1f} GiB, over the "
                 f"{self.memory_budget / 2**30:.0f} GiB budget; make the layers smaller")
-        for key, shape in missing.items():
-            lname, pname = split_weight_key(key)
-            rng = np.random.default_rng([self.seed, zlib.crc32(key.encode())])
-            self.weights[key] = layers[lname].init_param(pname, shape, rng)
         for key in set(self.weights) - set(shapes):
             del self.weights[key]
+        return WeightDrawer(self, missing)
 
     def state_dict(self) -> dict:
         return {k: np.asarray(v, np.float32) for k, v in sorted(self.weights.items())}
@@ -257,12 +261,22 @@ class Network:
         return forward_need(report, batch)["total"]
 
     def forward(self, x, training: bool = False, rng=None, should_stop=None,
-                report: Report | None = None) -> dict:
+                report: Report | None = None, on_output=None, start: int = 0,
+                kept=None) -> dict:
         """x: (N, C, H, W) → {"input": x, layer name: output (N, C, H, W) float32}.
 
         ``should_stop`` (optional, no arguments) is asked between layers; when it answers
         true the pass ends with ``Cancelled`` (the GUI stops a pass that an edit made stale).
-        ``report``: this network's analysis, if the caller has one (not made again)."""
+        ``report``: this network's analysis, if the caller has one (not made again).
+        Missing seeded weights are drawn layer by layer as the pass reaches them, so the
+        first layers' outputs never wait for the last layers' weights.
+
+        ``on_output(name, outputs)``, if given, is called after each top-level layer with
+        its name and every output so far (a dict the pass goes on filling).
+        ``start`` and ``kept`` resume an earlier pass: ``kept`` is that pass's ``tape``
+        (``net.tape`` after it), whose first ``start`` top-level layers, their weights and
+        its input are the same as this network's and ``x``; their outputs and caches are
+        taken from it and the pass runs on from layer ``start`` (backward still works)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input.shape:
             raise ConvScopeError(f"input has shape {tuple(x.shape)}, the network takes "
@@ -270,15 +284,27 @@ class Network:
         if x.shape[0] == 0:
             raise ConvScopeError("a batch of 0 images: give at least one", "input")
         report = self.check_runnable(x.shape[0], report or self.analyze(fixes=False))
-        self.ensure_weights(report)
+        drawer = self.prepare_weights(report)
         # the last pass's outputs and caches would otherwise stay alive during this one,
-        # doubling the peak the memory guard counts
+        # doubling the peak the memory guard counts (a resumed pass keeps what it reuses)
         self._tape = None
         ctx = RunContext(self, report, training, rng or np.random.default_rng(self.seed),
-                         should_stop)
-        out, cache = ctx.run(self.layers, x)
-        self._tape = (ctx, cache, out.shape)
+                         should_stop, drawer)
+        caches, start = ctx.resume(self.layers, x, start, kept)
+        drawer.ahead()
+        try:
+            out, cache = ctx.run(self.layers[start:], ctx.outputs.get(
+                self.layers[start - 1].name) if start else x, on_output)
+        finally:
+            drawer.close()
+        self._tape = (ctx, caches + cache, out.shape)
         return {"input": x, **ctx.outputs}
+
+    @property
+    def tape(self):
+        """What the last forward pass keeps for backward (and for resuming a pass):
+        (its RunContext, the top-level layers' caches, the output's shape), or None."""
+        return getattr(self, "_tape", None)
 
     def backward(self, grad_out) -> dict:
         """After ``forward``: {"input": dL/dx, "<layer>.<param>": gradient}."""
@@ -336,16 +362,75 @@ class Cancelled(Exception):
     """A forward pass stopped between layers because its ``should_stop`` said so."""
 
 
+class WeightDrawer:
+    """The seeded weights a pass still has to draw, drawn per layer when it first runs:
+    each key from its own generator, seeded by (seed, crc32 of the key), so the values do
+    not depend on when, where or in which order they are drawn.
+
+    When they are large (VGG16's fc6 alone takes seconds), ``ahead()`` draws them on a
+    second thread in the order the pass needs them, while the pass computes the layers
+    before them (NumPy draws without the GIL), so the two cores share the work; a layer
+    whose weights are not ready yet waits for them."""
+
+    AHEAD_BYTES = 16 << 20  # below this, drawing takes too little to be worth a thread
+
+    def __init__(self, net, missing: dict):
+        self.net = net
+        self.layers = {layer.name: layer for layer in iter_layers(net.layers)}
+        self.missing: dict = {}  # layer name → {param key: shape}
+        for key, shape in missing.items():
+            self.missing.setdefault(split_weight_key(key)[0], {})[key] = shape
+        self.drawn: list = []  # the keys drawn so far, in order
+        self._pool = None
+        self._ready: dict = {}  # layer name → Future of its arrays
+
+    def _make(self, name: str, shapes: dict) -> dict:
+        made = {}
+        for key, shape in shapes.items():
+            rng = np.random.default_rng([self.net.seed, zlib.crc32(key.encode())])
+            made[key] = self.layers[name].init_param(split_weight_key(key)[1], shape, rng)
+        return made
+
+    def ahead(self) -> None:
+        """Start drawing every missing weight on a second thread, if they are large."""
+        size = 4 * sum(prod(shape) for shapes in self.missing.values()
+                       for shape in shapes.values())
+        if size < self.AHEAD_BYTES or self._pool is not None:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="convscope-weights")
+        for name, shapes in self.missing.items():  # the pass's order (the report's)
+            self._ready[name] = self._pool.submit(self._make, name, dict(shapes))
+
+    def close(self) -> None:
+        """Stop drawing ahead (the weight being drawn is finished, the rest dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._ready = None, {}
+
+    def draw(self, name: str) -> dict:
+        """Layer ``name``'s missing weights, now in the network; → {key: array}."""
+        shapes = self.missing.pop(name, {})
+        ready = self._ready.pop(name, None)
+        made = ready.result() if ready is not None else self._make(name, shapes)
+        for key, value in made.items():
+            self.net.weights[key] = value
+            self.drawn.append(key)
+        return made
+
+
 class RunContext:
     """What a forward pass carries: weights, mode, every layer's output, caches, gradients."""
 
-    def __init__(self, net, report, training, rng, should_stop=None):
+    def __init__(self, net, report, training, rng, should_stop=None, drawer=None):
         self.weights = net.weights
         self.by_layer: dict = {}  # layer name → {param: array}, grouped once per pass
         for key, value in net.weights.items():
             layer, param = split_weight_key(key)
             self.by_layer.setdefault(layer, {})[param] = value
         self.should_stop = should_stop
+        self.drawer = drawer  # WeightDrawer: the weights still to draw, or None
         self.shapes = {i.name: i.out for i in report.layers}
         self.training = training
         self.rng = rng
@@ -353,13 +438,17 @@ class RunContext:
         self.grads: dict = {}
 
     def params(self, layer) -> dict:
+        if self.drawer is not None and layer.name in self.drawer.missing:
+            for key, value in self.drawer.draw(layer.name).items():
+                self.by_layer.setdefault(layer.name, {})[split_weight_key(key)[1]] = value
         return self.by_layer.get(layer.name, {})
 
     def out_shape(self, layer) -> tuple:
         return self.shapes[layer.name]
 
-    def run(self, layers, x):
-        """Forward through a sequence; an empty one is the identity."""
+    def run(self, layers, x, on_output=None):
+        """Forward through a sequence; an empty one is the identity. ``on_output(name,
+        outputs)`` after each layer of this sequence (not the layers inside a block)."""
         caches = []
         for layer in layers:
             if self.should_stop is not None and self.should_stop():
@@ -368,7 +457,26 @@ class RunContext:
             x = np.asarray(x, dtype=np.float32)
             self.outputs[layer.name] = x
             caches.append(cache)
+            if on_output is not None:
+                on_output(layer.name, self.outputs)
         return x, caches
+
+    def resume(self, layers, x, start: int, kept) -> tuple[list, int]:
+        """Take the outputs and caches of ``layers[:start]`` (nested layers included) from
+        an earlier pass's tape; → (their caches, start). Nothing to take: ([], 0)."""
+        if not start:
+            return [], 0
+        if kept is None or not 0 < start <= len(layers) or len(kept[1]) < start:
+            raise ValueError(f"cannot resume at layer {start} from {kept!r:.60}")
+        before, caches = kept[0].outputs, kept[1]
+        last = before.get(layers[start - 1].name)
+        if last is None or last.shape[1:] != self.shapes[layers[start - 1].name] \
+                or last.shape[0] != x.shape[0]:
+            raise ValueError(f"the kept pass does not fit at layer {start}")
+        for layer in iter_layers(layers[:start]):
+            if layer.name in before:
+                self.outputs[layer.name] = before[layer.name]
+        return list(caches[:start]), start
 
     def back(self, layers, dout, caches):
         for layer, cache in zip(reversed(layers), reversed(caches)):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from convscope.core import Network
 from convscope.core.filterbank import classic_filters
-from convscope.core.live.forward import ForwardRequest, SeededWeights, run_forward
+from convscope.core.live.forward import ForwardRequest, LiveCache, run_forward
 from convscope.core.live.mosaic import block_mean, grid, normalise_channels, tile, tile_rgb
 from convscope.core.live.steps import conv_step, pool_step
 from convscope.core.network import Cancelled
@@ -205,7 +205,7 @@ def test_the_live_pass_analyses_the_network_once_and_gives_the_core_maps(monkeyp
     analyze = Network.analyze
     monkeypatch.setattr(Network, "analyze",
                         lambda self, fixes=True: calls.append(fixes) or analyze(self, fixes))
-    result = run_forward(request, SeededWeights(), request_id=7)
+    result = run_forward(request, LiveCache(), request_id=7)
     assert calls == [False]  # one analysis, without the input-size advice search
     assert (result.id, result.revision) == (7, 3)
     assert result.report.by_name("c1").out == (6, 28, 28)
@@ -218,7 +218,7 @@ def test_the_live_pass_analyses_the_network_once_and_gives_the_core_maps(monkeyp
 
 def test_seeded_weights_are_drawn_once_and_follow_the_edits():
     net = Network.load(preset_path("lenet5"))
-    seeded = SeededWeights()
+    seeded = LiveCache()
     first = run_forward(_request(net), seeded).network.weights
     again = run_forward(_request(net), seeded).network.weights
     assert again["c1.weight"] is first["c1.weight"]  # taken from the cache, not drawn again
@@ -237,5 +237,5 @@ def test_the_live_pass_stops_when_it_goes_stale():
         return len(asked) > 2  # fresh before the pass and before the first layer
 
     with pytest.raises(Cancelled):
-        run_forward(_request(net), SeededWeights(), should_stop=stale)
+        run_forward(_request(net), LiveCache(), should_stop=stale)
     assert len(asked) == 3

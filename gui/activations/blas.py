@@ -6,6 +6,13 @@ spinning on a 2-core machine leave the GUI thread no core, and the event loop st
 50–100 ms at a time; on a busy machine a VGG16 pass also ran 5× slower with two threads
 than with one (benchmarks/live.py). With one BLAS thread the pass keeps one core and the
 window the other.
+
+Measured again for issue 14 (benchmarks/live.py --blas-threads 1|2, VGG16 and ResNet-18,
+load average 11–12 on 2 cores): two threads made the pass 2× longer (VGG16 open → pass
+done 16 s against 8 s) without a shorter stall; two threads with OPENBLAS_THREAD_TIMEOUT=4
+(idle threads sleep at once; it must be set before NumPy loads) were no better (21 s). So
+the live path keeps one BLAS thread, and the second core draws the seeded weights ahead
+of the pass instead (core.network.WeightDrawer.ahead: no spinning, no BLAS).
 """
 
 from __future__ import annotations

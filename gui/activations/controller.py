@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from convscope.core import ConvScopeError
 from convscope.core.labels import architecture_file
-from convscope.core.live.forward import ForwardRequest, ForwardResult, SeededWeights, run_forward
+from convscope.core.live.forward import ForwardRequest, ForwardResult, LiveCache, run_forward
 from convscope.core.live.tensors import branch_tensors, shown_layer
 from convscope.core.presets import ASSETS
 from convscope.gui.images import image_for, read_qimage
@@ -89,7 +89,10 @@ class Probe:
 
 
 class LiveController(QObject):
-    resultReady = Signal(object)  # the ForwardResult now on screen
+    resultReady = Signal(object)  # the ForwardResult now on screen (the pass finished)
+    # the same, while the pass still runs: ``result.activations`` holds the layers done so
+    # far (``result.complete`` is False); the views show what they can of it
+    partialReady = Signal(object)
     failed = Signal(str)  # why there are no maps (not runnable, or the pass failed)
     pictureFailed = Signal(str)  # a picture chosen could not be made into the input
     busyChanged = Signal(bool)
@@ -120,7 +123,7 @@ class LiveController(QObject):
         self._setting_image = False
         self._timer = QTimer(self, singleShot=True, interval=0)
         self._timer.timeout.connect(self.submit)
-        self.seeded = SeededWeights()  # used on the worker thread only
+        self.cache = LiveCache()  # seeded weights and the last pass: worker thread only
         self.runner = JobRunner(self, "convscope-forward")
         self.runner.started.connect(lambda kind, job_id: self.passStarted.emit(job_id))
         self.runner.finished.connect(lambda kind, result: self._finished(result)
@@ -128,6 +131,8 @@ class LiveController(QObject):
         self.runner.failed.connect(lambda kind, message: self._show_failure(message)
                                    if kind == FORWARD else self._image_failed(message))
         self.runner.stopped.connect(self._stopped)
+        self.runner.progress.connect(lambda kind, partial: self._partial(partial)
+                                     if kind == FORWARD else None)
         document.changed.connect(self.schedule)
         # before the views hear of it (they connect later): they draw the new probe
         document.selectionChanged.connect(self._follow_selection)
@@ -179,9 +184,9 @@ class LiveController(QObject):
         if request is None:
             return False
         self._set_busy(True)
-        seeded = self.seeded
+        cache = self.cache
         self._latest_id = self.runner.submit(FORWARD, lambda job: run_forward(
-            request, seeded, job.id, job.should_stop))
+            request, cache, job.id, job.should_stop, job.report))
         return True
 
     def _request(self, get_image) -> ForwardRequest | None:
@@ -192,7 +197,10 @@ class LiveController(QObject):
         self.runner.cancel(IMAGE)
         net = self.doc.network
         try:
-            net.check_runnable(report=self.doc.report)
+            # the worker checks that the pass can run (the memory guard's sums are its work,
+            # not the GUI thread's); here only before an image is made for it
+            if self._fitting_image() is None:
+                net.check_runnable(report=self.doc.report)
             image = get_image()
         except ConvScopeError as err:
             self._show_failure(str(err))
@@ -209,23 +217,43 @@ class LiveController(QObject):
         request = self._request(self.network_image)
         if request is None:
             return False
-        try:  # its own weight cache: the worker's may be in use
-            result = run_forward(request, SeededWeights(), self._latest_id)
+        try:  # its own cache: the worker's may be in use
+            result = run_forward(request, LiveCache(), self._latest_id)
         except ConvScopeError as err:
             self._show_failure(str(err))
             return False
         self._finished(result)
         return True
 
+    def _current(self, result: ForwardResult) -> bool:
+        """Whether ``result`` (partial or final) belongs to the latest request and revision."""
+        return result.id == self._latest_id and result.revision == self.doc.revision
+
     @Slot(object)
     def _finished(self, result: ForwardResult) -> None:
-        if result.id != self._latest_id or result.revision != self.doc.revision:
+        if not self._current(result):
             self._dropped += 1  # an older request's or document's maps: never shown
             return
         self.result, self.message = result, ""
         self._set_busy(False)
         self._check_probe()
         self.resultReady.emit(result)
+
+    @Slot(object)
+    def _partial(self, result: ForwardResult) -> None:
+        """A layer of the pass in flight is done: publish what there is. The probe follows
+        once its layer is there (until then the views keep what they show)."""
+        if not self._current(result):
+            return
+        had = self.result.activations if self.result is not None and \
+            self.result.id == result.id else {}
+        self.result, self.message = result, ""
+        self.partialReady.emit(result)
+        probe = self.probe
+        layer = probe.layer if probe is not None else shown_layer(result.report,
+                                                                   self.doc.selected)
+        if layer in result.activations and layer not in had:
+            self._check_probe()
 
     @Slot(str, int)
     def _stopped(self, kind: str, request_id: int) -> None:

@@ -50,6 +50,7 @@ class FeatureMapView(QWidget):
         self._branch_layer = None
         self._build()
         controller.resultReady.connect(self.refresh)
+        controller.partialReady.connect(self._partial)
         controller.failed.connect(self.show_message)
         controller.busyChanged.connect(self._busy)
         controller.probeChanged.connect(self._mark_probe)
@@ -164,7 +165,17 @@ class FeatureMapView(QWidget):
         self.channel.blockSignals(True)
         self.channel.setValue(-1)
         self.channel.blockSignals(False)
+        self.shown_id = None  # drawn anew, with all channels
         self.refresh()
+
+    def _partial(self, result):
+        """A pass in flight published the layers done so far: show the maps as soon as
+        the shown tensor is among them (until then the last maps stay, "computing…")."""
+        name = self.layer_name(result.report)
+        items = branch_tensors(result.report, name) if name else []
+        tensor = self.branch.currentData() if items and name == self._branch_layer else name
+        if tensor in result.activations:
+            self.refresh()
 
     def refresh(self, *_):
         result = self.live.result
@@ -177,6 +188,11 @@ class FeatureMapView(QWidget):
             return
         tensor = self._update_branches(result.report, name)
         maps = result.activations.get(tensor)
+        if (result.id == self.shown_id and tensor == self.tensor and maps is self.maps
+                and maps is not None):
+            return  # on screen already (from the partial result of the same pass)
+        if maps is None and not result.complete:
+            return  # not computed yet: the last maps stay until it is
         if maps is None:
             info = result.report.by_name(name)
             why = f" (blocked by {info.blocked_by})" if info.blocked_by else ""
