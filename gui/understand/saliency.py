@@ -50,6 +50,7 @@ from .common import (
     controls_beside,
     hint,
     input_image,
+    scrolling,
     set_status,
     snapshot,
     status_label,
@@ -176,7 +177,7 @@ class SaliencyPanel(QWidget):
         # Grad-CAM and guided backprop: where in the image a class is seen, on its own page
         self.gradcam = GradCamPanel(self.doc, self.runner, self.controller)
         self.pages = QTabWidget(objectName="saliencyPages")
-        self.pages.addTab(gradient, "Gradient")
+        self.pages.addTab(scrolling(gradient), "Gradient")  # a short dock scrolls it
         self.pages.addTab(self.gradcam, "Grad-CAM")
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
