@@ -3,7 +3,10 @@
 Saliency: the gradient of one class score (a channel of the last layer) or of one unit of
 the selected layer's feature map with respect to the input image, its largest magnitude
 over the channels drawn as a heat map over the image (core.understand.saliency). A pixel
-clicked in the Feature maps panel becomes the unit.
+clicked in the Feature maps panel becomes the unit. Its second page, Grad-CAM: for a class
+chosen by name and a layer with spatial maps, the class activation map over the image, with
+plain saliency and guided backprop (or guided Grad-CAM) of the same class beside it, the
+largest channel weights α_k and the raw map's range (core.understand.gradcam).
 
 Feature visualisation: for the selected layer, an input synthesised by gradient ascent (with
 jitter, blur and decay) for each of its first channels, all drawn as one tiled image that
@@ -486,9 +489,12 @@ class GradCamPanel(QWidget):
         if image is None:
             set_status(self.info, "No input image: open one (File ▸ Open image…).", "error")
             return False
+        c, layer = self.class_box.currentData(), self.layer_box.currentData()
+        if layer is None:
+            set_status(self.info, "No layer with spatial maps to take Grad-CAM at.", "error")
+            return False
         net = snapshot(self.doc, self.controller)
         spec = net.input
-        c, layer = self.class_box.currentData(), self.layer_box.currentData()
         names = class_names(self.doc, self.class_box.count() - 1)
 
         def job(job):
