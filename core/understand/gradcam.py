@@ -92,7 +92,7 @@ def _holds_conv(info) -> bool:
 
 # ---------------------------------------------------------------------- the passes
 def gradcam(net: Network, x, class_index: int | None = None, layer: str | None = None) -> dict:
-    """Grad-CAM of class ``class_index`` (default: the top-scoring class) at top-level
+    """Grad-CAM of class ``class_index`` (None or −1: the top-scoring class) at top-level
     ``layer`` (default: ``default_layer``) for one image ``x`` ((C, H, W) or (1, C, H, W)),
     with plain saliency, guided backprop and guided Grad-CAM of the same class.
 
@@ -107,22 +107,18 @@ def gradcam(net: Network, x, class_index: int | None = None, layer: str | None =
     """
     x = _as_batch(net, x)
     report = net.analyze(fixes=False)
-    score = score_layer(net, report)
     layer = layer or default_layer(net, report)
     usable = spatial_layers(net, report)
     if layer not in usable:
         raise ConvScopeError(f"'{layer}' is not a top-level layer with spatial maps before "
                              f"the scores (those are: {', '.join(usable) or 'none'})", PLACE)
-    cut = truncated_at(net, score, PLACE)
-    acts = cut.forward(x)
+    cut, acts, c, grad_out = _class_pass(net, x, class_index, report)
+    score = cut.layers[-1].name
     scores = acts[score][0, :, 0, 0]
     probabilities = softmax_forward(scores[None, :, None, None])[0][0, :, 0, 0]
-    c = _class(class_index, scores)
-    grad_out = np.zeros_like(acts[score])
-    grad_out[0, c] = 1.0
     ctx, caches = _tape(cut)
     k = [each.name for each in cut.layers].index(layer) + 1  # the layers up to A
-    d_maps = ctx.back(cut.layers[k:], grad_out, caches[k:])
+    d_maps = ctx.back(cut.layers[k:], grad_out, caches[k:])  # ∂y^c/∂A on the way down
     plain = ctx.back(cut.layers[:k], d_maps, caches[:k])[0]
     guided = GuidedContext(ctx).back(cut.layers, grad_out, caches)[0]
     maps, d_maps = acts[layer][0], d_maps[0]
@@ -141,6 +137,18 @@ def gradcam(net: Network, x, class_index: int | None = None, layer: str | None =
             "upsampled": upsampled, "map": shown, "centres": centres,
             "upsampling": UPSAMPLING, "saliency": plain, "guided": guided,
             "guided_gradcam": guided * shown[None]}
+
+
+def _class_pass(net: Network, x, class_index, report=None):
+    """The forward pass up to the scores for class ``class_index`` (None or −1: the top
+    one): (the network cut there, its outputs, the class, the one-hot ∂y^c/∂scores)."""
+    score = score_layer(net, report)
+    cut = truncated_at(net, score, PLACE)
+    acts = cut.forward(x)
+    c = _class(class_index, acts[score][0, :, 0, 0])
+    grad_out = np.zeros_like(acts[score])
+    grad_out[0, c] = 1.0
+    return cut, acts, c, grad_out
 
 
 def _class(class_index, scores) -> int:
@@ -182,13 +190,9 @@ class GuidedContext:
 
 
 def guided_backprop(net: Network, x, class_index: int | None = None) -> np.ndarray:
-    """Guided backprop of one class score with respect to the image (C, H, W)."""
-    x = _as_batch(net, x)
-    score = score_layer(net)
-    cut = truncated_at(net, score, PLACE)
-    out = cut.forward(x)[score]
-    grad_out = np.zeros_like(out)
-    grad_out[0, _class(class_index, out[0, :, 0, 0])] = 1.0
+    """Guided backprop of one class score (None or −1: the top one) with respect to the
+    image (C, H, W)."""
+    cut, _acts, _c, grad_out = _class_pass(net, _as_batch(net, x), class_index)
     ctx, caches = _tape(cut)
     return GuidedContext(ctx).back(cut.layers, grad_out, caches)[0]
 
