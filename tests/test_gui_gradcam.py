@@ -132,3 +132,18 @@ def test_gradcam_is_refused_in_one_line_without_spatial_maps(app):
     assert page.info.text() == ("Grad-CAM: no layer before the scores has spatial maps: "
                                 "Grad-CAM needs one (a conv's output, say)")
     assert page.layer_box.count() == 0
+
+
+def test_more_classes_than_a_list_holds_offers_the_top_class_only(app):
+    """A legal network with 2³² outputs (16 maps of 16384×16384, flattened): the class combo
+    offers the top class alone and says why, instead of making four billion names."""
+    window, understand = app
+    load(window, network([{"type": "conv", "name": "conv", "filters": 16, "kernel": 1},
+                          {"type": "flatten", "name": "flat"}], size=16384))
+    page = open_gradcam_page(understand.saliency)
+    settle()
+    assert [page.class_box.itemText(i) for i in range(page.class_box.count())] == \
+        ["the top class"]
+    assert page.info.text() == ("flat has 4,294,967,296 classes, too many to list: Grad-CAM "
+                                "of the top one.")
+    assert page.layer_box.currentText() == "conv (16384×16384×16, the last conv)"

@@ -322,6 +322,7 @@ class SaliencyPanel(QWidget):
 
 GRADCAM_COLOURS = ("turbo", "inferno", "viridis", "CET-L1")  # turbo: the papers' jet
 TOP_CLASS = -1  # the class combo's first item: whatever class scores highest
+MAX_LISTED_CLASSES = 10_000  # more than this (a legal net may have 2³² outputs): top class only
 
 
 class GradCamPanel(QWidget):
@@ -338,6 +339,7 @@ class GradCamPanel(QWidget):
         self.doc, self.runner, self.controller = document, runner, controller
         self.result = None
         self._revision = -1
+        self._classes = 0  # how many the network has (its score layer's channels)
         self._build()
         runner.finished.connect(self._finished)
         runner.failed.connect(self._failed)
@@ -460,10 +462,14 @@ class GradCamPanel(QWidget):
             set_status(self.info, str(err), "error")
             self.compute_button.setEnabled(False)
             return
-        count = report.by_name(score).out[0]
-        names = class_names(self.doc, count)
-        self._offer([names.label(k) for k in range(count)],
+        count = self._classes = report.by_name(score).out[0]
+        listed = count <= MAX_LISTED_CLASSES
+        names = class_names(self.doc, count) if listed else None
+        self._offer([names.label(k) for k in range(count)] if listed else [],
                     [(name, report.by_name(name).out) for name in layers], default)
+        if not listed and self.result is None:
+            set_status(self.info, f"{score} has {count:,} classes, too many to list: "
+                       "Grad-CAM of the top one.")
         self.compute_button.setEnabled(True)
 
     def _offer(self, classes, layers, default):
@@ -495,7 +501,7 @@ class GradCamPanel(QWidget):
             return False
         net = snapshot(self.doc, self.controller)
         spec = net.input
-        names = class_names(self.doc, self.class_box.count() - 1)
+        names = class_names(self.doc, self._classes)
 
         def job(job):
             result = gradcam(net, image, c, layer)
