@@ -81,7 +81,7 @@ def test_gradcam_of_the_top_class_then_a_chosen_class_and_layer(app, qtbot):
     assert page.class_box.currentText() == "the top class"
     assert [page.class_box.itemText(i) for i in range(1, 7)] == \
         [f"{name} ({k})" for k, name in enumerate(LABELS)]
-    assert page.layer_box.currentText() == "relu3 (8×8×64, the last conv)"
+    assert page.layer_box.currentText() == "relu3 (8×8×64, default)"
     image = doc.image.copy()
     shown = compute(qtbot, page)
     want = gradcam(Network.load(TRAINED), image)
@@ -119,7 +119,7 @@ def test_gradcam_opacity_colours_and_an_edit_since(app, qtbot):
     doc.undo_stack.push(SetValue(doc, "layers[0]", "filters", 8))  # an edit since
     settle()
     assert page.info.text().endswith(OUTDATED)
-    assert page.layer_box.currentText() == "relu3 (8×8×64, the last conv)"  # still offered
+    assert page.layer_box.currentText() == "relu3 (8×8×64, default)"  # still offered
 
 
 def test_gradcam_is_refused_in_one_line_without_spatial_maps(app):
@@ -146,4 +146,4 @@ def test_more_classes_than_a_list_holds_offers_the_top_class_only(app):
         ["the top class"]
     assert page.info.text() == ("flat has 4,294,967,296 classes, too many to list: Grad-CAM "
                                 "of the top one.")
-    assert page.layer_box.currentText() == "conv (16384×16384×16, the last conv)"
+    assert page.layer_box.currentText() == "conv (16384×16384×16, default)"

@@ -353,7 +353,8 @@ class GradCamPanel(QWidget):
         self.class_box.setToolTip("The class whose score is explained")
         self.layer_box = QComboBox(objectName="gradcamLayer")
         self.layer_box.setToolTip("The layer whose maps are weighted (any top-level layer "
-                                  "with spatial maps before the scores)")
+                                  "with spatial maps before the scores); by default the "
+                                  "last conv's, after the layers that keep its shape")
         for box in (self.class_box, self.layer_box):  # long names must not widen the panel
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             box.setMinimumContentsLength(10)
@@ -484,7 +485,7 @@ class GradCamPanel(QWidget):
             self.class_box.setCurrentIndex(max(self.class_box.findData(chosen_class), 0))
         self.layer_box.clear()
         for name, (c, h, w) in layers:
-            suffix = ", the last conv" if name == default else ""
+            suffix = ", default" if name == default else ""
             self.layer_box.addItem(f"{name} ({w}×{h}×{c}{suffix})", name)
         keep = self.layer_box.findData(chosen_layer)
         self.layer_box.setCurrentIndex(keep if keep >= 0 else self.layer_box.findData(default))
