@@ -3,7 +3,10 @@
 Saliency: the gradient of one class score (a channel of the last layer) or of one unit of
 the selected layer's feature map with respect to the input image, its largest magnitude
 over the channels drawn as a heat map over the image (core.understand.saliency). A pixel
-clicked in the Feature maps panel becomes the unit.
+clicked in the Feature maps panel becomes the unit. Its second page, Grad-CAM: for a class
+chosen by name and a layer with spatial maps, the class activation map over the image, with
+plain saliency and guided backprop (or guided Grad-CAM) of the same class beside it, the
+largest channel weights α_k and the raw map's range (core.understand.gradcam).
 
 Feature visualisation: for the selected layer, an input synthesised by gradient ascent (with
 jitter, blur and decay) for each of its first channels, all drawn as one tiled image that
@@ -13,8 +16,17 @@ updates step by step (core.understand.featureviz). Cancellable; a few steps by d
 from __future__ import annotations
 
 import numpy as np
+from convscope.core.errors import ConvScopeError
 from convscope.core.live.images import clip_box, display_image, grid_picture, to_display
 from convscope.core.understand.featureviz import for_display, visualize_channels
+from convscope.core.understand.gradcam import (
+    UPSAMPLING,
+    default_layer,
+    gradcam,
+    gradient_picture,
+    score_layer,
+    spatial_layers,
+)
 from convscope.core.understand.saliency import saliency
 from convscope.gui.document import INPUT
 from convscope.gui.plots import image_box, pg, rect_item, set_box
@@ -29,14 +41,19 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from .common import (
     class_names,
+    controls_beside,
     hint,
     input_image,
+    scrolling,
     set_status,
     snapshot,
     status_label,
@@ -150,7 +167,8 @@ class SaliencyPanel(QWidget):
         self.info = status_label("saliencyInfo")
         self.info.setText("Press Compute: the gradient is drawn over the input image.")
 
-        layout = QVBoxLayout(self)
+        gradient = QWidget(objectName="saliencyGradientPage")
+        layout = QVBoxLayout(gradient)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(form)
         layout.addLayout(row)
@@ -159,6 +177,14 @@ class SaliencyPanel(QWidget):
         layout.addWidget(hint("Bright: the pixels whose change would change the score most "
                               "(the largest |∂score/∂pixel| over the colour channels). The "
                               "dashed box is the unit's receptive field."))
+        # Grad-CAM and guided backprop: where in the image a class is seen, on its own page
+        self.gradcam = GradCamPanel(self.doc, self.runner, self.controller)
+        self.pages = QTabWidget(objectName="saliencyPages")
+        self.pages.addTab(scrolling(gradient), "Gradient")  # a short dock scrolls it
+        self.pages.addTab(self.gradcam, "Grad-CAM")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.pages)
 
     def _position_toggled(self, auto: bool):
         self.y.setEnabled(not auto)
@@ -290,6 +316,244 @@ class SaliencyPanel(QWidget):
 
     def _failed(self, kind, message):
         if kind == "saliency":
+            set_status(self.info, message, "error")
+            self.failed.emit(message)
+
+
+GRADCAM_COLOURS = ("turbo", "inferno", "viridis", "CET-L1")  # turbo: the papers' jet
+TOP_CLASS = -1  # the class combo's first item: whatever class scores highest
+MAX_LISTED_CLASSES = 10_000  # more than this (a legal net may have 2³² outputs): top class only
+
+
+class GradCamPanel(QWidget):
+    """Grad-CAM of a chosen class at a chosen layer over the image, with plain saliency and
+    guided backprop (or guided Grad-CAM) of the same class beside it
+    (core.understand.gradcam), computed on the Understand worker."""
+
+    computed = Signal(object)  # the core result dict now shown
+    failed = Signal(str)
+
+    def __init__(self, document, runner, controller=None, parent=None):
+        super().__init__(parent)
+        self.setObjectName("gradcamPanel")
+        self.doc, self.runner, self.controller = document, runner, controller
+        self.result = None
+        self._revision = -1
+        self._classes = 0  # how many the network has (its score layer's channels)
+        self._build()
+        runner.finished.connect(self._finished)
+        runner.failed.connect(self._failed)
+        self._timer = QTimer(self, singleShot=True, interval=0)
+        self._timer.timeout.connect(self._refresh)
+        document.changed.connect(self._timer.start)
+        self._refresh()
+
+    def _build(self):
+        self.class_box = QComboBox(objectName="gradcamClass")
+        self.class_box.setToolTip("The class whose score is explained")
+        self.layer_box = QComboBox(objectName="gradcamLayer")
+        self.layer_box.setToolTip("The layer whose maps are weighted (any top-level layer "
+                                  "with spatial maps before the scores); by default the "
+                                  "last conv's, after the layers that keep its shape")
+        for box in (self.class_box, self.layer_box):  # long names must not widen the panel
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(10)
+        self.guided = QCheckBox("guided Grad-CAM", objectName="gradcamGuided")
+        self.guided.setToolTip("The third picture: guided backprop × the Grad-CAM map "
+                               "(unticked: guided backprop alone)")
+        self.guided.toggled.connect(lambda _on: self._show_third())
+        self.colours = QComboBox(objectName="gradcamColours")
+        self.colours.addItems(GRADCAM_COLOURS)
+        self.colours.currentTextChanged.connect(self._set_colours)
+        self.opacity = QSlider(Qt.Orientation.Horizontal, objectName="gradcamOpacity",
+                               minimum=0, maximum=100, value=70)
+        self.opacity.setToolTip("0: the image alone; 100: the map at full strength")
+        self.opacity.valueChanged.connect(lambda v: self.heat.setOpacity(v / 100))
+        self.compute_button = QPushButton("Compute", objectName="gradcamCompute")
+        self.compute_button.setToolTip("One forward and two backward passes, on the worker")
+        self.compute_button.clicked.connect(self.compute)
+        form = QFormLayout()
+        form.addRow("Class", self.class_box)
+        form.addRow("Layer", self.layer_box)
+        form.addRow("Third picture", self.guided)
+        look = QHBoxLayout()
+        look.addWidget(self.colours)
+        look.addWidget(hint("opacity"))
+        look.addWidget(self.opacity, 1)
+        form.addRow("Colours", look)
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setObjectName("gradcamView")
+        self.graphics.setBackground((235, 235, 235))
+        self.titles = {}
+        # Grad-CAM large on top, the two gradients side by side under it
+        self.cam_box, self.image = self._picture("Grad-CAM", 0, 0, colspan=2)
+        self.heat = pg.ImageItem()
+        self.heat.setZValue(1)
+        self.cam_box.addItem(self.heat)
+        self.heat.setOpacity(self.opacity.value() / 100)
+        self.graphics.ci.layout.setRowStretchFactor(1, 2)
+        self._set_colours(self.colours.currentText())
+        self.plain_box, self.plain = self._picture("saliency", 2, 0)
+        self.third_box, self.third = self._picture("guided backprop", 2, 1)
+        self.score_label = status_label("gradcamScore")
+        self.range_label = status_label("gradcamRange")
+        self.info = status_label("gradcamInfo")
+        self.info.setText("Press Compute: Grad-CAM of the class, over the input image.")
+        self.alphas = QTableWidget(0, 2, objectName="gradcamAlphas")
+        self.alphas.setHorizontalHeaderLabels(["channel k", "α_k"])
+        self.alphas.verticalHeader().setVisible(False)
+        self.alphas.horizontalHeader().setStretchLastSection(True)
+        self.alphas.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.alphas.verticalHeader().setDefaultSectionSize(20)
+        self.alphas.setMaximumHeight(140)
+
+        controls = QWidget()
+        layout = QVBoxLayout(controls)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        layout.addWidget(self.compute_button)
+        layout.addWidget(self.score_label)
+        layout.addWidget(self.range_label)
+        layout.addWidget(hint("The largest channel weights α_k:"))
+        layout.addWidget(self.alphas)
+        layout.addWidget(self.info)
+        layout.addWidget(hint(
+            f"Grad-CAM: α_k = mean over the map of ∂score/∂A^k, map = ReLU(Σ α_k A^k), "
+            f"brought to the image's size by {UPSAMPLING} and divided by its maximum "
+            "(near 0 the colours fade out). "
+            "Saliency and guided backprop: grey is 0, light and dark the largest "
+            "gradients; guided backprop lets only positive gradient back through each ReLU."))
+        layout.addStretch(1)
+        controls_beside(self, controls, self.graphics, 260, (300, 500))
+
+    def _picture(self, title, row, col, colspan=1):
+        """A titled picture box at (row, col) of the view, ``colspan`` columns wide;
+        (viewbox, image item)."""
+        self.titles[title] = self.graphics.addLabel(title, row=row, col=col, colspan=colspan)
+        box = self.graphics.addViewBox(row=row + 1, col=col, colspan=colspan)
+        box.setAspectLocked(True)
+        box.invertY(True)
+        box.setMenuEnabled(False)
+        item = pg.ImageItem()
+        box.addItem(item)
+        return box, item
+
+    def _set_colours(self, name: str):
+        """The colour map, fading to transparent towards 0 (opaque from half the maximum
+        up), so the image shows through where the class is not seen."""
+        table = pg.colormap.get(name).getLookupTable(nPts=256, alpha=True)
+        table[:, 3] = np.clip(np.linspace(0.0, 2.0, 256), 0.0, 1.0) * 255
+        self.heat.setLookupTable(table)
+
+    # ------------------------------------------------------------------ what can be asked
+    def _refresh(self):
+        """Offer the network's classes and its layers with spatial maps."""
+        self._timer.stop()
+        if self.result is not None and self.doc.revision != self._revision and \
+                not self.info.text().endswith(OUTDATED):
+            self.info.setText(self.info.text() + OUTDATED)
+        net, report = self.doc.network, self.doc.report
+        try:
+            score = score_layer(net, report)
+            layers = spatial_layers(net, report)
+            default = default_layer(net, report)
+        except ConvScopeError as err:
+            self._offer([], [], "")
+            set_status(self.info, str(err), "error")
+            self.compute_button.setEnabled(False)
+            return
+        count = self._classes = report.by_name(score).out[0]
+        listed = count <= MAX_LISTED_CLASSES
+        names = class_names(self.doc, count) if listed else None
+        self._offer([names.label(k) for k in range(count)] if listed else [],
+                    [(name, report.by_name(name).out) for name in layers], default)
+        if not listed and self.result is None:
+            set_status(self.info, f"{score} has {count:,} classes, too many to list: "
+                       "Grad-CAM of the top one.")
+        self.compute_button.setEnabled(True)
+
+    def _offer(self, classes, layers, default):
+        """Fill the combos, keeping the user's choices when they are still there."""
+        chosen_class, chosen_layer = self.class_box.currentData(), self.layer_box.currentData()
+        offered = [self.class_box.itemText(i) for i in range(self.class_box.count())]
+        if offered != ["the top class", *classes]:
+            self.class_box.clear()
+            self.class_box.addItem("the top class", TOP_CLASS)
+            for k, label in enumerate(classes):
+                self.class_box.addItem(label, k)
+            self.class_box.setCurrentIndex(max(self.class_box.findData(chosen_class), 0))
+        self.layer_box.clear()
+        for name, (c, h, w) in layers:
+            suffix = ", default" if name == default else ""
+            self.layer_box.addItem(f"{name} ({w}×{h}×{c}{suffix})", name)
+        keep = self.layer_box.findData(chosen_layer)
+        self.layer_box.setCurrentIndex(keep if keep >= 0 else self.layer_box.findData(default))
+
+    # ------------------------------------------------------------------ running
+    def compute(self) -> bool:
+        image = input_image(self.doc, self.controller)
+        if image is None:
+            set_status(self.info, "No input image: open one (File ▸ Open image…).", "error")
+            return False
+        c, layer = self.class_box.currentData(), self.layer_box.currentData()
+        if layer is None:
+            set_status(self.info, "No layer with spatial maps to take Grad-CAM at.", "error")
+            return False
+        net = snapshot(self.doc, self.controller)
+        spec = net.input
+        names = class_names(self.doc, self._classes)
+
+        def job(job):
+            result = gradcam(net, image, c, layer)
+            result.update(image=image, spec=spec, what=names.label(result["class"]))
+            return result
+
+        set_status(self.info, "Computing Grad-CAM and guided backprop…")
+        self._revision = self.doc.revision
+        self.runner.submit("gradcam", job)
+        return True
+
+    def _finished(self, kind, result):
+        if kind != "gradcam":
+            return
+        self.result = result
+        self.image.setImage(display_image(result["image"], result["spec"]), levels=(0.0, 1.0),
+                            autoLevels=False)
+        self.heat.setImage(result["map"], levels=(0.0, 1.0), autoLevels=False)
+        self.plain.setImage(gradient_picture(result["saliency"]), levels=(0.0, 1.0),
+                            autoLevels=False)
+        self._show_third()
+        for box in (self.cam_box, self.plain_box, self.third_box):
+            box.autoRange(padding=0.02)
+        self.score_label.setText(f"{result['what']}: score {result['score']:.4g}, "
+                                 f"softmax probability {result['probability']:.4g}")
+        h, w = result["cam"].shape
+        self.range_label.setText(f"Grad-CAM at {result['layer']} ({h}×{w}), raw map: "
+                                 f"min {result['raw_min']:.4g}, max {result['raw_max']:.4g}")
+        self._fill_alphas(result["top_channels"])
+        set_status(self.info, f"Grad-CAM of {result['what']} at {result['layer']}: the "
+                   "colours show where the class is seen (1 = the map's maximum).", "ok")
+        self.computed.emit(result)
+
+    def _fill_alphas(self, top):
+        self.alphas.setRowCount(len(top))
+        for row, (k, alpha) in enumerate(top):
+            for col, text in enumerate((str(k), f"{alpha:.4g}")):
+                self.alphas.setItem(row, col, QTableWidgetItem(text))
+
+    def _show_third(self):
+        """Guided backprop, or guided Grad-CAM when the box is ticked."""
+        guided = self.guided.isChecked()
+        self.titles["guided backprop"].setText("guided Grad-CAM" if guided else
+                                               "guided backprop")
+        if self.result is not None:
+            picture = self.result["guided_gradcam" if guided else "guided"]
+            self.third.setImage(gradient_picture(picture), levels=(0.0, 1.0),
+                                autoLevels=False)
+
+    def _failed(self, kind, message):
+        if kind == "gradcam":
             set_status(self.info, message, "error")
             self.failed.emit(message)
 
