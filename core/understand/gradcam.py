@@ -164,7 +164,7 @@ def _class(class_index, scores) -> int:
 def _tape(net: Network):
     """(context, per-layer caches) of ``net``'s last forward pass: Network.backward only
     runs the whole tape, and Grad-CAM needs the gradient where the tape is cut at A."""
-    ctx, caches, _shape = net._tape
+    ctx, caches, _shape = net.tape
     return ctx, caches
 
 
