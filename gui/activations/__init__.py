@@ -15,13 +15,14 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from .controller import WORKER_BLAS_THREADS, LiveController, Probe
 from .featuremaps import FeatureMapView
+from .gradients import GradientPasses, GradientView
 from .inputview import InputView
 from .kernels import KernelView
 from .stepper import KernelWindowView
 from .weights import apply_classic_filters, load_weights
 
-__all__ = ["Activations", "FeatureMapView", "InputView", "KernelView", "KernelWindowView",
-           "LiveController", "Probe"]
+__all__ = ["Activations", "FeatureMapView", "GradientView", "InputView", "KernelView",
+           "KernelWindowView", "LiveController", "Probe"]
 
 WEIGHTS_FILTER = "NumPy weights (*.npz);;All files (*)"
 
@@ -35,7 +36,10 @@ class Activations:
         self.input_view = InputView(document, self.controller)
         self.feature_maps = FeatureMapView(document, self.controller)
         self.kernels = KernelView(document, self.controller)
-        self.kernel_window = KernelWindowView(document, self.controller)
+        # one backward pass per result, shared by the kernel window and the gradients
+        self.passes = GradientPasses(document, self.controller)
+        self.kernel_window = KernelWindowView(document, self.controller, passes=self.passes)
+        self.gradients = GradientView(document, self.controller, self.passes)
 
     @property
     def views(self):
@@ -68,6 +72,8 @@ class Activations:
         window.add_panel("Feature maps", self.feature_maps, area.RightDockWidgetArea)
         window.add_panel("Kernels", self.kernels, area.RightDockWidgetArea)
         window.add_panel("Kernel window", self.kernel_window, area.BottomDockWidgetArea)
+        window.add_panel("Gradients", self.gradients, area.BottomDockWidgetArea,
+                         tab_with="Kernel window")
 
         def action(menu, text, slot, tip="", before=None):
             item = QAction(text, window)

@@ -122,12 +122,18 @@ class LiveController(QObject):
         self._timer.timeout.connect(self.submit)
         self.seeded = SeededWeights()  # used on the worker thread only
         self.runner = JobRunner(self, "convscope-forward")
-        self.runner.started.connect(lambda kind, job_id: self.passStarted.emit(job_id))
+        # other parts run their own kinds of job here too (gui.activations.gradients):
+        # only these two kinds are the controller's
+        self.runner.started.connect(lambda kind, job_id: kind in (FORWARD, IMAGE)
+                                    and self.passStarted.emit(job_id))
         self.runner.finished.connect(lambda kind, result: self._finished(result)
-                                     if kind == FORWARD else self._image_made(result))
+                                     if kind == FORWARD else kind == IMAGE
+                                     and self._image_made(result))
         self.runner.failed.connect(lambda kind, message: self._show_failure(message)
-                                   if kind == FORWARD else self._image_failed(message))
-        self.runner.stopped.connect(self._stopped)
+                                   if kind == FORWARD else kind == IMAGE
+                                   and self._image_failed(message))
+        self.runner.stopped.connect(lambda kind, job_id: kind in (FORWARD, IMAGE)
+                                    and self._stopped(kind, job_id))
         document.changed.connect(self.schedule)
         # before the views hear of it (they connect later): they draw the new probe
         document.selectionChanged.connect(self._follow_selection)
