@@ -121,7 +121,9 @@ class KernelWindowView(QWidget):
         self.mode.setCurrentIndex(2)
         self.mode.currentIndexChanged.connect(lambda _i: self._fill_table())
         self.direction = QComboBox(objectName="stepPass")
-        self.direction.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.direction.setMinimumContentsLength(len(BACK_LABELS["dx"]))
+        self.direction.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.direction.setToolTip("Forward: one output value. Backward: the layer's gradients "
                                   "in one backward pass of a class score")
         self.direction.addItem(FORWARD, FORWARD)
@@ -141,8 +143,8 @@ class KernelWindowView(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         for widget in (QLabel("score of"), self.back_class, QLabel("filter"), self.part):
             row.addWidget(widget)
-        row.addStretch(1)
         self.back_bar.setVisible(False)
+        controls.insertWidget(controls.indexOf(self.follow) + 1, self.back_bar)
         self.table = QTableWidget(objectName="stepTable")
         self.table.horizontalHeader().setDefaultSectionSize(66)
         self.sums = QLabel(objectName="stepSum", wordWrap=True)
@@ -151,7 +153,6 @@ class KernelWindowView(QWidget):
         column = QVBoxLayout(right)
         column.setContentsMargins(0, 0, 0, 0)
         column.addLayout(buttons)
-        column.addWidget(self.back_bar)
         column.addWidget(self.table, 1)
         column.addWidget(self.sums)
 
@@ -377,6 +378,8 @@ class KernelWindowView(QWidget):
         kind = self.backward_kind()
         self.play.setChecked(False)
         self.back_bar.setVisible(bool(kind))
+        for forward_only in (self.colour, self.show_weights):  # no weights drawn backward
+            forward_only.setVisible(not kind)
         self.back = None
         if not kind:
             self._set_modes(MODES, 2)
@@ -430,7 +433,7 @@ class KernelWindowView(QWidget):
         self.part.setEnabled(len(step.parts) > 1)
         self.part.blockSignals(False)
         self._draw_back_picture(step, grads)
-        self.info.setText(self._back_description(step, grads) + " " + PICK_ANOTHER)
+        self.info.setText(self._back_description(step, grads))
         self.sums.setText(self._back_sum_text(step))
         self._fill_back_table()
 
@@ -510,32 +513,32 @@ class KernelWindowView(QWidget):
 
     def _back_description(self, step, grads) -> str:
         label = self.back_class.currentText() or f"class {grads.channel}"
-        head = (f"<b>{step.layer}</b> backward, one pass from the score of {label} "
-                f"({grads.score:.4g}): ")
+        head = f"<b>{step.layer}</b> backward from the score of {label} = {grads.score:.4g}. "
         if step.kind == "dx":
             c, i, j = step.index
-            return head + (f"dx at input pixel (channel {c}, y {i}, x {j}): the dout values "
-                           "of each filter that the flipped kernel meets there, times its "
-                           "taps, summed over the filters — a full convolution of dout with "
-                           "the flipped kernel (grey: a stride hole or past dout's edge). "
-                           "Left: dout of the filter shown.")
+            return head + (f"dx at input pixel (channel {c}, y {i}, x {j}) = Σ over the filters "
+                           "of the dout values the flipped kernel meets there × its taps: a "
+                           "full convolution of dout with the flipped kernel (grey: a stride "
+                           "hole or past dout's edge). Left: the filter's dout. ◀ ▶ move the "
+                           "pixel.")
         if step.kind == "dW":
             f, k, u, v = step.index
-            return head + (f"dW of filter {f}, input channel {step.parts[0]} (slice {k}), tap "
-                           f"(row {u}, col {v}): the input that tap reads at every output "
-                           "position times dout there, summed — a correlation of the input "
-                           "with dout. Left: the input channel, the tap's positions boxed.")
+            return head + (f"dW of filter {f}, input channel {step.parts[0]}, tap (row {u}, col "
+                           f"{v}) = Σ over output positions of the input under the tap × dout: "
+                           "a correlation of the input with dout. Left: the input, the tap's "
+                           "positions boxed. ◀ ▶ move the tap.")
         if step.kind == "db":
-            return head + f"db of filter {step.index[0]}: every dout value of the filter, summed."
+            return head + (f"db of filter {step.index[0]} = Σ of the filter's dout. ◀ ▶ move "
+                           "the filter.")
         c, i, j = step.index
         mode = self.foot.info.layer.values["mode"]
-        how = {"max": "all of its dout to its switch (the window's first largest value) "
-                      "and nothing to the rest: share is 1 where this pixel is the switch",
+        how = {"max": "all of its dout to its switch (its first largest value; share 1 "
+                      "where that is this pixel)",
                "avg": "dout / k to each of its k values",
                "l2": "dout · x / out to each value x"}[mode]
-        return head + (f"dx at input pixel (channel {c}, y {i}, x {j}): every {mode} window "
-                       f"covering it (rows and columns: the window's output position) routes "
-                       f"{how}. Left: dout, the windows boxed.")
+        return head + (f"dx at input pixel (channel {c}, y {i}, x {j}): each {mode} window "
+                       f"covering it (rows, columns: the window's output position) routes "
+                       f"{how}. Left: dout, the windows boxed. ◀ ▶ move the pixel.")
 
     @staticmethod
     def _back_sum_text(step) -> str:
