@@ -95,7 +95,8 @@ def avg_count(layer, size, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """How many values average pooling divides by, for windows whose taps are rows (m, kh)
     × cols (n, kw) on an input of ``size`` (h, w): (m, n), at least 1, as PyTorch counts
     (the padding counts with count_include_pad, what ceil mode hangs past it never)."""
-    (h, w), (ph, pw) = size, layer.pair("padding")
+    (_, _, ph, _), (_, _, pw, _) = layer.geometry()
+    h, w = size
     if layer.values["count_include_pad"]:
         down = ((rows >= -ph) & (rows < h + ph)).sum(axis=1)
         across = ((cols >= -pw) & (cols < w + pw)).sum(axis=1)
