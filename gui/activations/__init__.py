@@ -28,7 +28,8 @@ WEIGHTS_FILTER = "NumPy weights (*.npz);;All files (*)"
 
 
 class Activations:
-    """The controller (with its worker thread) and the four views over one document."""
+    """The controller (with its worker thread), the four views over one document, and the
+    gradients of a class score (one backward pass per result, while a view wants it)."""
 
     def __init__(self, document, parent=None, blas_threads: int | None = WORKER_BLAS_THREADS):
         self.document = document
@@ -66,7 +67,8 @@ class Activations:
 
     # ------------------------------------------------------------------ in a window
     def place_in(self, window) -> None:
-        """Add the input, feature map, kernel and kernel window panels and their actions."""
+        """Add the input, feature map, kernel, kernel window and gradients panels and their
+        actions."""
         area = Qt.DockWidgetArea
         window.add_panel("Input", self.input_view, area.LeftDockWidgetArea)
         window.add_panel("Feature maps", self.feature_maps, area.RightDockWidgetArea)
