@@ -15,19 +15,21 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from .controller import WORKER_BLAS_THREADS, LiveController, Probe
 from .featuremaps import FeatureMapView
+from .gradients import GradientPasses, GradientView
 from .inputview import InputView
 from .kernels import KernelView
 from .stepper import KernelWindowView
 from .weights import apply_classic_filters, load_weights
 
-__all__ = ["Activations", "FeatureMapView", "InputView", "KernelView", "KernelWindowView",
-           "LiveController", "Probe"]
+__all__ = ["Activations", "FeatureMapView", "GradientView", "InputView", "KernelView",
+           "KernelWindowView", "LiveController", "Probe"]
 
 WEIGHTS_FILTER = "NumPy weights (*.npz);;All files (*)"
 
 
 class Activations:
-    """The controller (with its worker thread) and the four views over one document."""
+    """The controller (with its worker thread), the four views over one document, and the
+    gradients of a class score (one backward pass per result, while a view wants it)."""
 
     def __init__(self, document, parent=None, blas_threads: int | None = WORKER_BLAS_THREADS):
         self.document = document
@@ -35,7 +37,10 @@ class Activations:
         self.input_view = InputView(document, self.controller)
         self.feature_maps = FeatureMapView(document, self.controller)
         self.kernels = KernelView(document, self.controller)
-        self.kernel_window = KernelWindowView(document, self.controller)
+        # one backward pass per result, shared by the kernel window and the gradients
+        self.passes = GradientPasses(document, self.controller)
+        self.kernel_window = KernelWindowView(document, self.controller, passes=self.passes)
+        self.gradients = GradientView(document, self.controller, self.passes)
 
     @property
     def views(self):
@@ -62,12 +67,15 @@ class Activations:
 
     # ------------------------------------------------------------------ in a window
     def place_in(self, window) -> None:
-        """Add the input, feature map, kernel and kernel window panels and their actions."""
+        """Add the input, feature map, kernel, kernel window and gradients panels and their
+        actions."""
         area = Qt.DockWidgetArea
         window.add_panel("Input", self.input_view, area.LeftDockWidgetArea)
         window.add_panel("Feature maps", self.feature_maps, area.RightDockWidgetArea)
         window.add_panel("Kernels", self.kernels, area.RightDockWidgetArea)
         window.add_panel("Kernel window", self.kernel_window, area.BottomDockWidgetArea)
+        window.add_panel("Gradients", self.gradients, area.BottomDockWidgetArea,
+                         tab_with="Kernel window")
 
         def action(menu, text, slot, tip="", before=None):
             item = QAction(text, window)

@@ -125,14 +125,14 @@ class LiveController(QObject):
         self._timer.timeout.connect(self.submit)
         self.cache = LiveCache()  # seeded weights and the last pass: worker thread only
         self.runner = JobRunner(self, "convscope-forward")
-        self.runner.started.connect(lambda kind, job_id: self.passStarted.emit(job_id))
-        self.runner.finished.connect(lambda kind, result: self._finished(result)
-                                     if kind == FORWARD else self._image_made(result))
-        self.runner.failed.connect(lambda kind, message: self._show_failure(message)
-                                   if kind == FORWARD else self._image_failed(message))
+        # other parts run their own kinds of job here too (gui.activations.gradients):
+        # the handlers act on the controller's two kinds only
+        self.runner.started.connect(self._job_started)
+        self.runner.finished.connect(self._job_finished)
+        self.runner.failed.connect(self._job_failed)
         self.runner.stopped.connect(self._stopped)
-        self.runner.progress.connect(lambda kind, partial: self._partial(partial)
-                                     if kind == FORWARD else None)
+        self.runner.progress.connect(lambda kind, partial: kind == FORWARD
+                                     and self._partial(partial))
         document.changed.connect(self.schedule)
         # before the views hear of it (they connect later): they draw the new probe
         document.selectionChanged.connect(self._follow_selection)
@@ -255,8 +255,26 @@ class LiveController(QObject):
         if layer in result.activations and layer not in had:
             self._check_probe()
 
+    def _job_started(self, kind: str, job_id: int) -> None:
+        if kind in (FORWARD, IMAGE):
+            self.passStarted.emit(job_id)
+
+    def _job_finished(self, kind: str, result) -> None:
+        if kind == FORWARD:
+            self._finished(result)
+        elif kind == IMAGE:
+            self._image_made(result)
+
+    def _job_failed(self, kind: str, message: str) -> None:
+        if kind == FORWARD:
+            self._show_failure(message)
+        elif kind == IMAGE:
+            self._image_failed(message)
+
     @Slot(str, int)
     def _stopped(self, kind: str, request_id: int) -> None:
+        if kind not in (FORWARD, IMAGE):
+            return
         self.cancelled += 1
         self.passCancelled.emit(request_id)
 
