@@ -169,3 +169,27 @@ def test_a_broken_network_is_one_clear_error():
     net.input.height = net.input.width = 8
     with pytest.raises(ConvScopeError, match="has an error"):
         card(net)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "googlenet", "zfnet", "alexnet", "resnet18",
+                                  "lenet5"])
+def test_a_case_study_edited_away_from_its_structure_still_has_a_card(name):
+    """FC→CONV (as the window does it, keeping the name) leaves VGG16 no fc; deleting
+    GoogLeNet's inception_4a leaves its 4M check without the layer it reads: those claims
+    say "not measurable" instead of failing the panel; the others are still measured."""
+    from convscope.core.understand.fcconv import convert_fc_to_conv
+
+    net = Network.load(preset_path(name), weights=False)
+    converted, _ = convert_fc_to_conv(net, with_weights=False)
+    converted.name = net.name
+    if name == "googlenet":
+        converted.layers = [layer for layer in converted.layers
+                            if layer.name != "inception_4a"]
+    result = card(converted)
+    assert result is not None and len(result.claims) == len(card(net).claims)
+    unmeasured = [c for c in result.claims if c.measured == "not measurable"]
+    assert all(not c.agrees and "edited away" in c.why for c in unmeasured)
+    if name in ("vgg16", "googlenet"):  # the first-fc share; the 4M breakdown, the fc head
+        assert unmeasured
+    if name != "googlenet":  # both its claims read the fc head and the modules
+        assert any(c.measured != "not measurable" for c in result.claims)
