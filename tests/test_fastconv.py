@@ -273,3 +273,21 @@ def test_direct_conv_in_bands_equals_the_whole_product(monkeypatch, stride):
         assert 1 < ops._band_rows(ho, 4 * n * 5 * 9 * wo) < ho
         banded = ops.conv_forward(x, wt, b, (stride, stride), (1, 1))[0]
     assert rel_diff(banded, whole) < 1e-6
+
+
+# --------------------------------------------------------------------------- element-wise
+@pytest.mark.parametrize("layout", ["map", "fc column", "strided view", "float64", "odd"])
+def test_relu_fast_path_is_max_zero_for_every_layout(layout):
+    """relu runs np.maximum against a zeros row as long as the data's merged trailing axes:
+    the same values, shape and dtype as max(x, 0) element by element, whatever the layout."""
+    rng = np.random.default_rng(12)
+    x = {"map": lambda: rng.standard_normal((2, 5, 33, 40), dtype=np.float32),
+         "fc column": lambda: rng.standard_normal((3, 4096, 1, 1), dtype=np.float32),
+         "strided view": lambda: rng.standard_normal((2, 6, 9, 7),
+                                                     dtype=np.float32)[:, ::2, :, ::-1],
+         "float64": lambda: rng.standard_normal((1, 3, 5, 5)),
+         "odd": lambda: rng.standard_normal((1, 7, 3, 1), dtype=np.float32)}[layout]()
+    out, cache = ops.relu_forward(x)
+    expected = np.where(x > 0, x, 0).astype(x.dtype)
+    assert out.shape == x.shape and out.dtype == x.dtype and cache is x
+    assert np.array_equal(out, expected) and (out == 0).any() and (out > 0).any()
