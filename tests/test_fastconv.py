@@ -291,3 +291,25 @@ def test_relu_fast_path_is_max_zero_for_every_layout(layout):
     expected = np.where(x > 0, x, 0).astype(x.dtype)
     assert out.shape == x.shape and out.dtype == x.dtype and cache is x
     assert np.array_equal(out, expected) and (out == 0).any() and (out > 0).any()
+
+
+def test_a_conv_pass_tunes_glibc_malloc_to_keep_freed_memory(monkeypatch):
+    """The first conv forward asks glibc's malloc (once) to serve arrays up to 32 MB from
+    its heap and keep freed memory: mallopt really accepts both settings on glibc, and a
+    platform without glibc's mallopt is left alone (False, nothing called)."""
+    import platform
+
+    calls = []
+    real = fastconv._mallopt
+    monkeypatch.setattr(fastconv, "_mallopt", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setitem(fastconv._allocator, "tuned", None)
+    net = Network.from_dict({"format": "convscope", "version": 1, "name": "one-conv",
+                             "input": {"channels": 1, "height": 5, "width": 5},
+                             "layers": [{"type": "conv", "filters": 2, "kernel": 3}]})
+    net.forward(np.ones((1, 1, 5, 5), np.float32))
+    net.forward(np.ones((1, 1, 5, 5), np.float32))
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert fastconv._allocator["tuned"] is glibc
+    assert calls[:2] == [(fastconv._M_MMAP_THRESHOLD, 32 << 20),
+                         (fastconv._M_TRIM_THRESHOLD, fastconv.TRIM_BYTES)][:len(calls)]
+    assert 1 <= len(calls) <= 2  # once per process, not once per pass
