@@ -64,7 +64,11 @@ def isolated(tmp_path, monkeypatch):
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                       str(tmp_path / "settings"))
     monkeypatch.setattr(recovery, "recovery_dir", lambda: tmp_path / "recovery")
-    return tmp_path
+    yield tmp_path
+    # the clipboard is the application's, shared by every test: what a test copied must not
+    # reach the next one, nor outlive the app (the offscreen platform's clipboard holding
+    # data when the process exits ends it with a segmentation fault)
+    QApplication.clipboard().clear()
 
 
 @pytest.fixture
