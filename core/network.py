@@ -8,6 +8,7 @@ This is the Python API of the spec (section 5)::
 from __future__ import annotations
 
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import isfinite, prod
 from pathlib import Path
@@ -315,9 +316,9 @@ class Network:
         grad_out = np.asarray(grad_out, dtype=np.float32)
         if grad_out.shape != shape:
             raise ConvScopeError(f"grad_out has shape {grad_out.shape}, the output is {shape}")
-        ctx.grads = {}
-        dx = ctx.back(self.layers, grad_out, cache)
-        return {"input": dx, **ctx.grads}
+        with ctx.hooked(None):  # the plain pass (not stopped by the forward's should_stop)
+            dx = ctx.back(self.layers, grad_out, cache)
+            return {"input": dx, **ctx.grads}
 
     # ================================================================== the tree
     def find(self, path: str) -> Layer:
@@ -436,6 +437,7 @@ class RunContext:
         self.rng = rng
         self.outputs: dict = {}
         self.grads: dict = {}
+        self.on_back = None  # see back()
 
     def params(self, layer) -> dict:
         if self.drawer is not None and layer.name in self.drawer.missing:
@@ -479,11 +481,29 @@ class RunContext:
         return list(caches[:start]), start
 
     def back(self, layers, dout, caches):
+        """Backward through a sequence (blocks call it for their branches). ``on_back``,
+        when set, sees each layer's (layer, dout, dx) and returns the dx to go on with: the
+        one place a variant of the pass (recording every layer's gradients, guided
+        backprop's rule at ReLUs) hooks in, so every variant walks the same tape."""
         for layer, cache in zip(reversed(layers), reversed(caches)):
-            dout, grads = layer.backward(dout, cache, self)
+            if self.should_stop is not None and self.should_stop():
+                raise Cancelled(f"stopped before '{layer.name}'")
+            dx, grads = layer.backward(dout, cache, self)
             for key, grad in grads.items():
                 self.grads[weight_key(layer.name, key)] = np.asarray(grad, np.float32)
+            dout = dx if self.on_back is None else self.on_back(layer, dout, dx)
         return np.asarray(dout, dtype=np.float32)
+
+    @contextmanager
+    def hooked(self, on_back, should_stop=None):
+        """Backward passes inside the ``with`` use ``on_back`` (see ``back``) and
+        ``should_stop``, and start with no parameter gradients."""
+        saved = self.on_back, self.should_stop, self.grads
+        self.on_back, self.should_stop, self.grads = on_back, should_stop, {}
+        try:
+            yield self
+        finally:
+            self.on_back, self.should_stop, self.grads = saved
 
 
 # ====================================================================== reading layers

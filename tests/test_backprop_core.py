@@ -207,3 +207,30 @@ def test_steps_agree_with_torch_autograd(conv, pool):
                                          acts["p"], index).total
                            for index in np.ndindex(*acts["tanh1"].shape)])
     np.testing.assert_allclose(pool_steps, t.grad.numpy().ravel(), atol=1e-5)
+
+
+def test_the_backward_variants_share_one_walk_and_stop_when_told():
+    """Network.backward is not stopped by the forward pass's should_stop (that answered
+    for the forward only), a recorded pass stops between layers when its own says so, and
+    after either the tape gives Network.backward's gradients unchanged."""
+    from convscope.core.network import Cancelled
+
+    net = Network.from_dict({"format": "convscope", "version": 1, "name": "t",
+                             "input": {"channels": 1, "height": 6, "width": 6},
+                             "layers": [{"type": "conv", "filters": 2, "kernel": 3},
+                                        {"type": "relu"}, {"type": "fc", "units": 3}]})
+    x = np.random.default_rng(1).standard_normal((1, 1, 6, 6), dtype=np.float32)
+    stop = []
+    net.forward(x, should_stop=lambda: bool(stop))
+    stop.append(True)  # the forward's job went stale after it finished
+    grad_out = np.ones((1, 3, 1, 1), np.float32)
+    plain = net.backward(grad_out)
+    with pytest.raises(Cancelled, match="relu"):  # fc is done first, then asked before relu
+        calls = iter([False, True])
+        backward_all(net, grad_out, should_stop=lambda: next(calls))
+    again = net.backward(grad_out)
+    for key in plain:
+        np.testing.assert_array_equal(plain[key], again[key])
+    recorded = backward_all(net, grad_out)
+    np.testing.assert_array_equal(recorded.input, plain["input"])
+    np.testing.assert_array_equal(recorded.params["conv1.weight"], plain["conv1.weight"])

@@ -1,10 +1,9 @@
 """One backward pass of a class score, keeping what ``Network.backward`` does not return:
 the gradient at every layer's output (its dout) and at every layer's input (its dx).
 
-It runs on the tape of the network's last forward pass, layer by layer, through the
-layers' own ``backward(dout, cache, ctx)``, exactly as ``RunContext.back`` does: a small
-stand-in for the pass's context records each layer's dout on the way (blocks call
-``ctx.back`` on their branches, so nested layers are recorded too). The parameter
+It runs ``RunContext.back`` on the tape of the network's last forward pass with a hook
+that records each layer's dout and dx on the way (blocks call ``ctx.back`` on their
+branches, so nested layers are recorded too). The parameter
 gradients and dx of the input are the ones ``Network.backward`` gives for the same one-hot.
 """
 
@@ -14,8 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from convscope.core.errors import ConvScopeError
-from convscope.core.network import Cancelled
-from convscope.core.paths import weight_key
 
 
 @dataclass
@@ -32,28 +29,14 @@ class ClassGradients:
     input: np.ndarray  # (C, H, W) d score / d the network's input
 
 
-class _Recorder:
-    """The forward pass's RunContext for one backward pass (weights, shapes, mode read
-    through), with ``back`` recording each layer's dout and dx."""
+@dataclass
+class _Recorded:
+    """What one backward pass saw: each layer's dout and dx, the parameter gradients."""
 
-    def __init__(self, ctx, should_stop=None):
-        self._ctx = ctx
-        self._should_stop = should_stop or (lambda: False)
-        self.douts, self.dins, self.params = {}, {}, {}
-
-    def __getattr__(self, name):
-        return getattr(self._ctx, name)
-
-    def back(self, layers, dout, caches):
-        for layer, cache in zip(reversed(layers), reversed(caches)):
-            if self._should_stop():
-                raise Cancelled(f"stopped before '{layer.name}'")
-            self.douts[layer.name] = dout
-            dout, grads = layer.backward(dout, cache, self)
-            self.dins[layer.name] = dout
-            for key, grad in grads.items():
-                self.params[weight_key(layer.name, key)] = np.asarray(grad, np.float32)
-        return np.asarray(dout, dtype=np.float32)
+    douts: dict
+    dins: dict
+    params: dict
+    input: np.ndarray
 
 
 def top_class(scores: np.ndarray) -> int:
@@ -61,7 +44,7 @@ def top_class(scores: np.ndarray) -> int:
     return int(np.argmax(scores.reshape(scores.shape[0], -1).max(axis=1)))
 
 
-def backward_all(net, grad_out, should_stop=None) -> _Recorder:
+def backward_all(net, grad_out, should_stop=None) -> _Recorded:
     """After ``net.forward``: Network.backward's pass for ``grad_out`` (the last output's
     shape), returning the recorder (douts, dins, params by name; batch kept)."""
     tape = net.tape
@@ -71,9 +54,15 @@ def backward_all(net, grad_out, should_stop=None) -> _Recorder:
     grad_out = np.asarray(grad_out, dtype=np.float32)
     if grad_out.shape != shape:
         raise ConvScopeError(f"grad_out has shape {grad_out.shape}, the output is {shape}")
-    recorder = _Recorder(ctx, should_stop)
-    recorder.input = recorder.back(net.layers, grad_out, caches)
-    return recorder
+    douts, dins = {}, {}
+
+    def record(layer, dout, dx):
+        douts[layer.name], dins[layer.name] = dout, dx
+        return dx
+
+    with ctx.hooked(record, should_stop):
+        dx = ctx.back(net.layers, grad_out, caches)
+        return _Recorded(douts, dins, dict(ctx.grads), dx)
 
 
 def class_gradients(net, channel: int | None = None, should_stop=None) -> ClassGradients:

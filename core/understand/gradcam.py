@@ -120,7 +120,7 @@ def gradcam(net: Network, x, class_index: int | None = None, layer: str | None =
     k = [each.name for each in cut.layers].index(layer) + 1  # the layers up to A
     d_maps = ctx.back(cut.layers[k:], grad_out, caches[k:])  # ∂y^c/∂A on the way down
     plain = ctx.back(cut.layers[:k], d_maps, caches[:k])[0]
-    guided = GuidedContext(ctx).back(cut.layers, grad_out, caches)[0]
+    guided = _guided(ctx, cut.layers, grad_out, caches)[0]
     maps, d_maps = acts[layer][0], d_maps[0]
     alphas = d_maps.mean(axis=(1, 2))
     cam = np.maximum(np.tensordot(alphas, maps, axes=1), 0).astype(np.float32)
@@ -168,25 +168,17 @@ def _tape(net: Network):
     return ctx, caches
 
 
-class GuidedContext:
-    """A forward pass's context whose ``back`` applies the guided rule at ``relu`` layers
-    (the gradient passes only where the relu's input was > 0, as always, AND where it is
-    itself > 0). Blocks call ``ctx.back`` for their nested layers, so they are guided too;
-    everything else is the pass's own context. Parameter gradients are not kept."""
+def _guided_rule(layer, _dout, dx):
+    """Guided backprop at a ``relu``: relu's own backward already zeroed the gradient where
+    its input was ≤ 0; the gradient passes only where it is itself > 0 too."""
+    return np.maximum(dx, 0) if layer.TYPE == "relu" else dx
 
-    def __init__(self, ctx):
-        self._ctx = ctx
 
-    def __getattr__(self, name):
-        return getattr(self._ctx, name)
-
-    def back(self, layers, dout, caches):
-        for layer, cache in zip(reversed(layers), reversed(caches)):
-            dout, _grads = layer.backward(dout, cache, self)
-            if layer.TYPE == "relu":
-                # relu's own backward already zeroed dout where x ≤ 0
-                dout = np.maximum(dout, 0)
-        return np.asarray(dout, dtype=np.float32)
+def _guided(ctx, layers, grad_out, caches) -> np.ndarray:
+    """The guided pass down the tape (blocks call ``ctx.back`` for their nested layers,
+    so they are guided too)."""
+    with ctx.hooked(_guided_rule):
+        return ctx.back(layers, grad_out, caches)
 
 
 def guided_backprop(net: Network, x, class_index: int | None = None) -> np.ndarray:
@@ -194,7 +186,7 @@ def guided_backprop(net: Network, x, class_index: int | None = None) -> np.ndarr
     image (C, H, W)."""
     cut, _acts, _c, grad_out = _class_pass(net, _as_batch(net, x), class_index)
     ctx, caches = _tape(cut)
-    return GuidedContext(ctx).back(cut.layers, grad_out, caches)[0]
+    return _guided(ctx, cut.layers, grad_out, caches)[0]
 
 
 # ---------------------------------------------------------------------- to the input's size
