@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pytest
 
 QT_PACKAGES = ("PySide6", "shiboken6", "pyqtgraph")
-QT_FIXTURES = {"qtbot", "qapp", "window", "make_window", "dialogs", "isolated"}
+QT_FIXTURES = {"qtbot", "qapp", "window", "make_window", "dialogs", "isolated", "live", "app"}
 
 
 def _importable(name: str) -> bool:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from convscope.core.presets import preset_path
 from convscope.gui import recovery
+from convscope.gui.activations import Activations
+from convscope.gui.document import Document
 from convscope.gui.mainwindow import MainWindow
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
@@ -116,6 +118,31 @@ def start_app(qtbot, isolated, dialogs):
     for window in windows:
         window.document.undo_stack.setClean()
         window.close()
+
+
+@pytest.fixture
+def live(qtbot):
+    """The live activation views over an empty document, shown at 900×700."""
+    acts = Activations(Document())
+    for view in acts.views:
+        qtbot.addWidget(view)
+        view.resize(900, 700)
+        view.show()
+    yield acts
+    acts.close()
+
+
+@pytest.fixture
+def app(make_window):
+    """A window with the Understand panels (no live activations: they are not needed):
+    (window, understand)."""
+    from convscope.gui.understand import Understand
+
+    window = make_window(restore_layout=False, autosave=False)
+    understand = Understand(window.document, opener=window.open_path)
+    understand.place_in(window)
+    yield window, understand
+    understand.close()
 
 
 @pytest.fixture

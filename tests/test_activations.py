@@ -17,10 +17,9 @@ from convscope.core.labels import read_labels
 from convscope.core.live.mosaic import normalise_channels
 from convscope.core.ops import softmax_forward
 from convscope.core.presets import ARCHITECTURES, preset_path
-from convscope.gui.activations import Activations, Probe
+from convscope.gui.activations import Probe
 from convscope.gui.activations.controller import NETWORK_SAMPLES, SAMPLES
 from convscope.gui.commands import SetInputValues, SetValue
-from convscope.gui.document import Document
 from convscope.gui.images import load_image
 from gui_helpers import send_drop_on
 from optional import needs_torch
@@ -38,18 +37,6 @@ def alexnet():
     net = Network.load(preset_path("alexnet"))
     net.ensure_weights()
     return net
-
-
-@pytest.fixture
-def live(qtbot):
-    doc = Document()
-    acts = Activations(doc)
-    for view in acts.views:
-        qtbot.addWidget(view)
-        view.resize(900, 700)
-        view.show()
-    yield acts
-    acts.close()
 
 
 def open_network(qtbot, live, net, path=None):

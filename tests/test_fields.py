@@ -4,11 +4,9 @@ with its numbers; a dilated field is drawn with its holes. Every number worked b
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from convscope.core import Network
 from convscope.core.live.fields import on_image, reach
-from convscope.gui.activations import Activations, Probe
-from convscope.gui.document import Document
+from convscope.gui.activations import Probe
 
 WAIT = 60_000
 
@@ -111,18 +109,6 @@ def test_a_1x7_and_a_7x1_branch_reach_a_cross():
 
 
 # ============================================================================ on the screen
-@pytest.fixture
-def live(qtbot):
-    doc = Document()
-    acts = Activations(doc)
-    for view in acts.views:
-        qtbot.addWidget(view)
-        view.resize(900, 700)
-        view.show()
-    yield acts
-    acts.close()
-
-
 def open_network(qtbot, live, net):
     with qtbot.waitSignal(live.controller.resultReady, timeout=WAIT):
         live.document.replace_network(net, None)

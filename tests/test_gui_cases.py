@@ -8,20 +8,10 @@ import pytest
 from convscope.core import Network
 from convscope.core.presets import preset_path
 from convscope.gui.commands import SetValue
-from convscope.gui.understand import Understand
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 
 WAIT = 60_000  # ms: generous, the machine may be busy
-
-
-@pytest.fixture
-def app(make_window):
-    window = make_window(restore_layout=False, autosave=False)
-    understand = Understand(window.document, opener=window.open_path)
-    understand.place_in(window)
-    yield window, understand
-    understand.close()
 
 
 def open_preset(qtbot, window, panel, name):

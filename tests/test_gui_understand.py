@@ -21,7 +21,6 @@ from convscope.core.understand.saliency import saliency
 from convscope.gui.commands import SetValue
 from convscope.gui.document import INPUT
 from convscope.gui.images import load_image
-from convscope.gui.understand import Understand
 from convscope.gui.understand.memory import TABLE_COLUMNS
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
@@ -68,16 +67,6 @@ def digits_net():
                     {"type": "pool", "name": "pool", "kernel": 2},
                     {"type": "fc", "name": "fc", "units": 10}], size=28, name="digits",
                    mean=[0.2], std=[0.3])
-
-
-@pytest.fixture
-def app(make_window):
-    """A window with the Understand panels (and no live activations: they are not needed)."""
-    window = make_window(restore_layout=False, autosave=False)
-    understand = Understand(window.document, opener=window.open_path)
-    understand.place_in(window)
-    yield window, understand
-    understand.close()
 
 
 def load(window, net):

@@ -9,7 +9,6 @@ import pytest
 from convscope.core import Network
 from convscope.core.presets import preset_path
 from convscope.gui.commands import SetValue
-from convscope.gui.understand import Understand
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
@@ -41,15 +40,6 @@ def colour_folder(root, per_class=10, size=32):
             image += rng.integers(-20, 20, image.shape)
             write_png(root / name / f"{k:02d}.png", np.clip(image, 0, 255))
     return root
-
-
-@pytest.fixture
-def app(make_window):
-    window = make_window(restore_layout=False, autosave=False)
-    understand = Understand(window.document, opener=window.open_path)
-    understand.place_in(window)
-    yield window, understand
-    understand.close()
 
 
 @pytest.fixture
