@@ -307,8 +307,12 @@ class Network:
         (its RunContext, the top-level layers' caches, the output's shape), or None."""
         return getattr(self, "_tape", None)
 
-    def backward(self, grad_out) -> dict:
-        """After ``forward``: {"input": dL/dx, "<layer>.<param>": gradient}."""
+    def backward(self, grad_out, on_back=None, should_stop=None) -> dict:
+        """After ``forward``: {"input": dL/dx, "<layer>.<param>": gradient}.
+
+        ``on_back(layer, dout, dx)`` (optional) sees every layer on the way down and returns
+        the dx to go on with (RunContext.back); ``should_stop`` is asked between layers (the
+        forward pass's own is not: it answered for the forward)."""
         tape = getattr(self, "_tape", None)
         if tape is None:
             raise ConvScopeError("backward needs a forward pass first")
@@ -316,7 +320,7 @@ class Network:
         grad_out = np.asarray(grad_out, dtype=np.float32)
         if grad_out.shape != shape:
             raise ConvScopeError(f"grad_out has shape {grad_out.shape}, the output is {shape}")
-        with ctx.hooked(None):  # the plain pass (not stopped by the forward's should_stop)
+        with ctx.hooked(on_back, should_stop):
             dx = ctx.back(self.layers, grad_out, cache)
             return {"input": dx, **ctx.grads}
 

@@ -47,22 +47,15 @@ def top_class(scores: np.ndarray) -> int:
 def backward_all(net, grad_out, should_stop=None) -> _Recorded:
     """After ``net.forward``: Network.backward's pass for ``grad_out`` (the last output's
     shape), returning the recorder (douts, dins, params by name; batch kept)."""
-    tape = net.tape
-    if tape is None:
-        raise ConvScopeError("gradients need a forward pass first")
-    ctx, caches, shape = tape
-    grad_out = np.asarray(grad_out, dtype=np.float32)
-    if grad_out.shape != shape:
-        raise ConvScopeError(f"grad_out has shape {grad_out.shape}, the output is {shape}")
     douts, dins = {}, {}
 
     def record(layer, dout, dx):
         douts[layer.name], dins[layer.name] = dout, dx
         return dx
 
-    with ctx.hooked(record, should_stop):
-        dx = ctx.back(net.layers, grad_out, caches)
-        return _Recorded(douts, dins, dict(ctx.grads), dx)
+    grads = net.backward(grad_out, on_back=record, should_stop=should_stop)
+    dx = grads.pop("input")
+    return _Recorded(douts, dins, grads, dx)
 
 
 def class_gradients(net, channel: int | None = None, should_stop=None) -> ClassGradients:
