@@ -16,9 +16,8 @@ from convscope.gui.commands import SetValue
 from convscope.gui.understand.saliency import OUTDATED
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from test_gui_understand import TRAINED, WAIT, app, click, load, network, settle, trained_on
+from test_gui_understand import TRAINED, WAIT, click, load, network, settle, trained_on
 
-__all__ = ["app"]  # the window-with-panels fixture, shared with test_gui_understand
 pytestmark = pytest.mark.usefixtures("dialogs")
 LABELS = read_labels(ARCHITECTURES / "shapes_cnn.labels.txt")
 
