@@ -46,12 +46,13 @@ def set_box(item, box) -> None:
 
 
 def image_box(widget: pg.GraphicsLayoutWidget, title: str = "", col: int = 0,
-              menu: bool = False):
-    """A ViewBox for a picture (y down, square pixels) with an ImageItem in it, in column
-    ``col`` of a layout widget, under ``title`` if given. Returns (viewbox, image item)."""
+              menu: bool = False, row: int = 0, colspan: int = 1):
+    """A ViewBox for a picture (y down, square pixels) with an ImageItem in it, at ``row``
+    and ``col`` of a layout widget (``colspan`` columns wide), under ``title`` if given
+    (the title takes the row, the picture the one below). Returns (viewbox, image item)."""
     if title:
-        widget.addLabel(title, row=0, col=col)
-    box = widget.addViewBox(row=1 if title else 0, col=col)
+        widget.addLabel(title, row=row, col=col, colspan=colspan)
+    box = widget.addViewBox(row=row + 1 if title else row, col=col, colspan=colspan)
     box.setAspectLocked(True)
     box.invertY(True)
     box.setMenuEnabled(menu)

@@ -95,12 +95,12 @@ def test_gradcam_of_the_top_class_then_a_chosen_class_and_layer(app, qtbot):
     check_shown(page, want)
     # the third picture: guided backprop, or guided Grad-CAM once ticked
     np.testing.assert_allclose(page.third.image, gradient_picture(want["guided"]), atol=1e-6)
-    assert page.titles["guided backprop"].text == "guided backprop"
+    assert page.third_title.text == "guided backprop"
     QTest.mouseClick(page.guided, Qt.MouseButton.LeftButton)
     assert page.guided.isChecked()
     np.testing.assert_allclose(page.third.image, gradient_picture(want["guided_gradcam"]),
                                atol=1e-6)
-    assert page.titles["guided backprop"].text == "guided Grad-CAM"
+    assert page.third_title.text == "guided Grad-CAM"
 
 
 def test_gradcam_opacity_colours_and_an_edit_since(app, qtbot):

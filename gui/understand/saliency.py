@@ -385,17 +385,17 @@ class GradCamPanel(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("gradcamView")
         self.graphics.setBackground((235, 235, 235))
-        self.titles = {}
         # Grad-CAM large on top, the two gradients side by side under it
-        self.cam_box, self.image = self._picture("Grad-CAM", 0, 0, colspan=2)
+        self.cam_box, self.image = image_box(self.graphics, "Grad-CAM", 0, row=0, colspan=2)
         self.heat = pg.ImageItem()
         self.heat.setZValue(1)
         self.cam_box.addItem(self.heat)
         self.heat.setOpacity(self.opacity.value() / 100)
         self.graphics.ci.layout.setRowStretchFactor(1, 2)
         self._set_colours(self.colours.currentText())
-        self.plain_box, self.plain = self._picture("saliency", 2, 0)
-        self.third_box, self.third = self._picture("guided backprop", 2, 1)
+        self.plain_box, self.plain = image_box(self.graphics, "saliency", 0, row=2)
+        self.third_box, self.third = image_box(self.graphics, "guided backprop", 1, row=2)
+        self.third_title = self.graphics.getItem(2, 1)  # renamed for guided Grad-CAM
         self.score_label = status_label("gradcamScore")
         self.range_label = status_label("gradcamRange")
         self.info = status_label("gradcamInfo")
@@ -426,18 +426,6 @@ class GradCamPanel(QWidget):
             "gradients; guided backprop lets only positive gradient back through each ReLU."))
         layout.addStretch(1)
         controls_beside(self, controls, self.graphics, 260, (300, 500))
-
-    def _picture(self, title, row, col, colspan=1):
-        """A titled picture box at (row, col) of the view, ``colspan`` columns wide;
-        (viewbox, image item)."""
-        self.titles[title] = self.graphics.addLabel(title, row=row, col=col, colspan=colspan)
-        box = self.graphics.addViewBox(row=row + 1, col=col, colspan=colspan)
-        box.setAspectLocked(True)
-        box.invertY(True)
-        box.setMenuEnabled(False)
-        item = pg.ImageItem()
-        box.addItem(item)
-        return box, item
 
     def _set_colours(self, name: str):
         """The colour map, fading to transparent towards 0 (opaque from half the maximum
@@ -545,7 +533,7 @@ class GradCamPanel(QWidget):
     def _show_third(self):
         """Guided backprop, or guided Grad-CAM when the box is ticked."""
         guided = self.guided.isChecked()
-        self.titles["guided backprop"].setText("guided Grad-CAM" if guided else
+        self.third_title.setText("guided Grad-CAM" if guided else
                                                "guided backprop")
         if self.result is not None:
             picture = self.result["guided_gradcam" if guided else "guided"]
