@@ -42,7 +42,7 @@ PANELS = (
      "Two networks side by side, layer by layer"),
     ("FC→CONV", "fcconv", AREA.BottomDockWidgetArea, "FC→CONV &Results", None,
      "The converted network's agreement, score grid and cost"),
-    ("Case studies", "cases", AREA.RightDockWidgetArea, "C&ase Studies", None,
+    ("Case studies", "cases", AREA.BottomDockWidgetArea, "C&ase Studies", None,
      "What the notes say about this network (LeNet, AlexNet, ZF Net, GoogLeNet, VGGNet, "
      "ResNet) beside ConvScope's figures, and why they differ"),
 )
