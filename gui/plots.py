@@ -5,6 +5,10 @@ The arithmetic behind the pictures (which pixels, which values) is in core.live.
 
 from __future__ import annotations
 
+from functools import cache
+
+import numpy as np
+from convscope.core.live.mosaic import GAP_CODE, SHADES, value_codes
 from PySide6 import QtCore  # noqa: F401  (PySide6 before pyqtgraph, so pyqtgraph binds to it)
 
 import pyqtgraph as pg  # isort: skip
@@ -18,6 +22,26 @@ GAP_COLOUR = (40, 40, 40)
 
 def colour_map(name: str) -> pg.ColorMap:
     return pg.colormap.get(name)
+
+
+@cache
+def indexed_lut(name: str) -> np.ndarray:
+    """(256, 4) uint8 RGBA: the colour map's SHADES shades (code k at position k/254) and a
+    transparent gap (GAP_CODE), as a NaN gap of a float picture is drawn."""
+    lut = np.zeros((GAP_CODE + 1, 4), np.uint8)
+    lut[:SHADES] = colour_map(name).getLookupTable(0.0, 1.0, SHADES, alpha=True)
+    lut.flags.writeable = False  # shared by every view (cached)
+    return lut
+
+
+def show_values(item, values, levels, colours: str, codes=None) -> None:
+    """Draw float ``values`` (NaN: a gap) with the colour map ``colours`` over ``levels``
+    as an 8-bit indexed picture, which pyqtgraph hands to Qt as it is (about 2 ms for a
+    500 000-pixel mosaic, against 40–80 ms when it colours a float picture at paint time,
+    on the GUI thread). ``codes``: the values already coded (a premade mosaic's)."""
+    if codes is None:
+        codes = value_codes(values, levels)
+    item.setImage(codes, levels=None, lut=indexed_lut(colours), autoLevels=False)
 
 
 def rect_item(colour, width=2, dashed=False):

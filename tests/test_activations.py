@@ -14,13 +14,14 @@ import pytest
 from convscope.core import Network
 from convscope.core.filterbank import classic_filters
 from convscope.core.labels import read_labels
-from convscope.core.live.mosaic import normalise_channels
+from convscope.core.live.mosaic import normalise_channels, value_codes
 from convscope.core.ops import softmax_forward
 from convscope.core.presets import ARCHITECTURES, preset_path
 from convscope.gui.activations import Probe
 from convscope.gui.activations.controller import NETWORK_SAMPLES, SAMPLES
 from convscope.gui.commands import SetInputValues, SetValue
 from convscope.gui.images import load_image
+from convscope.gui.plots import MAP_COLOURS, WEIGHT_COLOURS, colour_map
 from gui_helpers import send_drop_on
 from optional import needs_torch
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
@@ -60,7 +61,25 @@ def tile_of(view, channel):
     mosaic = view.mosaic
     top, left = mosaic.origin(view.shown.index(channel))
     th, tw = mosaic.tile
-    return view.image.image[top:top + th, left:left + tw]
+    return view.mosaic.image[top:top + th, left:left + tw]
+
+
+def assert_drawn(item, mosaic, colours=MAP_COLOURS[0]):
+    """What the image item paints is the mosaic coloured: its 8-bit codes, the largest value
+    in the colour map's top colour, the smallest in its bottom one, a gap see-through."""
+    values = mosaic.image
+    np.testing.assert_array_equal(item.image, value_codes(values, mosaic.levels))
+    item.render()  # what paint draws
+    cmap = colour_map(colours)
+    lo, hi = mosaic.levels
+    for pick in (np.nanargmax, np.nanargmin):
+        r, c = np.unravel_index(pick(values), values.shape)
+        shade = round((values[r, c] - lo) / (hi - lo) * 254) / 254  # the nearest of 255
+        expected = cmap.map(shade, mode="byte")[:3]
+        assert item.qimage.pixelColor(int(c), int(r)).getRgb()[:3] == tuple(expected)
+    gaps = np.argwhere(np.isnan(values))
+    if len(gaps):
+        assert item.qimage.pixelColor(int(gaps[0][1]), int(gaps[0][0])).alpha() == 0
 
 
 def click(view, scene_pos, double=False):
@@ -95,7 +114,8 @@ def test_mosaic_pixels_are_the_core_activations(qtbot, live, alexnet):
     acts = core_forward(doc)
     maps = acts["conv2"]  # 27×27×256 → 16×16 tiles of 27 + 1 gap
     assert view.mosaic.step == 1 and (view.mosaic.rows, view.mosaic.cols) == (16, 16)
-    assert view.image.image.shape == (16 * 28 - 1, 16 * 28 - 1)
+    assert view.mosaic.image.shape == (16 * 28 - 1, 16 * 28 - 1)
+    assert_drawn(view.image, view.mosaic)
     # the worker tiles the shown layer with the pass, so the GUI thread only sets it: the
     # first pass tiled conv1 (nothing was selected); conv2 was tiled here on selection; the
     # next pass brings conv2 tiled
@@ -109,17 +129,19 @@ def test_mosaic_pixels_are_the_core_activations(qtbot, live, alexnet):
     for c in (0, 17, 255):
         np.testing.assert_allclose(tile_of(view, c), stretched[c], atol=1e-6)
     view.scaling.setCurrentText("shared")
-    image = view.image.image
+    image = view.mosaic.image
+    assert_drawn(view.image, view.mosaic)
     for c in (0, 1, 16, 100, 255):  # row-major tiles: channel c at row c // 16, column c % 16
         r, k = divmod(c, 16)
         np.testing.assert_array_equal(image[r * 28:r * 28 + 27, k * 28:k * 28 + 27], maps[c])
     assert np.isnan(image[27, :]).all() and np.isnan(image[:, 27]).all()  # the gaps
-    assert tuple(view.image.levels) == pytest.approx((maps.min(), maps.max()))
+    assert view.mosaic.levels == pytest.approx((maps.min(), maps.max()))
     assert view.colorbar.levels() == pytest.approx((maps.min(), maps.max()))
     # a double-click enlarges one channel at full resolution
     click(view, view.scene_pos(100, 5, 5), double=True)
     assert view.shown == [100]
-    np.testing.assert_array_equal(view.image.image, maps[100])
+    np.testing.assert_array_equal(view.mosaic.image, maps[100])
+    assert_drawn(view.image, view.mosaic)
 
 
 def test_value_under_the_cursor(qtbot, live, alexnet):
@@ -329,15 +351,17 @@ def test_kernel_view_rgb_filters_and_slices(qtbot, live, alexnet):
     # double-click filter 13: its three slices, one per input channel
     view.click_at(view.scene_pos(f, 2, 2), double=True)
     assert view.mode.currentIndex() == 1 and view.filter.value() == f
-    np.testing.assert_array_equal(view.image.image[:11, :11], w[f, 0])
-    np.testing.assert_array_equal(view.image.image[:11, 12:23], w[f, 1])
+    np.testing.assert_array_equal(view.layout_mosaic.image[:11, :11], w[f, 0])
+    np.testing.assert_array_equal(view.layout_mosaic.image[:11, 12:23], w[f, 1])
+    assert_drawn(view.image, view.layout_mosaic, WEIGHT_COLOURS)  # blue–white–red, ±max|w|
     # a deeper layer: one input channel of every filter
     live.document.select("conv2")
     w2 = live.document.network.weights["conv2.weight"]
     view.mode.setCurrentIndex(0)
     view.slice.setValue(5)
     assert not view.rgb
-    np.testing.assert_array_equal(view.image.image[:5, 6:11], w2[1, 5])
+    np.testing.assert_array_equal(view.layout_mosaic.image[:5, 6:11], w2[1, 5])
+    assert_drawn(view.image, view.layout_mosaic, WEIGHT_COLOURS)
 
 
 def test_classic_filters_are_an_undoable_edit(qtbot, live):

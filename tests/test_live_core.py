@@ -9,7 +9,15 @@ import pytest
 from convscope.core import Network
 from convscope.core.filterbank import classic_filters
 from convscope.core.live.forward import ForwardRequest, LiveCache, run_forward
-from convscope.core.live.mosaic import block_mean, grid, normalise_channels, tile, tile_rgb
+from convscope.core.live.mosaic import (
+    GAP_CODE,
+    block_mean,
+    grid,
+    normalise_channels,
+    tile,
+    tile_rgb,
+    value_codes,
+)
 from convscope.core.live.steps import conv_step, pool_step
 from convscope.core.network import Cancelled
 from convscope.core.presets import preset_path
@@ -88,6 +96,19 @@ def test_per_channel_scaling_and_flat_channels():
     np.testing.assert_array_equal(out[0], 0.0)
     np.testing.assert_allclose(out[1], [[0.0, 0.25], [0.5, 1.0]])
     assert tile(maps, per_channel=True).levels == (0.0, 1.0)
+
+
+def test_codes_spread_the_levels_over_255_shades_and_mark_the_gaps():
+    # levels (−2, 3): a shade is 5/254 wide; −2 → 0, 3 → 254, 0.5 → 127 (the middle),
+    # 0.52 → 128.016 → 128; past the levels clips; NaN (a gap) → 255
+    values = np.array([[-2.0, 3.0, 0.5, 0.52], [-9.0, 7.0, np.nan, -1.99]], np.float32)
+    np.testing.assert_array_equal(value_codes(values, (-2.0, 3.0)),
+                                  [[0, 254, 127, 128], [0, 254, GAP_CODE, 1]])
+    assert value_codes(np.ones((2, 2), np.float32), (1.0, 1.0)).tolist() == [[0, 0], [0, 0]]
+    mosaic = tile(np.arange(8, dtype=np.float32).reshape(2, 2, 2))  # shared: levels 0..7
+    # one row of two tiles: [0 1 gap 4 5]; 1·254/7 = 36.3, 4·254/7 = 145.1, 5·254/7 = 181.4
+    assert mosaic.codes[0].tolist() == [0, 36, GAP_CODE, 145, 181]
+    assert mosaic.codes.dtype == np.uint8 and mosaic.codes.shape == mosaic.image.shape
 
 
 def test_big_mosaics_are_block_means():

@@ -8,6 +8,7 @@ the GUI thread's drawing short; the values under the cursor still come from the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from math import ceil, sqrt
 
 import numpy as np
@@ -15,6 +16,28 @@ import numpy as np
 from .tensors import wished_tensor
 
 DEFAULT_MAX_PIXELS = 500_000  # about 10–15 ms to draw with a colour map (benchmarks/live.py)
+SHADES = 255  # colour-map shades an 8-bit coded picture uses: codes 0..254
+GAP_CODE = 255  # the code of a gap (a NaN value)
+
+
+def value_codes(values: np.ndarray, levels: tuple) -> np.ndarray:
+    """Float values → uint8 colour-map codes: levels (lo, hi) → 0 .. SHADES − 1, rounded to
+    the nearest shade and clipped (lo → 0, hi → 254); NaN → GAP_CODE.
+
+    The screen draws these as an 8-bit indexed picture. Coded here, with NumPy (in the worker
+    for the feature maps, with the tiling), because pyqtgraph colouring a float picture with
+    NaN gaps at paint time took 40–80 ms of the GUI thread for a 500 000-pixel mosaic."""
+    lo, hi = float(levels[0]), float(levels[1])
+    scale = (SHADES - 1) / (hi - lo) if hi > lo else 0.0
+    shade = np.subtract(values, lo, dtype=np.float32)
+    shade *= np.float32(scale)
+    gaps = np.isnan(shade)
+    shade[gaps] = 0.0
+    np.clip(shade, 0, SHADES - 1, out=shade)
+    np.rint(shade, out=shade)
+    codes = shade.astype(np.uint8)
+    codes[gaps] = GAP_CODE
+    return codes
 
 
 @dataclass
@@ -54,6 +77,12 @@ class Mosaic:
         if y >= self.height or x >= self.width:
             return None
         return channel, y, x
+
+    @cached_property
+    def codes(self) -> np.ndarray:
+        """The image as colour-map codes over its levels (value_codes); made once, by the
+        first caller (the worker, for a premade mosaic)."""
+        return value_codes(self.image, self.levels)
 
     def to_mosaic(self, channel: int, y: float, x: float) -> tuple[float, float]:
         """A point of a full map (y, x may be fractional) → mosaic (x, y)."""
@@ -164,4 +193,6 @@ def premade(report, activations: dict, wish: tuple):
         chosen = maps[channel:channel + 1]
     else:
         chosen, channel = maps, -1
-    return (name, channel, per_channel, max_pixels), tile(chosen, per_channel, max_pixels)
+    mosaic = tile(chosen, per_channel, max_pixels)
+    mosaic.codes  # noqa: B018  (coded here, in the worker, not on the GUI thread)
+    return (name, channel, per_channel, max_pixels), mosaic

@@ -12,7 +12,16 @@ from convscope.core.labels import ClassNames, network_class_names
 from convscope.core.live.mosaic import DEFAULT_MAX_PIXELS, tile
 from convscope.core.live.tensors import branch_tensors, shown_layer
 from convscope.core.ops import softmax_forward
-from convscope.gui.plots import MAP_COLOURS, colour_map, image_box, mosaic_at, pg, rect_item
+from convscope.gui.plots import (
+    MAP_COLOURS,
+    colour_map,
+    image_box,
+    indexed_lut,
+    mosaic_at,
+    pg,
+    rect_item,
+    show_values,
+)
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -95,7 +104,8 @@ class FeatureMapView(QWidget):
         self.viewbox.addItem(self.marker)
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=colour_map(MAP_COLOURS[0]),
                                         interactive=False, rounding=1e-9, width=18)
-        self.colorbar.setImageItem(self.image)
+        # the bar only shows the scale: the image is coded to the colour map beforehand
+        # (plots.show_values), so the bar does not recolour it at paint time
         self.graphics.addItem(self.colorbar, row=0, col=1)
         self.viewbox.menu.addAction("Export feature maps as PNG…", self.export_dialog)
         scene = self.graphics.scene()
@@ -251,7 +261,8 @@ class FeatureMapView(QWidget):
             mosaic = tile(chosen, per_channel=per_channel, max_pixels=self.max_pixels)
         relayout = self.mosaic is None or self.mosaic.image.shape != mosaic.image.shape
         self.mosaic = mosaic
-        self.image.setImage(mosaic.image, levels=mosaic.levels, autoLevels=False)
+        show_values(self.image, mosaic.image, mosaic.levels, self.colours.currentText(),
+                    mosaic.codes)
         self.colorbar.setLevels(mosaic.levels)
         self.colorbar.getAxis("right").setLabel(
             "each map: min → 0, max → 1" if per_channel else "value")
@@ -262,6 +273,7 @@ class FeatureMapView(QWidget):
 
     def _set_colours(self, name: str):
         self.colorbar.setColorMap(colour_map(name))
+        self.image.setLookupTable(indexed_lut(name))
 
     def hit(self, scene_pos):
         """Scene position → (channel, y, x) of the full map under it, or None."""

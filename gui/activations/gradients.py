@@ -14,7 +14,7 @@ from convscope.core.labels import network_class_names
 from convscope.core.live.gradients import class_gradients, statistics, top_class
 from convscope.core.live.mosaic import tile
 from convscope.core.live.tensors import shown_layer
-from convscope.gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg
+from convscope.gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg, show_values
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -258,8 +258,7 @@ class GradientView(QWidget):
             if key in parts:
                 self.mosaics[key] = mosaic = tile(parts[key])
                 levels = symmetric_levels(parts[key])
-                image.setImage(mosaic.image, levels=levels, autoLevels=False,
-                               lut=colour_map(WEIGHT_COLOURS).getLookupTable(nPts=256))
+                show_values(image, mosaic.image, levels, WEIGHT_COLOURS)
                 self.colorbars[key].setLevels(levels)
                 box.autoRange(padding=0.02)
             else:

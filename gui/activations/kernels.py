@@ -16,6 +16,7 @@ from convscope.gui.plots import (
     mosaic_at,
     pg,
     rect_item,
+    show_values,
 )
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import (
@@ -197,8 +198,7 @@ class KernelView(QWidget):
             m = float(np.abs(maps).max()) or 1.0
             self.layout_mosaic.levels = (-m, m)  # symmetric: white is zero
             self.colorbar.setVisible(True)
-            self.colorbar.setImageItem(self.image)
-            self.image.setImage(self.layout_mosaic.image, levels=(-m, m), autoLevels=False)
+            show_values(self.image, self.layout_mosaic.image, (-m, m), WEIGHT_COLOURS)
             self.colorbar.setLevels((-m, m))
         self.stack.setCurrentWidget(self.graphics)
         shape = self.image.image.shape[:2]
