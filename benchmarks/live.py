@@ -211,16 +211,15 @@ def main() -> int:
     parser.add_argument("--blas-threads", type=int, default=1,
                         help="OpenBLAS threads while the app runs (the app uses 1; 0: leave "
                              "OpenBLAS's own choice)")
+    parser.add_argument("--panels", action="store_true",
+                        help="the live panels alone, each its own 1000×800 window, instead "
+                             "of the app's window at 1600×1000")
     parser.add_argument("--large-only", action="store_true",
                         help="only the large input (the window's longest stall)")
     parser.add_argument("--large-size", type=int, default=10000)
     args = parser.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    doc = Document()
-    live = Activations(doc, blas_threads=args.blas_threads or None)
-    for view in live.views:
-        view.resize(1000, 800)
-        view.show()
+    window, live = open_live(args)
     app.processEvents()
     print(f"live activations, offscreen, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}, OpenBLAS threads {blas.threads()}, median of "
@@ -235,8 +234,30 @@ def main() -> int:
               f"screen after {seconds:.1f} s; longest stall of the window meanwhile "
               f"{stall * 1e3:.0f} ms")
     finally:
-        live.close()
+        (window or live).close()
     return 0
+
+
+def open_live(args):
+    """(window or None, the live activations): the app's window as ``convscope`` opens it,
+    at 1600×1000 with its default layout (the designer redraws on every edit too), or with
+    ``--panels`` the live panels alone, each its own 1000×800 window, all on screen."""
+    blas_threads = args.blas_threads or None
+    if args.panels:
+        live = Activations(Document(), blas_threads=blas_threads)
+        for view in live.views:
+            view.resize(1000, 800)
+            view.show()
+        return None, live
+    from convscope.gui.mainwindow import MainWindow
+
+    window = MainWindow(restore_layout=False, autosave=False)
+    if blas_threads:  # the window's worker set its own count (one) as it was built
+        blas.set_threads(blas_threads)
+    window.resize(1600, 1000)
+    window.show()
+    window.new()
+    return window, window.activations
 
 
 def edits_and_draws(live, repeats: int, nets: list[str]) -> None:

@@ -21,6 +21,7 @@ from convscope.gui.activations import Probe
 from convscope.gui.activations.controller import NETWORK_SAMPLES, SAMPLES
 from convscope.gui.commands import SetInputValues, SetValue
 from convscope.gui.images import load_image
+from convscope.gui.lazy import on_screen
 from convscope.gui.plots import MAP_COLOURS, WEIGHT_COLOURS, colour_map
 from gui_helpers import send_drop_on
 from optional import needs_torch
@@ -633,6 +634,13 @@ def window_with_parts(make_window, qtbot, preset="alexnet"):
     return window, live
 
 
+def bring_to_front(qtbot, window, title, view):
+    """Click the dock's tab, as a user would to look at it; wait until it is on screen and
+    has caught up with what it missed behind the tab (gui.lazy)."""
+    window.docks[title].raise_()
+    qtbot.waitUntil(lambda: on_screen(view) and not view._follow.stale, timeout=WAIT)
+
+
 def click_card(window, name):
     """A real click on a layer's card in the pipeline."""
     view = window.pipeline
@@ -650,6 +658,10 @@ def test_the_live_views_follow_the_selected_layer(qtbot, make_window):
     try:
         # conv1 (selected on opening) is 55×55: its centre pixel, channel 0
         assert live.controller.probe == Probe("conv1", 0, 27, 27)
+        # the kernel window sits behind the Summary tab: it draws nothing until it shows
+        assert not on_screen(live.kernel_window) and live.kernel_window.foot is None
+        bring_to_front(qtbot, window, "Kernel window", live.kernel_window)
+        assert live.kernel_window.foot.layer == "conv1"
         click_card(window, "conv2")
         # conv2 is 27×27; by hand, its (13, 13) reads norm1/pool1 rows 11..15 (5×5, pad 2),
         # pool1 (3×3 /2) reads conv1 rows 22..32, conv1 (11×11 /4) input rows 88..138
@@ -678,6 +690,7 @@ def test_kernel_texts_and_labels_match_the_layer_shown(qtbot, make_window):
     window, live = window_with_parts(make_window, qtbot)
     kernels = live.kernels
     try:
+        bring_to_front(qtbot, window, "Kernels", kernels)
         # conv1 reads the RGB image and has seeded weights: the offer names it
         assert kernels.slice.text() == "RGB" and kernels.rgb
         assert not kernels.banner.isHidden()

@@ -46,6 +46,7 @@ def test_the_menu_shows_the_card_of_the_open_vgg16(qtbot, app):
 
 def test_googlenet_and_the_two_tower_alexnet(qtbot, app):
     window, understand = app
+    understand.actions["cases"].trigger()  # behind another tab it would not follow
     panel = understand.cases
     open_preset(qtbot, window, panel, "googlenet")
     text = panel.plain_text()
@@ -61,6 +62,7 @@ def test_googlenet_and_the_two_tower_alexnet(qtbot, app):
 
 def test_the_card_follows_an_edit_and_leaves_other_networks(qtbot, app):
     window, understand = app
+    understand.actions["cases"].trigger()  # behind another tab it would not follow
     panel = understand.cases
     open_preset(qtbot, window, panel, "vgg16")
     doc = window.document

@@ -22,8 +22,11 @@ pytestmark = pytest.mark.usefixtures("dialogs")
 LABELS = read_labels(ARCHITECTURES / "shapes_cnn.labels.txt")
 
 
-def open_gradcam_page(panel):
-    """Click the Saliency panel's "Grad-CAM" tab."""
+def open_gradcam_page(understand):
+    """Understand ▸ Saliency brings its dock to the front; then click its "Grad-CAM" tab (a
+    panel behind another tab does no work: gui.lazy)."""
+    understand.actions["saliency"].trigger()
+    panel = understand.saliency
     bar = panel.pages.tabBar()
     tab = next(i for i in range(bar.count()) if bar.tabText(i) == "Grad-CAM")
     QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tab).center())
@@ -75,7 +78,7 @@ def check_shown(page, want):
 def test_gradcam_of_the_top_class_then_a_chosen_class_and_layer(app, qtbot):
     window, understand = app
     doc = trained_on(window, "cross")
-    page = open_gradcam_page(understand.saliency)
+    page = open_gradcam_page(understand)
     settle()
     assert page.class_box.currentText() == "the top class"
     assert [page.class_box.itemText(i) for i in range(1, 7)] == \
@@ -106,7 +109,7 @@ def test_gradcam_of_the_top_class_then_a_chosen_class_and_layer(app, qtbot):
 def test_gradcam_opacity_colours_and_an_edit_since(app, qtbot):
     window, understand = app
     doc = trained_on(window, "ring")
-    page = open_gradcam_page(understand.saliency)
+    page = open_gradcam_page(understand)
     compute(qtbot, page)
     page.opacity.setValue(30)
     assert page.heat.opacity() == pytest.approx(0.3)
@@ -125,7 +128,7 @@ def test_gradcam_is_refused_in_one_line_without_spatial_maps(app):
     window, understand = app
     load(window, network([{"type": "flatten", "name": "flat"},
                           {"type": "fc", "name": "fc", "units": 3}]))
-    page = open_gradcam_page(understand.saliency)
+    page = open_gradcam_page(understand)
     settle()
     assert not page.compute_button.isEnabled()
     assert page.info.text() == ("Grad-CAM: no layer before the scores has spatial maps: "
@@ -139,7 +142,7 @@ def test_more_classes_than_a_list_holds_offers_the_top_class_only(app):
     window, understand = app
     load(window, network([{"type": "conv", "name": "conv", "filters": 16, "kernel": 1},
                           {"type": "flatten", "name": "flat"}], size=16384))
-    page = open_gradcam_page(understand.saliency)
+    page = open_gradcam_page(understand)
     settle()
     assert [page.class_box.itemText(i) for i in range(page.class_box.count())] == \
         ["the top class"]

@@ -21,6 +21,7 @@ from convscope.core.understand.saliency import saliency
 from convscope.gui.commands import SetValue
 from convscope.gui.document import INPUT
 from convscope.gui.images import load_image
+from convscope.gui.lazy import on_screen
 from convscope.gui.understand.memory import TABLE_COLUMNS
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
@@ -108,6 +109,25 @@ def test_explain_panel_works_through_alexnet_conv1(app):
 
 
 # ============================================================================ memory
+def test_a_hidden_panel_waits_until_it_shows_to_follow_the_edits(app):
+    window, understand = app
+    load(window, memory_net())
+    understand.actions["memory"].trigger()
+    settle()
+    panel = understand.memory
+    assert [r.name for r in panel.rows] == ["input", "conv", "pool", "fc"]
+    understand.actions["training"].trigger()  # its tab goes behind Train's
+    settle()
+    assert panel.isVisible() and not on_screen(panel)  # Qt moves it off, not hides it
+    load(window, fc_net())  # an edit while it is hidden: nothing is redrawn yet
+    settle()
+    assert [r.name for r in panel.rows] == ["input", "conv", "pool", "fc"]
+    understand.actions["memory"].trigger()  # shown again: it catches up
+    settle()
+    assert [r.name for r in panel.rows] == [r.name for r in memory_budget(
+        window.document.network, 64).rows if r.total] != ["input", "conv", "pool", "fc"]
+
+
 def test_memory_panel_shows_cores_figures_and_one_bar_group_per_layer(app):
     window, understand = app
     load(window, memory_net())

@@ -14,6 +14,7 @@ from convscope.core.labels import network_class_names
 from convscope.core.live.gradients import class_gradients, statistics, top_class
 from convscope.core.live.mosaic import tile
 from convscope.core.live.tensors import shown_layer
+from convscope.gui.lazy import ScreenWatch
 from convscope.gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg, show_values
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -159,6 +160,8 @@ class GradientView(QWidget):
         self.layer = ""
         self.mosaics = {}  # "dout" / "dW" → Mosaic shown
         self._build()
+        # the backward pass runs only while the panel is on screen (not behind a tab)
+        self.watch = ScreenWatch(self, lambda on: self.passes.want(self, on))
         passes.ready.connect(lambda _g: self.refresh())
         passes.failed.connect(self.show_message)
         passes.classesChanged.connect(self._fill_classes)
@@ -202,15 +205,6 @@ class GradientView(QWidget):
         layout.addWidget(self.stack, 1)
         layout.addWidget(self.stats)
         self.show_message("The gradients of the selected layer show here.")
-
-    # the pass runs only while the panel is on screen
-    def showEvent(self, event):
-        super().showEvent(event)
-        self.passes.want(self, True)
-
-    def hideEvent(self, event):
-        super().hideEvent(event)
-        self.passes.want(self, False)
 
     def show_message(self, text: str):
         self.mosaics = {}

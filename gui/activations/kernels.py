@@ -9,6 +9,7 @@ from convscope.core import ConvScopeError
 from convscope.core.live.mosaic import tile, tile_rgb
 from convscope.core.live.tensors import producer, shown_layer
 from convscope.core.live.weights import first_conv
+from convscope.gui.lazy import Follow
 from convscope.gui.plots import (
     WEIGHT_COLOURS,
     colour_map,
@@ -53,10 +54,11 @@ class KernelView(QWidget):
         self.rgb = False
         self._framed = None  # the grid size the view was last fitted to
         self._build()
-        controller.resultReady.connect(self.refresh)
+        # a pass came in or another layer was selected: redrawn while on screen (gui.lazy)
+        self._follow = Follow(self, [controller.resultReady, document.selectionChanged],
+                              self.refresh, later=False)
         controller.failed.connect(lambda text: self.show_message(text))
         controller.probeChanged.connect(self._mark_probe)
-        document.selectionChanged.connect(lambda _name: self.refresh())
         document.changed.connect(self._update_banner)
 
     def _build(self):

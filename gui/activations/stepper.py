@@ -20,6 +20,7 @@ from convscope.core import ConvScopeError
 from convscope.core.live.images import box_text, display_image
 from convscope.core.live.steps import back_kinds, back_step_for
 from convscope.core.live.tensors import shown_layer
+from convscope.gui.lazy import Follow
 from convscope.gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg
 from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
@@ -68,8 +69,9 @@ class KernelWindowView(QWidget):
         self._build()
         self.player = QTimer(self, interval=PLAY_INTERVAL_MS)
         self.player.timeout.connect(self._play_tick)
-        controller.probeChanged.connect(self.show_probe)
-        controller.resultReady.connect(lambda _r: self.show_probe(self.live.probe))
+        # the probe moved or a pass came in: redrawn while on screen (gui.lazy)
+        self._follow = Follow(self, [controller.probeChanged, controller.resultReady],
+                              lambda: self.show_probe(self.live.probe), later=False)
         controller.failed.connect(lambda _text: self.show_probe(None))
         self.passes.ready.connect(lambda _g: self.backward_kind() and self._draw())
         self.passes.classesChanged.connect(self._fill_classes)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from convscope.core import ConvScopeError
 from convscope.core.understand.cases import card, load_cases
-from PySide6.QtCore import QTimer, Signal
+from convscope.gui.lazy import Follow
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
@@ -83,9 +84,7 @@ class CasesPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.browser)
         # edits arrive in bursts (a fix is several changes): measure once after the burst
-        self._timer = QTimer(self, singleShot=True, interval=0)
-        self._timer.timeout.connect(self.refresh)
-        document.changed.connect(self._timer.start)
+        self._timer = Follow(self, document.changed, self.refresh)
         self.refresh()
 
     def refresh(self) -> None:

@@ -15,7 +15,8 @@ from convscope.core.presets import preset_paths, preset_title
 from convscope.core.summary import short
 from convscope.core.understand.compare import compare, example_7x7_vs_3x3
 from convscope.core.understand.memory import fmt_bytes
-from PySide6.QtCore import QEvent, Qt, QTimer
+from convscope.gui.lazy import Follow
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -98,9 +99,7 @@ class ComparePanel(QWidget):
         self.comparison = None
         self.mode = ""  # "chosen" (the combos) or "example"
         self._build()
-        self._timer = QTimer(self, singleShot=True, interval=0)
-        self._timer.timeout.connect(self._document_changed)
-        document.changed.connect(self._timer.start)
+        self._timer = Follow(self, document.changed, self._document_changed)
 
     def _build(self):
         self.side_a = self._chooser("compareA", current=True)

@@ -7,7 +7,7 @@ import re
 
 from convscope.core import ConvScopeError
 from convscope.core.understand.explain import explain, n, vol
-from PySide6.QtCore import QTimer
+from convscope.gui.lazy import Follow
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from .common import escape
@@ -67,9 +67,7 @@ class ExplainPanel(QWidget):
         layout.addWidget(self.browser)
         self.sections = []  # what is shown, as core returned it
         # edits arrive in bursts (a fix is several changes): explain once after the burst
-        self._timer = QTimer(self, singleShot=True, interval=0)
-        self._timer.timeout.connect(self.refresh)
-        document.changed.connect(self._timer.start)
+        self._timer = Follow(self, document.changed, self.refresh)
         document.selectionChanged.connect(lambda _name: self.refresh())
         self.refresh()
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 from convscope.core import ConvScopeError
 from convscope.core.understand.memory import fmt_bytes, memory_budget
+from convscope.gui.lazy import Follow
 from convscope.gui.plots import pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -95,9 +96,7 @@ class MemoryPanel(QWidget):
         self.rows = []  # the chart's rows (MemoryRow), left to right
         self.tick_labels = []  # (x, name) under the bars
         self._build()
-        self._timer = QTimer(self, singleShot=True, interval=0)
-        self._timer.timeout.connect(self.refresh)
-        document.changed.connect(self._timer.start)
+        self._timer = Follow(self, document.changed, self.refresh)
         self.refresh()
 
     # ------------------------------------------------------------------ widgets

@@ -29,8 +29,9 @@ from convscope.core.understand.gradcam import (
 )
 from convscope.core.understand.saliency import saliency
 from convscope.gui.document import INPUT
+from convscope.gui.lazy import Follow
 from convscope.gui.plots import image_box, pg, rect_item, set_box
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -99,9 +100,7 @@ class SaliencyPanel(QWidget):
         self._build()
         runner.finished.connect(self._finished)
         runner.failed.connect(self._failed)
-        self._timer = QTimer(self, singleShot=True, interval=0)
-        self._timer.timeout.connect(self._refresh_limits)
-        document.changed.connect(self._timer.start)
+        self._timer = Follow(self, document.changed, self._refresh_limits)
         document.selectionChanged.connect(lambda _n: self._refresh_limits())
         if controller is not None:
             controller.probeChanged.connect(self._probe_changed)
@@ -343,9 +342,7 @@ class GradCamPanel(QWidget):
         self._build()
         runner.finished.connect(self._finished)
         runner.failed.connect(self._failed)
-        self._timer = QTimer(self, singleShot=True, interval=0)
-        self._timer.timeout.connect(self._refresh)
-        document.changed.connect(self._timer.start)
+        self._timer = Follow(self, document.changed, self._refresh)
         self._refresh()
 
     def _build(self):
@@ -563,9 +560,7 @@ class FeatureVizPanel(QWidget):
         runner.failed.connect(self._failed)
         runner.progress.connect(self._progress)
         document.selectionChanged.connect(lambda _n: self._refresh())
-        self._timer = QTimer(self, singleShot=True, interval=0)
-        self._timer.timeout.connect(self._refresh)
-        document.changed.connect(self._timer.start)
+        self._timer = Follow(self, document.changed, self._refresh)
         self._refresh()
 
     def _build(self):

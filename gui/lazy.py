@@ -1,0 +1,93 @@
+"""Panels that work only while they are on screen.
+
+A dock behind another tab stays "visible" to Qt (it is moved off the window, not hidden), so
+every panel used to redraw on every edit and every forward pass, seen or not: the memory
+table, the kernel window and the kernels together stalled an edit of ResNet-18 by 50–100 ms,
+and the Gradients panel ran a backward pass after every forward pass. ``ScreenWatch`` tells a
+panel when it comes on or goes off screen; ``Follow`` lets it redraw when one of its signals
+fires and it is on screen, and otherwise only notes that it is stale and catches up when it
+comes to the front."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QDockWidget, QWidget
+
+
+def on_screen(widget: QWidget) -> bool:
+    """Shown and not covered: not hidden, and not a dock tab behind another."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
+
+
+class ScreenWatch(QObject):
+    """Calls ``changed(on)`` when ``panel`` comes on screen (True) or goes off (False): it
+    is shown or hidden, or its dock's tab comes to the front or goes behind another."""
+
+    def __init__(self, panel: QWidget, changed):
+        super().__init__(panel)
+        self.panel, self.changed = panel, changed
+        self.state = None  # unknown until the first check
+        self._dock = None
+        # checked after the event: a tab switch places the panel once the layout has run
+        self.timer = QTimer(self, singleShot=True, interval=0)
+        self.timer.timeout.connect(self.check)
+        panel.installEventFilter(self)
+
+    def check(self) -> None:
+        state = on_screen(self.panel)
+        if state != self.state:
+            self.state = state
+            self.changed(state)
+
+    def _watch_dock(self) -> None:
+        if self._dock is not None:
+            return
+        parent = self.panel.parentWidget()
+        while parent is not None and not isinstance(parent, QDockWidget):
+            parent = parent.parentWidget()
+        if parent is not None:
+            self._dock = parent
+            parent.visibilityChanged.connect(lambda _visible: self.timer.start())
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.panel and event.type() in (QEvent.Type.Show, QEvent.Type.Hide):
+            self._watch_dock()
+            self.timer.start()
+        return False
+
+
+class Follow(QObject):
+    """Calls ``refresh()`` after ``signals`` fire, while ``panel`` is on screen.
+
+    ``later=True``: once after a burst of signals (a 0 ms timer), as the Understand panels
+    do; ``later=False``: at once, as the live views do (their tests read them right after a
+    pass). A panel off screen is marked stale and refreshes when it comes on screen."""
+
+    def __init__(self, panel: QWidget, signals, refresh, later: bool = True):
+        super().__init__(panel)
+        self.panel, self.refresh, self.later = panel, refresh, later
+        self.stale = False
+        self.timer = QTimer(self, singleShot=True, interval=0)
+        self.timer.timeout.connect(self._run)
+        for signal in signals if isinstance(signals, (list, tuple)) else (signals,):
+            signal.connect(self.start)
+        self.watch = ScreenWatch(panel, lambda on: on and self.stale and self._run())
+
+    def start(self, *_args) -> None:
+        self.stale = True
+        if not on_screen(self.panel):
+            return
+        if self.later:
+            self.timer.start()
+        else:
+            self._run()
+
+    def stop(self) -> None:
+        """The panel refreshes now: nothing is pending."""
+        self.timer.stop()
+        self.stale = False
+
+    def _run(self) -> None:
+        if on_screen(self.panel):
+            self.stale = False
+            self.refresh()
