@@ -9,6 +9,7 @@ import pytest
 from convscope.core import Network
 from convscope.core.filterbank import classic_filters
 from convscope.core.live.forward import ForwardRequest, LiveCache, run_forward
+from convscope.core.live.images import screen_picture
 from convscope.core.live.mosaic import (
     GAP_CODE,
     block_mean,
@@ -109,6 +110,18 @@ def test_codes_spread_the_levels_over_255_shades_and_mark_the_gaps():
     # one row of two tiles: [0 1 gap 4 5]; 1·254/7 = 36.3, 4·254/7 = 145.1, 5·254/7 = 181.4
     assert mosaic.codes[0].tolist() == [0, 36, GAP_CODE, 145, 181]
     assert mosaic.codes.dtype == np.uint8 and mosaic.codes.shape == mosaic.image.shape
+
+
+def test_the_screen_picture_of_a_large_input_is_every_step_th_pixel_as_bytes():
+    class Spec:  # mean 0.5, std 0.25: a value v is the colour 0.5 + 0.25·v
+        mean, std = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
+    image = np.zeros((3, 4100, 10), np.float32)  # ⌈4100/2048⌉ = 3: rows 0, 3, 6, …
+    image[0, ::3] = 2.0  # red 0.5 + 0.5 = 1 → 255 on the rows drawn
+    image[0, 1::3] = 9.0  # never drawn
+    image[1] = -1.0  # green 0.25 → 63.75 → 64; blue 0.5 → 127.5 → 128 (rounded to even)
+    picture = screen_picture(image, Spec)
+    assert picture.dtype == np.uint8 and picture.shape == (1367, 4, 3)  # ⌈4100/3⌉, ⌈10/3⌉
+    assert picture[0, 0].tolist() == picture[-1, -1].tolist() == [255, 64, 128]
 
 
 def test_big_mosaics_are_block_means():

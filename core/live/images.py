@@ -18,6 +18,20 @@ def display_image(image: np.ndarray, spec) -> np.ndarray:
     return x.transpose(1, 2, 0) if c == 3 else x[0]
 
 
+SCREEN_PIXELS = 2048  # a screen shows no more than this many pixels across
+
+
+def screen_picture(image: np.ndarray, spec) -> np.ndarray:
+    """(C, H, W) network input → what the input view draws: every step-th pixel (step =
+    ⌈max(H, W)/SCREEN_PIXELS⌉, so a 10000×10000 input is drawn from every 5th), mean/std
+    undone, as uint8 (H', W') grey or (H', W', 3) RGB that Qt draws as it is. Made on the
+    worker with the image: colouring 2000×2000 floats at paint time took pyqtgraph 0.5 s
+    of the GUI thread."""
+    step = max(1, -(-max(image.shape[1:]) // SCREEN_PIXELS))
+    shown = display_image(image[:, ::step, ::step], spec)
+    return np.rint(shown * np.float32(255)).astype(np.uint8)
+
+
 def clip_box(box, height: int, width: int):
     """An inclusive ((top, bottom), (left, right)) box cut to the image; None if outside."""
     (t, b), (l, r) = box

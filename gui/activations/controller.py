@@ -17,6 +17,7 @@ import numpy as np
 from convscope.core import ConvScopeError
 from convscope.core.labels import architecture_file
 from convscope.core.live.forward import ForwardRequest, ForwardResult, LiveCache, run_forward
+from convscope.core.live.images import screen_picture
 from convscope.core.live.tensors import branch_tensors, shown_layer
 from convscope.core.presets import ASSETS
 from convscope.gui.images import image_for, read_qimage
@@ -117,6 +118,7 @@ class LiveController(QObject):
         self.picture_name = ""
         self.auto_picture = False  # the picture is the default sample, not the user's choice
         self._made = (None, None)  # (spec key, array) of the image this made last
+        self._screen = (None, None)  # (image, its screen picture) drawn last
         self._remake = False  # a new picture was chosen: make the image again
         self.mosaic_wish = None  # set by the feature map view: () -> plain tuple
         self._network = document.network  # the network object the result belongs to
@@ -327,17 +329,19 @@ class LiveController(QObject):
 
         def make(job):
             decoded = _decoded(picture)
-            return picture, decoded, key, image_for(decoded, spec)
+            array = image_for(decoded, spec)
+            return picture, decoded, key, array, screen_picture(array, spec)
 
         self.runner.submit(IMAGE, make)
 
     def _image_made(self, result) -> None:
-        picture, decoded, key, array = result
+        picture, decoded, key, array, shown = result
         if self.picture is picture:  # keep the decoded picture, not its file name
             self.picture = decoded
         if key != self._spec_key():  # the input changed while it was made: again
             self.schedule()
             return
+        self._screen = (array, shown)
         self._install(key, array)
         self.submit()
 
@@ -350,6 +354,15 @@ class LiveController(QObject):
             self.schedule()
         else:
             self._show_failure(message)
+
+    def screen_picture(self, image: np.ndarray) -> np.ndarray:
+        """What the input view draws for ``image``: made on the worker with the image when
+        it came from there, else here (a script's or a test's image)."""
+        made, shown = self._screen
+        if image is not made:
+            shown = screen_picture(image, self.doc.network.input)
+            self._screen = (image, shown)
+        return shown
 
     def _install(self, key: tuple, array: np.ndarray) -> np.ndarray:
         self._made, self._remake = (key, array), False

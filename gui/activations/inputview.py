@@ -9,7 +9,7 @@ from pathlib import Path
 
 from convscope.core import ConvScopeError
 from convscope.core.live.fields import on_image, reach
-from convscope.core.live.images import box_text, display_image
+from convscope.core.live.images import box_text
 from convscope.gui.plots import image_box, pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
 from PySide6.QtWidgets import (
@@ -27,7 +27,6 @@ from .controller import network_samples, sample_paths
 from .export import ask_and_save
 from .overlay import WindowOverlay, footprint, weight_picture
 
-SCREEN_PIXELS = 2048
 IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.ppm *.pgm *.tif *.tiff);;"
                 "All files (*)")
 
@@ -107,14 +106,12 @@ class InputView(QWidget):
             self.image.clear()
             return
         c, h, w = image.shape
-        # a screen shows no more than SCREEN_PIXELS across: a 10000×10000 input is drawn
-        # from every 5th pixel (undoing mean/std and painting all of it takes seconds),
-        # stretched over the full size so the overlays keep image coordinates
-        step = max(1, -(-max(h, w) // SCREEN_PIXELS))
-        shown = display_image(image[:, ::step, ::step], self.doc.network.input)
+        # every step-th pixel (core.live.images.screen_picture), made on the worker with
+        # the image, stretched over the full size so the overlays keep image coordinates
+        shown = self.live.screen_picture(image)
         first = self._size != (h, w)
         self._size = (h, w)
-        self.image.setImage(shown, levels=(0.0, 1.0), autoLevels=False)
+        self.image.setImage(shown, levels=None, lut=None, autoLevels=False)
         self.image.setRect(QRectF(0, 0, w, h))
         if first:
             self.viewbox.autoRange(padding=0.02)
