@@ -126,6 +126,20 @@ def winograd_tile(x_shape, w_shape, stride, padding, dilation, groups):
     return None
 
 
+def by_phases(kernel, stride, dilation) -> bool:
+    """Whether the direct product builds its im2col columns from the input's stride phases
+    (``ops._phase_windows``) rather than from strided windows of the padded input.
+
+    A strided window copies with strided reads, slow in NumPy; from the phases every tap is
+    a contiguous run, at the price of one more copy of the input. That pays where each input
+    value lands in the columns many times: kh·kw ≥ 4·sh·sw (ResNet's 7×7/2 conv1, 1.2 ×
+    faster at 2 threads; AlexNet's 11×11/4 a little), not for 3×3/2 (a little slower).
+    Dilated taps are not one phase apart, so dilation must be 1."""
+    (kh, kw), (sh, sw) = kernel, stride
+    return (_routing["enabled"] and (sh, sw) != (1, 1) and tuple(dilation) == (1, 1)
+            and kh * kw >= 4 * sh * sw and kh >= sh and kw >= sw)
+
+
 # ----------------------------------------------------------------------------- weights
 _cache_lock = threading.RLock()  # re-entrant: a weakref callback may fire inside
 _cache: OrderedDict = OrderedDict()  # (id(w), m) -> (weakref(w), copy of w, U)

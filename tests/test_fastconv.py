@@ -275,6 +275,72 @@ def test_direct_conv_in_bands_equals_the_whole_product(monkeypatch, stride):
     assert rel_diff(banded, whole) < 1e-6
 
 
+# --------------------------------------------------------------------------- stride phases
+def plain_conv(x, w, stride, padding, groups):
+    """The definition in float64: a sum over kernel taps of strided input slices."""
+    (sh, sw), (ph, pw) = stride, padding
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = np.zeros((n, f, ho, wo))
+    og = f // groups
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                part = xp[:, g * cg:(g + 1) * cg, i:i + sh * (ho - 1) + 1:sh,
+                          j:j + sw * (wo - 1) + 1:sw]
+                out[:, g * og:(g + 1) * og] += np.einsum(
+                    "fc,nchw->nfhw", w[g * og:(g + 1) * og, :, i, j], part)
+    return out
+
+
+# (N, C, F, H, W, kernel, stride, padding, groups): ResNet's conv1 on an odd map, AlexNet's
+# 11×11/4 unpadded, a grouped rectangular kernel, unequal strides, padding past a stride.
+PHASE_CASES = [
+    (1, 3, 8, 17, 19, (7, 7), (2, 2), (3, 3), 1),
+    (1, 3, 5, 27, 25, (11, 11), (4, 4), (0, 2), 1),
+    (2, 4, 6, 23, 20, (5, 4), (2, 2), (2, 1), 2),
+    (3, 2, 4, 13, 16, (6, 4), (3, 2), (1, 0), 1),
+    (1, 2, 3, 9, 10, (7, 7), (2, 2), (5, 4), 1),
+]
+
+
+@pytest.mark.parametrize("case", PHASE_CASES, ids=lambda c: f"k{c[5]}s{c[6]}p{c[7]}g{c[8]}")
+def test_conv_from_stride_phases_is_the_plain_sum(monkeypatch, case):
+    n, c, f, h, w, kernel, stride, padding, groups = case
+    rng = np.random.default_rng(sum(map(hash, case)) % 2**32)
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    wt = rng.standard_normal((f, c // groups, *kernel), dtype=np.float32)
+    b = rng.standard_normal(f, dtype=np.float32)
+    calls = []
+    real = ops._phase_windows
+    monkeypatch.setattr(ops, "_phase_windows", lambda *a: calls.append(a) or real(*a))
+    got = ops.conv_forward(x, wt, b, stride, padding, (1, 1), groups)[0]
+    assert len(calls) == 1  # the phases path really ran
+    want = plain_conv(x, wt, stride, padding, groups) + b.reshape(1, f, 1, 1)
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert rel_diff(got, want) < 1e-5
+    with fastconv.fast_paths(False):
+        assert rel_diff(ops.conv_forward(x, wt, b, stride, padding, (1, 1), groups)[0],
+                        got) < 1e-5
+    assert len(calls) == 1  # …and fast_paths(False) took the strided windows instead
+
+
+@pytest.mark.parametrize("kernel, stride, dilation, phases", [
+    ((7, 7), (2, 2), (1, 1), True),     # ResNet conv1: 49 taps over 4 phases
+    ((11, 11), (4, 4), (1, 1), True),   # AlexNet conv1
+    ((3, 3), (2, 2), (1, 1), False),    # 9 taps over 4 phases: the extra copy does not pay
+    ((1, 1), (2, 2), (1, 1), False),    # a projection reads one phase of four
+    ((7, 7), (1, 1), (1, 1), False),    # no stride, no phases
+    ((7, 7), (2, 2), (2, 2), False),    # dilated taps
+])
+def test_stride_phases_route(kernel, stride, dilation, phases):
+    assert fastconv.by_phases(kernel, stride, dilation) is phases
+    with fastconv.fast_paths(False):
+        assert not fastconv.by_phases(kernel, stride, dilation)
+
+
 # --------------------------------------------------------------------------- element-wise
 @pytest.mark.parametrize("layout", ["map", "fc column", "strided view", "float64", "odd"])
 def test_relu_fast_path_is_max_zero_for_every_layout(layout):

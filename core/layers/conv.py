@@ -176,8 +176,9 @@ class Conv(Layer):
 
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """ops.conv_forward: the output; while it runs, the zero-padded copy of the input
-        and the im2col columns (whole when small, else bands of about 2 MB; a 1×1 stride-1
-        conv reads its input as they are). Winograd's path instead fills per-thread
+        (for a conv built from stride phases, the phases: the padded input rounded up to
+        whole strides) and the im2col columns (whole when small, else bands of about 2 MB;
+        a 1×1 stride-1 conv reads its input as they are). Winograd's path instead fills per-thread
         workspaces that stay for the next pass, and a cache of transformed weights."""
         c, h, w = in_shape
         f, (kh, kw), g = self.values["filters"], self.pair("kernel"), self.values["groups"]
@@ -187,8 +188,11 @@ class Conv(Layer):
                                    dilation, g)
         if m:
             return _winograd_bytes(m, in_shape, out_shape, batch, padding, self.name)
-        (ph, pw), (_, ho, wo) = padding, out_shape
+        (ph, pw), (sh, sw), (_, ho, wo) = padding, stride, out_shape
         padded = tensor_bytes((c, h + 2 * ph, w + 2 * pw), batch) if ph or pw else 0
+        if fastconv.by_phases((kh, kw), stride, dilation):  # the padded input's phases
+            padded = tensor_bytes((c, sh * -(-(h + 2 * ph) // sh),
+                                   sw * -(-(w + 2 * pw) // sw)), batch)
         k = (c // g) * kh * kw
         row_bytes = 4 * batch * g * k * wo
         view = (kh, kw) == (1, 1) and stride == (1, 1)
