@@ -67,6 +67,8 @@ def conv_forward(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups
     """
     cache = (x, w, b is not None, stride, padding, dilation, groups)
     m = fastconv.plan(x, w, stride, padding, dilation, groups)
+    if m == fastconv.ROWS:
+        return fastconv.rows_conv(x, w, b, padding), cache
     if m:
         return fastconv.winograd_conv(x, w, b, padding, m), cache
     n, c, h, wd = x.shape

@@ -184,8 +184,10 @@ class Conv(Layer):
         f, (kh, kw), g = self.values["filters"], self.pair("kernel"), self.values["groups"]
         stride, padding, dilation = self.pair("stride"), self.pair_padding(), self.pair("dilation")
         out = tensor_bytes(out_shape, batch)
-        m = fastconv.winograd_tile((batch, c, h, w), (f, c // g, kh, kw), stride, padding,
-                                   dilation, g)
+        m = fastconv.route((batch, c, h, w), (f, c // g, kh, kw), stride, padding,
+                           dilation, g)
+        if m == fastconv.ROWS:
+            return _rows_bytes(in_shape, out_shape, batch, (kh, kw), self.name)
         if m:
             return _winograd_bytes(m, in_shape, out_shape, batch, padding, self.name)
         (ph, pw), (sh, sw), (_, ho, wo) = padding, stride, out_shape
@@ -357,6 +359,18 @@ def _conv_backward(info, per_filter, groups, stride, eff) -> Section:
         f"MACs, and it needs the input kept from the forward pass (for dW).",
     ]
     return Section("Backward pass", "\n".join(lines))
+
+
+def _rows_bytes(in_shape, out_shape, batch, kernel, name) -> Footprint:
+    """What fastconv.rows_conv allocates: its output, the per-thread workspaces of one band
+    (the kw shifted copies of its input rows and the kh·F rows of products) and this
+    layer's stacked weights with the copy they are checked against."""
+    (c, _, _), (f, ho, wo), (kh, kw) = in_shape, out_shape, kernel
+    rows = fastconv.rows_band(batch, c, f, kh, kw, ho, wo) + kh - 1
+    held = (("row shifts", 4 * batch * c * kw * rows * wo),
+            ("row products", 4 * batch * kh * f * rows * wo),
+            (f"stacked weights of {name}", 2 * 4 * f * c * kh * kw))
+    return Footprint(tensor_bytes(out_shape, batch), 0, held)
 
 
 def _winograd_bytes(m, in_shape, out_shape, batch, padding, name) -> Footprint:
