@@ -84,14 +84,16 @@ MIN_CHANNELS = {4: 32, 2: 384}
 
 # The row-shift product (``rows_conv``) instead, for 3×3 stride-1 convs of at most
 # ROWS_MAX_MACS multiply-adds per image on maps of ROWS_MIN_SIDE and more with
-# ROWS_MIN_CHANNELS and more: ResNet's 64×56, 128×28 and 256×14 convs. Measured at 2
-# threads, interleaved medians: 1.2-1.4× faster than F(4×4) or the direct product there;
-# slower on 7×7 maps (the two extra rows of a band are 29 % more work), on AlexNet's
-# 13×13 maps with 256+ channels, and on VGG's larger convs (462M+ MACs), where F(4×4)'s
-# four times fewer multiplies outweigh its copies.
+# ROWS_MIN_CHANNELS and more: ResNet's 64×56 and 128×28 convs. Measured at 2 threads,
+# interleaved medians: 64×56→64 1.15-1.35× faster than F(4×4) and the direct product;
+# 128×28→128 1.1-1.2× faster than direct, beside F(4×4) (ahead in 3 runs of 4). Not
+# taken: 14×14 maps (256 channels: as fast as direct, slower in 2 runs of 3: the two
+# extra rows of a band are 14 % more work), 7×7 maps (29 %), AlexNet's 13×13 maps, and
+# VGG's larger convs (462M+ MACs), where F(4×4)'s four times fewer multiplies outweigh
+# its copies.
 ROWS = "rows"
 ROWS_MAX_MACS = 1 << 27
-ROWS_MIN_SIDE, ROWS_MIN_CHANNELS = 14, 32
+ROWS_MIN_SIDE, ROWS_MIN_CHANNELS = 28, 32
 
 _routing = {"enabled": True}
 
