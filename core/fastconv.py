@@ -87,8 +87,7 @@ MIN_CHANNELS = {4: 32, 2: 384}
 # ROWS_MIN_CHANNELS and more: ResNet's 64×56 and 128×28 convs. Measured at 2 threads,
 # interleaved medians: 64×56→64 1.15-1.35× faster than F(4×4) and the direct product;
 # 128×28→128 1.1-1.2× faster than direct, beside F(4×4) (ahead in 3 runs of 4). Not
-# taken: 14×14 maps (256 channels: as fast as direct, slower in 2 runs of 3: the two
-# extra rows of a band are 14 % more work), 7×7 maps (29 %), AlexNet's 13×13 maps, and
+# taken: 14×14 maps (256 channels: as fast as direct), 7×7 maps, AlexNet's 13×13 maps, and
 # VGG's larger convs (462M+ MACs), where F(4×4)'s four times fewer multiplies outweigh
 # its copies.
 ROWS = "rows"
@@ -136,7 +135,7 @@ def route(x_shape, w_shape, stride, padding, dilation, groups):
     h, w = x_shape[2:]
     ho, wo = h + 2 * padding[0] - 2, w + 2 * padding[1] - 2
     side = min(ho, wo)
-    if side >= ROWS_MIN_SIDE and min(cg, f) >= ROWS_MIN_CHANNELS \
+    if side >= ROWS_MIN_SIDE and min(cg, f) >= ROWS_MIN_CHANNELS and padding[1] == 1 \
             and f * cg * 9 * ho * wo <= ROWS_MAX_MACS:
         return ROWS
     for m in (4, 2):
@@ -191,11 +190,11 @@ def clear_weight_cache() -> None:
 
 def transform_weights(w, m):
     """w: (F, C, 3, 3) → U: (a², F, C) float32, U[ξ] = (G g Gᵀ)[ξ] for every (f, c);
-    with m = ROWS, the row-shift path's matrix (kh·F, kw·C): row (i, f), column (c, j)
+    with m = ROWS, the row-shift path's matrix (kw·F, C·kh): row (j, f), column (c, i)
     holds w[f, c, i, j]."""
     f, c, kh, kw = w.shape
     if m == ROWS:
-        return np.ascontiguousarray(w.transpose(2, 0, 1, 3), np.float32).reshape(kh * f, c * kw)
+        return np.ascontiguousarray(w.transpose(3, 0, 1, 2), np.float32).reshape(kw * f, c * kh)
     flat = np.ascontiguousarray(w, dtype=np.float32).reshape(f * c, 9)
     return np.matmul(_K_W[m], flat.T).reshape(-1, f, c)
 
@@ -235,6 +234,8 @@ def _remember(key, w, u):
 
 
 def _forget(key):
+    if _cache_lock is None:  # a weight dying while the interpreter clears this module
+        return
     with _cache_lock:
         _drop(key)
 
@@ -362,12 +363,10 @@ def _scatter(y, dest, bias):
 
 
 # ----------------------------------------------------------------------------- row shifts
-def rows_band(n, c, f, kh, kw, ho, wo):
-    """Output rows per band of ``rows_conv``: all of them when the shifted copies of the
-    band's input rows (N·C·kw·(rows + kh − 1)·Wo values) fit in _BAND_BYTES, else equal
-    bands that do."""
-    per_row = 4 * n * c * kw * wo
-    rows = max(1, min(ho, _BAND_BYTES // max(1, per_row) - (kh - 1)))
+def rows_band(n, c, kh, ho, wd):
+    """Output rows per band of ``rows_conv``: all of them when the kh row-shifted copies of
+    the input (N·C·kh·rows·W values) fit in _BAND_BYTES, else equal bands that do."""
+    rows = max(1, min(ho, _BAND_BYTES // max(1, 4 * n * c * kh * wd)))
     bands = -(-ho // rows)
     return -(-ho // bands)
 
@@ -376,53 +375,83 @@ def rows_conv(x, w, b, padding):
     """Stride-1 convolution as one matrix product per band of output rows; the same result
     as the direct one up to rounding.
 
-    x: (N, C, H, W) float32; w: (F, C, kh, kw); b: (F,) or None; padding: (ph, pw).
-    Returns out (N, F, Ho, Wo), contiguous.
+    x: (N, C, H, W) float32; w: (F, C, kh, kw), kw odd; b: (F,) or None; padding
+    (ph, pw) with pw = (kw − 1)/2 (the width is kept). Returns out (N, F, Ho, W),
+    contiguous.
 
-    im2col copies every input value kh·kw times, mostly with short runs. Here the columns
-    are shifted only across: S (C·kw × R·Wo) holds, for the R = rows + kh − 1 padded input
-    rows a band reads, the kw horizontal shifts (kw copies of the input, each a run of Wo
-    values). One product P = Wstack (kh·F × C·kw) @ S gives, for every kernel row i, that
-    row's contribution at every input row; the output row y is the sum over i of P[i] at
-    row y + i: kh − 1 additions of contiguous slices. The product is (rows + kh − 1)/rows
-    times the direct one's (4 % more for ResNet's 56×56 maps).
+    im2col copies every input value kh·kw times, mostly in short runs. Here the input is
+    copied kh times, shifted down by whole rows: S (C·kh × rows·W), S[(c, i), (y, x)] =
+    the input at row y + i − ph (zero past the edges), each channel's rows one contiguous
+    block, copied at memory speed. One product P = Wstack (kw·F × C·kh) @ S gives, for
+    every kernel column j, that column's contribution at every input column; the output
+    at column x is the sum over j of P[j] at column x + j − pw: kw − 1 additions of
+    shifted slices. The product does exactly the direct one's multiply-adds.
     """
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     ph, pw = padding
-    ho, wo = h + 2 * ph - kh + 1, wd + 2 * pw - kw + 1
+    if 2 * pw != kw - 1:
+        raise ValueError(f"rows_conv keeps the width: padding {pw} across for a kernel "
+                         f"{kw} wide")
+    ho = h + 2 * ph - kh + 1
     wstack = _weights(w, ROWS)
-    out = np.empty((n, f, ho, wo), dtype=np.float32)
-    band = rows_band(n, c, f, kh, kw, ho, wo)
+    out = np.empty((n, f, ho, wd), dtype=np.float32)
+    band = rows_band(n, c, kh, ho, wd)
     for r0 in range(0, ho, band):
         r1 = min(ho, r0 + band)
-        rows = r1 - r0 + kh - 1
-        shifted = _shifted(x, kw, ph, pw, r0 - ph, rows, wo)
-        prod = _workspace("row products", n * kh * f * rows * wo).reshape(n, kh * f, rows * wo)
-        np.matmul(wstack, shifted.reshape(n, c * kw, rows * wo), out=prod)
-        prod = prod.reshape(n, kh, f, rows, wo)
-        dest = out[:, :, r0:r1]
-        np.add(prod[:, 0, :, :r1 - r0], prod[:, 1, :, 1:r1 - r0 + 1], out=dest)
-        for i in range(2, kh):
-            dest += prod[:, i, :, i:r1 - r0 + i]
+        shifted = _row_shifts(x, kh, ph, r0, r1)
+        prod = _workspace("row products", n * kw * f * (r1 - r0) * wd)
+        prod = prod.reshape(n, kw * f, (r1 - r0) * wd)
+        np.matmul(wstack, shifted.reshape(n, c * kh, (r1 - r0) * wd), out=prod)
+        _join_columns(prod.reshape(n, kw, f, r1 - r0, wd), out[:, :, r0:r1], pw)
     if b is not None:
         out += np.asarray(b, np.float32).reshape(1, f, 1, 1)
     return out
 
 
-def _shifted(x, kw, ph, pw, top, rows, wo):
-    """S (N, C, kw, rows, Wo) in a workspace: S[n, c, j, r, xo] = the zero-padded input at
-    row top + r, column xo + j − pw (zero outside x)."""
+def _row_shifts(x, kh, ph, r0, r1):
+    """S (N, C, kh, r1 − r0, W) in a workspace: S[n, c, i, y − r0] = x[n, c, y + i − ph],
+    zero where that row is outside x."""
     n, c, h, wd = x.shape
-    s = _workspace("row shifts", n * c * kw * rows * wo).reshape(n, c, kw, rows, wo)
-    lo, hi = max(0, top), min(h, top + rows)  # the rows of x inside the band
-    a, z = lo - top, hi - top
-    s[:, :, :, :a] = 0
-    s[:, :, :, z:] = 0
-    for j in range(kw):
-        first = max(0, pw - j)  # output columns left of x read padding
-        last = max(first, min(wo, wd + pw - j))  # …and so do those from ``last`` on
-        s[:, :, j, a:z, :first] = 0
-        s[:, :, j, a:z, last:] = 0
-        s[:, :, j, a:z, first:last] = x[:, :, lo:hi, first + j - pw:last + j - pw]
+    s = _workspace("row shifts", n * c * kh * (r1 - r0) * wd).reshape(n, c, kh, r1 - r0, wd)
+    for i in range(kh):
+        a = min(r1, max(r0, ph - i))  # output rows from ``a`` to ``z`` read rows of x
+        z = max(a, min(r1, h + ph - i))
+        s[:, :, i, :a - r0] = 0
+        s[:, :, i, z - r0:] = 0
+        s[:, :, i, a - r0:z - r0] = x[:, :, a + i - ph:z + i - ph]
     return s
+
+
+def _join_columns(prod, out, pw):
+    """out (N, F, rows, W) = the sum over kernel columns j of prod[:, j] (N, F, rows, W)
+    shifted left by j − pw (columns past the edges add nothing); the centre tap, j = pw,
+    covers every column.
+
+    Each addition runs over whole maps seen flat (rows·W values in one run; shifted 2-D
+    slices, in runs of W − 1, took twice as long). A flat shift by s wraps each row's |s|
+    edge columns onto the neighbouring row: those columns, outside the tap's reach, are
+    put back from what they must hold (the centre tap's values, or the sum so far)."""
+    n, kw, f, rows, wd = prod.shape
+    size = rows * wd
+    s_n, s_f, _, s_w = out.strides  # a band's rows follow each other within each map
+    flat = as_strided(out, (n, f, size), (s_n, s_f, s_w))
+    centre = prod[:, pw].reshape(n, f, size)
+    started = False
+    for j in range(kw):
+        if j == pw:
+            continue
+        shift = j - pw
+        a, z = max(0, -shift), wd - max(0, shift)  # the output columns this tap reaches
+        lo, hi = max(0, -shift), size - max(0, shift)  # …and the flat run it adds to
+        tap = prod[:, j].reshape(n, f, size)[..., lo + shift:hi + shift]
+        if started:
+            edges = out[..., :a].copy(), out[..., z:].copy()
+            flat[..., lo:hi] += tap
+        else:
+            edges = prod[:, pw, :, :, :a], prod[:, pw, :, :, z:]
+            np.add(centre[..., lo:hi], tap, out=flat[..., lo:hi])
+            started = True
+        out[..., :a], out[..., z:] = edges
+    if not started:
+        flat[...] = centre

@@ -363,12 +363,13 @@ def _conv_backward(info, per_filter, groups, stride, eff) -> Section:
 
 def _rows_bytes(in_shape, out_shape, batch, kernel, name) -> Footprint:
     """What fastconv.rows_conv allocates: its output, the per-thread workspaces of one band
-    (the kw shifted copies of its input rows and the kh·F rows of products) and this
-    layer's stacked weights with the copy they are checked against."""
-    (c, _, _), (f, ho, wo), (kh, kw) = in_shape, out_shape, kernel
-    rows = fastconv.rows_band(batch, c, f, kh, kw, ho, wo) + kh - 1
-    held = (("row shifts", 4 * batch * c * kw * rows * wo),
-            ("row products", 4 * batch * kh * f * rows * wo),
+    (the kh row-shifted copies of the input and the kw·F rows of products, both as wide
+    as the input) and this layer's stacked weights with the copy they are checked
+    against."""
+    (c, _, w), (f, ho, _), (kh, kw) = in_shape, out_shape, kernel
+    rows = fastconv.rows_band(batch, c, kh, ho, w)
+    held = (("row shifts", 4 * batch * c * kh * rows * w),
+            ("row products", 4 * batch * kw * f * rows * w),
             (f"stacked weights of {name}", 2 * 4 * f * c * kh * kw))
     return Footprint(tensor_bytes(out_shape, batch), 0, held)
 
