@@ -28,7 +28,12 @@ def _pad(x, ph, pw, value=0.0, extra_h=0, extra_w=0):
     if ph == pw == extra_h == extra_w == 0:
         return x
     n, c, h, w = x.shape
-    out = np.full((n, c, h + 2 * ph + extra_h, w + 2 * pw + extra_w), value, dtype=x.dtype)
+    out = np.empty((n, c, h + 2 * ph + extra_h, w + 2 * pw + extra_w), dtype=x.dtype)
+    # only the border is filled: one pass over the data instead of two
+    out[:, :, :ph] = value
+    out[:, :, ph + h:] = value
+    out[:, :, ph:ph + h, :pw] = value
+    out[:, :, ph:ph + h, pw + w:] = value
     out[:, :, ph:ph + h, pw:pw + w] = x
     return out
 
@@ -207,12 +212,16 @@ def _separable_max(xp, kh, kw, sh, sw, ho, wo):
     """Max over kh×kw windows as a max over kw columns, then over kh rows: kh + kw strided
     passes instead of kh·kw (exact: max is associative)."""
     rows = xp[:, :, :sh * (ho - 1) + kh]
-    across = _tap(rows, 0, 0, 1, sw, rows.shape[2], wo).copy()  # (N, C, rows, Wo)
-    for j in range(1, kw):
-        np.maximum(across, _tap(rows, 0, j, 1, sw, rows.shape[2], wo), out=across)
-    out = _tap(across, 0, 0, sh, 1, ho, wo).copy()
-    for i in range(1, kh):
-        np.maximum(out, _tap(across, i, 0, sh, 1, ho, wo), out=out)
+    across = _running_max([_tap(rows, 0, j, 1, sw, rows.shape[2], wo) for j in range(kw)])
+    return _running_max([_tap(across, i, 0, sh, 1, ho, wo) for i in range(kh)])
+
+
+def _running_max(taps):
+    """The element-wise max of two or more equal-shaped views, in a new array (the first
+    two go straight into it: no copy pass)."""
+    out = np.maximum(taps[0], taps[1])
+    for tap in taps[2:]:
+        np.maximum(out, tap, out=out)
     return out
 
 
