@@ -28,7 +28,12 @@ def _pad(x, ph, pw, value=0.0, extra_h=0, extra_w=0):
     if ph == pw == extra_h == extra_w == 0:
         return x
     n, c, h, w = x.shape
-    out = np.full((n, c, h + 2 * ph + extra_h, w + 2 * pw + extra_w), value, dtype=x.dtype)
+    out = np.empty((n, c, h + 2 * ph + extra_h, w + 2 * pw + extra_w), dtype=x.dtype)
+    # only the border is filled: one pass over the data instead of two
+    out[:, :, :ph] = value
+    out[:, :, ph + h:] = value
+    out[:, :, ph:ph + h, :pw] = value
+    out[:, :, ph:ph + h, pw + w:] = value
     out[:, :, ph:ph + h, pw:pw + w] = x
     return out
 
@@ -59,12 +64,16 @@ def conv_forward(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups
     x: (N, C, H, W); w: (F, C/groups, kh, kw); b: (F,) or None.
     Returns out (N, F, Ho, Wo) and the cache for ``conv_backward``.
     The im2col matrix (per group: (C/g·kh·kw) × (Ho·Wo)) is built whole when small, else
-    one band of output rows at a time, and multiplied straight into the output. 3×3 stride-1
+    one band of output rows at a time, and multiplied straight into the output; a strided
+    conv with a large kernel builds it from the input's stride phases (contiguous reads,
+    ``fastconv.by_phases``). 3×3 stride-1
     convs on large enough maps take Winograd's shortcut instead (``fastconv``; the same
     result up to rounding).
     """
     cache = (x, w, b is not None, stride, padding, dilation, groups)
     m = fastconv.plan(x, w, stride, padding, dilation, groups)
+    if m == fastconv.ROWS:
+        return fastconv.rows_conv(x, w, b, padding), cache
     if m:
         return fastconv.winograd_conv(x, w, b, padding, m), cache
     n, c, h, wd = x.shape
@@ -72,19 +81,54 @@ def conv_forward(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     ho, wo = conv_output_size(h, wd, kh, kw, sh, sw, ph, pw, dh, dw)
     g, og, k = groups, f // groups, cg * kh * kw
-    xp = _pad(x, ph, pw)
-    win = _windows(xp, kh, kw, sh, sw, dh, dw, ho, wo)
     wmat = w.reshape(g, og, k)
     out = np.empty((n, g, og, ho * wo), dtype=np.float32)
     band = _band_rows(ho, 4 * n * g * k * wo)
-    for r0 in range(0, ho, band):
-        r1 = min(ho, r0 + band)
-        cols = win[:, :, :, :, r0:r1, :].reshape(n, g, k, (r1 - r0) * wo)
-        np.matmul(wmat, cols, out=out[:, :, :, r0 * wo:r1 * wo])
+    if fastconv.by_phases((kh, kw), stride, dilation):
+        sources = _phase_windows(x, kh, kw, sh, sw, ph, pw, ho, wo)
+        for r0 in range(0, ho, band):
+            r1 = min(ho, r0 + band)
+            cols = np.empty((n, c, kh, kw, r1 - r0, wo), dtype=x.dtype)
+            for (i, j), view in sources:
+                cols[:, :, i::sh, j::sw] = view[..., r0:r1, :]
+            np.matmul(wmat, cols.reshape(n, g, k, (r1 - r0) * wo),
+                      out=out[:, :, :, r0 * wo:r1 * wo])
+    else:
+        win = _windows(_pad(x, ph, pw), kh, kw, sh, sw, dh, dw, ho, wo)
+        for r0 in range(0, ho, band):
+            r1 = min(ho, r0 + band)
+            cols = win[:, :, :, :, r0:r1, :].reshape(n, g, k, (r1 - r0) * wo)
+            np.matmul(wmat, cols, out=out[:, :, :, r0 * wo:r1 * wo])
     out = out.reshape(n, f, ho, wo)
     if b is not None:
         out += b.reshape(1, f, 1, 1)
     return out, cache
+
+
+def _phase_windows(x, kh, kw, sh, sw, ph, pw, ho, wo):
+    """The zero-padded input split into its sh·sw stride phases, phase (a, b) holding the
+    padded rows a, a + sh, … and columns b, b + sw, …, each contiguous; and for each phase
+    the read-only view (N, C, taps down, taps across, Ho, Wo) of the kernel taps
+    (a + sh·q, b + sw·r) it serves. A strided window read from the padded input copies
+    with strided reads; from a phase every tap is a run of Wo contiguous values.
+    Returns [((a, b), view)]."""
+    n, c, h, w = x.shape
+    rows, cols = -(-(h + 2 * ph) // sh), -(-(w + 2 * pw) // sw)
+    phases = np.zeros((sh, sw, n, c, rows, cols), dtype=x.dtype)
+    sources = []
+    for a in range(sh):
+        i0 = -(-(ph - a) // sh)  # first phase row that falls on a row of x
+        for b in range(sw):
+            j0 = -(-(pw - b) // sw)
+            part = x[:, :, sh * i0 + a - ph::sh, sw * j0 + b - pw::sw]
+            phase = phases[a, b]
+            phase[:, :, i0:i0 + part.shape[2], j0:j0 + part.shape[3]] = part
+            s_n, s_c, s_h, s_w = phase.strides
+            taps = (len(range(a, kh, sh)), len(range(b, kw, sw)))
+            sources.append(((a, b), as_strided(phase, (n, c, *taps, ho, wo),
+                                               (s_n, s_c, s_h, s_w, s_h, s_w),
+                                               writeable=False)))
+    return sources
 
 
 def _band_rows(ho, row_bytes):
@@ -168,12 +212,16 @@ def _separable_max(xp, kh, kw, sh, sw, ho, wo):
     """Max over kh×kw windows as a max over kw columns, then over kh rows: kh + kw strided
     passes instead of kh·kw (exact: max is associative)."""
     rows = xp[:, :, :sh * (ho - 1) + kh]
-    across = _tap(rows, 0, 0, 1, sw, rows.shape[2], wo).copy()  # (N, C, rows, Wo)
-    for j in range(1, kw):
-        np.maximum(across, _tap(rows, 0, j, 1, sw, rows.shape[2], wo), out=across)
-    out = _tap(across, 0, 0, sh, 1, ho, wo).copy()
-    for i in range(1, kh):
-        np.maximum(out, _tap(across, i, 0, sh, 1, ho, wo), out=out)
+    across = _running_max([_tap(rows, 0, j, 1, sw, rows.shape[2], wo) for j in range(kw)])
+    return _running_max([_tap(across, i, 0, sh, 1, ho, wo) for i in range(kh)])
+
+
+def _running_max(taps):
+    """The element-wise max of two or more equal-shaped views, in a new array (the first
+    two go straight into it: no copy pass)."""
+    out = np.maximum(taps[0], taps[1])
+    for tap in taps[2:]:
+        np.maximum(out, tap, out=out)
     return out
 
 

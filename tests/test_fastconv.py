@@ -57,13 +57,43 @@ def test_winograd_matches_direct(m, case):
     assert rel_diff(got, want) < TOL
 
 
-def test_winograd_on_a_large_map_matches_torch():
+# the row-shift path keeps the width (pw = (kw − 1)/2); a 5-row kernel needs 5 rows
+ROW_CASES = [(kernel, case) for kernel in [(3, 3), (5, 3), (2, 3), (3, 5), (3, 1)]
+             for case in CASES
+             if 2 * case[5][1] == kernel[1] - 1 and case[3] + 2 * case[5][0] >= kernel[0]]
+
+
+@pytest.mark.parametrize("kernel, case", ROW_CASES,
+                         ids=lambda c: "x".join(map(str, c)) if len(c) == 2 else
+                         "x".join(map(str, c[:5])) + f"p{c[5]}")
+def test_row_shift_conv_matches_direct(monkeypatch, kernel, case):
+    """Whole, and in bands of a few output rows (which the column sums see flat too)."""
+    n, c, f, h, w, padding, bias = case
+    rng = np.random.default_rng(hash(case) % 2**32)
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    wt = rng.standard_normal((f, c, *kernel), dtype=np.float32) / np.float32(3 * np.sqrt(c))
+    b = rng.standard_normal(f, dtype=np.float32) if bias else None
+    with fastconv.fast_paths(False):
+        want = ops.conv_forward(x, wt, b, (1, 1), padding)[0]
+    got = fastconv.rows_conv(x, wt, b, padding)
+    assert got.shape == want.shape and got.dtype == np.float32 and got.flags.c_contiguous
+    assert rel_diff(got, want) < TOL
+    monkeypatch.setattr(fastconv, "_BAND_BYTES", 4 * n * c * kernel[0] * w * 5)  # 5 rows
+    assert fastconv.rows_band(n, c, kernel[0], want.shape[2], w) < want.shape[2] or \
+        want.shape[2] <= 5
+    assert rel_diff(fastconv.rows_conv(x, wt, b, padding), want) < TOL
+
+
+@pytest.mark.parametrize("path", [fastconv.ROWS, 4])
+def test_fast_paths_on_a_large_map_match_torch(monkeypatch, path):
     torch = needs_torch()
+    if path != fastconv.ROWS:
+        monkeypatch.setattr(fastconv, "ROWS_MAX_MACS", 0)
     x, wt, b = random_conv(np.random.default_rng(7), 2, 64, 48, 57, 60)
     want = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(wt),
                                       torch.from_numpy(b), padding=1).numpy()
     got, _ = ops.conv_forward(x, wt, b, (1, 1), (1, 1))
-    assert fastconv.winograd_tile(x.shape, wt.shape, (1, 1), (1, 1), (1, 1), 1) == 4
+    assert fastconv.plan(x, wt, (1, 1), (1, 1), (1, 1), 1) == path
     assert rel_diff(got, want) < TOL
 
 
@@ -81,24 +111,32 @@ def test_direct_reference_is_the_plain_sum():
 # --------------------------------------------------------------------------- routing
 @pytest.fixture
 def spy(monkeypatch):
+    """Every call of a fast path: (x shape, w shape, Winograd's m or ROWS)."""
     calls = []
-    real = fastconv.winograd_conv
+    winograd, rows = fastconv.winograd_conv, fastconv.rows_conv
 
-    def recording(x, w, b, padding, m):
+    def recording_winograd(x, w, b, padding, m):
         calls.append((x.shape, w.shape, m))
-        return real(x, w, b, padding, m)
+        return winograd(x, w, b, padding, m)
 
-    monkeypatch.setattr(fastconv, "winograd_conv", recording)
+    def recording_rows(x, w, b, padding):
+        calls.append((x.shape, w.shape, fastconv.ROWS))
+        return rows(x, w, b, padding)
+
+    monkeypatch.setattr(fastconv, "winograd_conv", recording_winograd)
+    monkeypatch.setattr(fastconv, "rows_conv", recording_rows)
     return calls
 
 
 @pytest.mark.parametrize("shape, m", [
     ((1, 64, 112, 112), 4),   # VGG conv2 size
-    ((1, 64, 56, 56), 4),     # ResNet layer1
-    ((2, 32, 28, 28), 4),
+    ((1, 64, 56, 56), fastconv.ROWS),   # ResNet layer1
+    ((1, 128, 28, 28), fastconv.ROWS),  # ResNet layer2
+    ((2, 32, 28, 28), fastconv.ROWS),
+    ((1, 256, 56, 56), 4),    # VGG conv3: 1.85 GMACs
     ((1, 512, 14, 14), 2),    # VGG conv5
 ])
-def test_eligible_convs_take_winograd(spy, shape, m):
+def test_eligible_convs_take_a_fast_path(spy, shape, m):
     n, c, h, w = shape
     x, wt, b = random_conv(np.random.default_rng(0), n, c, c, h, w)
     out, cache = ops.conv_forward(x, wt, b, (1, 1), (1, 1), (1, 1), 1)
@@ -108,6 +146,9 @@ def test_eligible_convs_take_winograd(spy, shape, m):
 
 
 @pytest.mark.parametrize("shape, kernel, stride, dilation, groups, dtype", [
+    ((1, 256, 14, 14), 3, 1, 1, 1, np.float32),  # ResNet layer3: too small for either
+    ((1, 512, 7, 7), 3, 1, 1, 1, np.float32),    # ResNet layer4
+    ((1, 256, 13, 13), 3, 1, 1, 1, np.float32),  # AlexNet conv3-5
     ((1, 64, 56, 56), 3, 2, 1, 1, np.float32),   # strided
     ((1, 64, 56, 56), 5, 1, 1, 1, np.float32),   # not 3×3
     ((1, 64, 56, 56), 3, 1, 2, 1, np.float32),   # dilated
@@ -147,7 +188,10 @@ def small_vgg():
                    {"type": "fc", "units": 5}]})
 
 
-def test_network_forward_and_backward_agree_with_the_direct_path(spy):
+@pytest.mark.parametrize("path", [fastconv.ROWS, 4])
+def test_network_forward_and_backward_agree_with_the_direct_path(monkeypatch, spy, path):
+    if path != fastconv.ROWS:
+        monkeypatch.setattr(fastconv, "ROWS_MAX_MACS", 0)
     net = small_vgg()
     x = np.random.default_rng(4).standard_normal((2, 3, 32, 32), dtype=np.float32)
     grad = np.random.default_rng(5).standard_normal((2, 5, 1, 1), dtype=np.float32)
@@ -157,7 +201,8 @@ def test_network_forward_and_backward_agree_with_the_direct_path(spy):
     assert spy == []
     got = net.forward(x)
     got_grads = net.backward(grad)
-    assert [call[2] for call in spy] == [4]  # conv2 (32→32 at 32×32); conv1 has 3 channels
+    # conv2 (32→32 at 32×32); conv1 has 3 channels, conv3 24 filters
+    assert [call[2] for call in spy] == [path]
     for name in want:
         assert rel_diff(got[name], want[name]) < TOL, name
     for name in want_grads:
@@ -273,6 +318,72 @@ def test_direct_conv_in_bands_equals_the_whole_product(monkeypatch, stride):
         assert 1 < ops._band_rows(ho, 4 * n * 5 * 9 * wo) < ho
         banded = ops.conv_forward(x, wt, b, (stride, stride), (1, 1))[0]
     assert rel_diff(banded, whole) < 1e-6
+
+
+# --------------------------------------------------------------------------- stride phases
+def plain_conv(x, w, stride, padding, groups):
+    """The definition in float64: a sum over kernel taps of strided input slices."""
+    (sh, sw), (ph, pw) = stride, padding
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = np.zeros((n, f, ho, wo))
+    og = f // groups
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                part = xp[:, g * cg:(g + 1) * cg, i:i + sh * (ho - 1) + 1:sh,
+                          j:j + sw * (wo - 1) + 1:sw]
+                out[:, g * og:(g + 1) * og] += np.einsum(
+                    "fc,nchw->nfhw", w[g * og:(g + 1) * og, :, i, j], part)
+    return out
+
+
+# (N, C, F, H, W, kernel, stride, padding, groups): ResNet's conv1 on an odd map, AlexNet's
+# 11×11/4 unpadded, a grouped rectangular kernel, unequal strides, padding past a stride.
+PHASE_CASES = [
+    (1, 3, 8, 17, 19, (7, 7), (2, 2), (3, 3), 1),
+    (1, 3, 5, 27, 25, (11, 11), (4, 4), (0, 2), 1),
+    (2, 4, 6, 23, 20, (5, 4), (2, 2), (2, 1), 2),
+    (3, 2, 4, 13, 16, (6, 4), (3, 2), (1, 0), 1),
+    (1, 2, 3, 9, 10, (7, 7), (2, 2), (5, 4), 1),
+]
+
+
+@pytest.mark.parametrize("case", PHASE_CASES, ids=lambda c: f"k{c[5]}s{c[6]}p{c[7]}g{c[8]}")
+def test_conv_from_stride_phases_is_the_plain_sum(monkeypatch, case):
+    n, c, f, h, w, kernel, stride, padding, groups = case
+    rng = np.random.default_rng(sum(map(hash, case)) % 2**32)
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    wt = rng.standard_normal((f, c // groups, *kernel), dtype=np.float32)
+    b = rng.standard_normal(f, dtype=np.float32)
+    calls = []
+    real = ops._phase_windows
+    monkeypatch.setattr(ops, "_phase_windows", lambda *a: calls.append(a) or real(*a))
+    got = ops.conv_forward(x, wt, b, stride, padding, (1, 1), groups)[0]
+    assert len(calls) == 1  # the phases path really ran
+    want = plain_conv(x, wt, stride, padding, groups) + b.reshape(1, f, 1, 1)
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert rel_diff(got, want) < 1e-5
+    with fastconv.fast_paths(False):
+        assert rel_diff(ops.conv_forward(x, wt, b, stride, padding, (1, 1), groups)[0],
+                        got) < 1e-5
+    assert len(calls) == 1  # …and fast_paths(False) took the strided windows instead
+
+
+@pytest.mark.parametrize("kernel, stride, dilation, phases", [
+    ((7, 7), (2, 2), (1, 1), True),     # ResNet conv1: 49 taps over 4 phases
+    ((11, 11), (4, 4), (1, 1), True),   # AlexNet conv1
+    ((3, 3), (2, 2), (1, 1), False),    # 9 taps over 4 phases: the extra copy does not pay
+    ((1, 1), (2, 2), (1, 1), False),    # a projection reads one phase of four
+    ((7, 7), (1, 1), (1, 1), False),    # no stride, no phases
+    ((7, 7), (2, 2), (2, 2), False),    # dilated taps
+])
+def test_stride_phases_route(kernel, stride, dilation, phases):
+    assert fastconv.by_phases(kernel, stride, dilation) is phases
+    with fastconv.fast_paths(False):
+        assert not fastconv.by_phases(kernel, stride, dilation)
 
 
 # --------------------------------------------------------------------------- element-wise

@@ -176,19 +176,25 @@ class Conv(Layer):
 
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """ops.conv_forward: the output; while it runs, the zero-padded copy of the input
-        and the im2col columns (whole when small, else bands of about 2 MB; a 1×1 stride-1
-        conv reads its input as they are). Winograd's path instead fills per-thread
+        (for a conv built from stride phases, the phases: the padded input rounded up to
+        whole strides) and the im2col columns (whole when small, else bands of about 2 MB;
+        a 1×1 stride-1 conv reads its input as they are). Winograd's path instead fills per-thread
         workspaces that stay for the next pass, and a cache of transformed weights."""
         c, h, w = in_shape
         f, (kh, kw), g = self.values["filters"], self.pair("kernel"), self.values["groups"]
         stride, padding, dilation = self.pair("stride"), self.pair_padding(), self.pair("dilation")
         out = tensor_bytes(out_shape, batch)
-        m = fastconv.winograd_tile((batch, c, h, w), (f, c // g, kh, kw), stride, padding,
-                                   dilation, g)
+        m = fastconv.route((batch, c, h, w), (f, c // g, kh, kw), stride, padding,
+                           dilation, g)
+        if m == fastconv.ROWS:
+            return _rows_bytes(in_shape, out_shape, batch, (kh, kw), self.name)
         if m:
             return _winograd_bytes(m, in_shape, out_shape, batch, padding, self.name)
-        (ph, pw), (_, ho, wo) = padding, out_shape
+        (ph, pw), (sh, sw), (_, ho, wo) = padding, stride, out_shape
         padded = tensor_bytes((c, h + 2 * ph, w + 2 * pw), batch) if ph or pw else 0
+        if fastconv.by_phases((kh, kw), stride, dilation):  # the padded input's phases
+            padded = tensor_bytes((c, sh * -(-(h + 2 * ph) // sh),
+                                   sw * -(-(w + 2 * pw) // sw)), batch)
         k = (c // g) * kh * kw
         row_bytes = 4 * batch * g * k * wo
         view = (kh, kw) == (1, 1) and stride == (1, 1)
@@ -353,6 +359,19 @@ def _conv_backward(info, per_filter, groups, stride, eff) -> Section:
         f"MACs, and it needs the input kept from the forward pass (for dW).",
     ]
     return Section("Backward pass", "\n".join(lines))
+
+
+def _rows_bytes(in_shape, out_shape, batch, kernel, name) -> Footprint:
+    """What fastconv.rows_conv allocates: its output, the per-thread workspaces of one band
+    (the kh row-shifted copies of the input and the kw·F rows of products, both as wide
+    as the input) and this layer's stacked weights with the copy they are checked
+    against."""
+    (c, _, w), (f, ho, _), (kh, kw) = in_shape, out_shape, kernel
+    rows = fastconv.rows_band(batch, c, kh, ho, w)
+    held = (("row shifts", 4 * batch * c * kh * rows * w),
+            ("row products", 4 * batch * kw * f * rows * w),
+            (f"stacked weights of {name}", 2 * 4 * f * c * kh * kw))
+    return Footprint(tensor_bytes(out_shape, batch), 0, held)
 
 
 def _winograd_bytes(m, in_shape, out_shape, batch, padding, name) -> Footprint:
