@@ -234,6 +234,8 @@ def main() -> int:
               f"screen after {seconds:.1f} s; longest stall of the window meanwhile "
               f"{stall * 1e3:.0f} ms")
     finally:
+        if window is not None:  # edited: closing would ask to save, and nobody answers
+            window.document.undo_stack.setClean()
         (window or live).close()
     return 0
 
