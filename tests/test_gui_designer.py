@@ -165,6 +165,21 @@ def test_edit_padding_in_inspector_updates_shape_and_totals(window):
     assert window.undo_action.text() == "&Undo Change conv1 padding 0 → 1"
 
 
+def test_an_edit_updates_the_inspector_figures_in_place(window):
+    build(window, "conv")  # 3×3 conv, 64 filters on 224×224×3
+    figures = dict(window.inspector._shown_figures)
+    assert figures["params"].text() == "1,792 (1792)"  # 64·3·3·3 + 64
+    window.inspector.editors["filters"].setValue(10)
+    # 10·3·3·3 + 10 = 280; 222·222·10·27 = 13,306,680 MACs: the same labels, new texts
+    assert dict(window.inspector._shown_figures) == figures  # the very labels, not new ones
+    assert figures["params"].text() == "280 (280)"
+    assert figures["MACs"].text() == "13,306,680 (13M)"
+    assert figures["shape"].text() == "224x224x3 → <b>222x222x10</b>"
+    window.inspector.editors["kernel"].h.setValue(224)  # now a 1×1 output: figures redone
+    assert dict(window.inspector._shown_figures)["shape"].text() == \
+        "224x224x3 → <b>1x1x10</b>"
+
+
 def test_typing_into_the_inspector_commits_on_enter(window, qtbot):
     doc = window.document
     build(window, "conv")
