@@ -16,6 +16,7 @@ from convscope.core.layers import Block, Shaped, op_dict
 from convscope.core.presets import preset_path, preset_paths, preset_title
 from convscope.gui import app, editing
 from convscope.gui.document import INPUT
+from convscope.gui.summarytable import COLUMNS
 from gui_helpers import (
     below,
     between,
@@ -178,6 +179,17 @@ def test_an_edit_updates_the_inspector_figures_in_place(window):
     window.inspector.editors["kernel"].h.setValue(224)  # now a 1×1 output: figures redone
     assert dict(window.inspector._shown_figures)["shape"].text() == \
         "224x224x3 → <b>1x1x10</b>"
+
+
+def test_an_edit_repaints_only_the_table_rows_it_changes(window):
+    build(window, "conv", "relu", "fc")  # rows: input, conv1, relu1, fc1, totals
+    model, changed = window.table.model(), []
+    model.dataChanged.connect(lambda first, last: changed.append((first.row(), last.row())))
+    window.document.select("fc1")
+    window.inspector.editors["units"].setValue(20)
+    # the fc's own row and the totals change; input, conv and relu keep their text
+    assert changed == [(3, 4)]
+    assert model.rows[3][COLUMNS.index("Params")] == f"{222 * 222 * 64 * 20 + 20:,}"
 
 
 def test_typing_into_the_inspector_commits_on_enter(window, qtbot):
