@@ -192,6 +192,22 @@ def test_an_edit_repaints_only_the_table_rows_it_changes(window):
     assert model.rows[3][COLUMNS.index("Params")] == f"{222 * 222 * 64 * 20 + 20:,}"
 
 
+def test_the_totals_under_the_table_never_shrink_the_dock_on_an_edit(window):
+    totals = window.summary.totals
+    build(window, "conv")
+    window.docks["Summary"].setFixedWidth(420)  # narrow: the totals' lines wrap
+    QApplication.processEvents()
+    window.summary.refresh()
+    tall = totals.height()
+    assert tall >= 4 * totals.fontMetrics().lineSpacing()  # three lines, wrapped to more
+    window.docks["Summary"].setMaximumWidth(10_000)
+    window.docks["Summary"].setMinimumWidth(0)
+    QApplication.processEvents()
+    window.inspector.editors["filters"].setValue(1)  # shorter figures: fewer lines needed
+    QApplication.processEvents()
+    assert totals.minimumHeight() >= tall  # the label (and the dock's edge) stays put
+
+
 def test_typing_into_the_inspector_commits_on_enter(window, qtbot):
     doc = window.document
     build(window, "conv")
