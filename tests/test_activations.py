@@ -25,7 +25,7 @@ from convscope.gui.lazy import on_screen
 from convscope.gui.plots import MAP_COLOURS, WEIGHT_COLOURS, colour_map
 from gui_helpers import send_drop_on
 from optional import needs_torch
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
@@ -682,6 +682,31 @@ def test_the_live_views_follow_the_selected_layer(qtbot, make_window):
         assert live.controller.probe == Probe("pool1", 0, 13, 13)
         assert live.kernel_window.foot.source == "relu1"
     finally:
+        window.document.undo_stack.setClean()
+        window.close()
+
+
+def test_computing_coming_and_going_does_not_relay_the_window(qtbot, make_window):
+    window, live = window_with_parts(make_window, qtbot)
+    requests = []
+
+    class Count(QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.LayoutRequest:
+                requests.append(obj)
+            return False
+
+    counter = Count()
+    window.installEventFilter(counter)
+    try:
+        QApplication.processEvents()
+        requests.clear()
+        for busy in (True, False, True, False):  # as every pass does
+            live.controller._set_busy(busy)
+            QApplication.processEvents()
+        assert live.feature_maps.status.text() == "" and requests == []
+    finally:
+        window.removeEventFilter(counter)
         window.document.undo_stack.setClean()
         window.close()
 

@@ -136,6 +136,10 @@ class FeatureMapView(QWidget):
         self.value_label = QLabel(objectName="valueLabel")
         self.value_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status = QLabel(objectName="mapStatus")
+        # a fixed size: "computing…" coming and going on every pass must not ask the main
+        # window to lay itself out again (which repaints all of it, about 30 ms)
+        metrics = self.status.fontMetrics()
+        self.status.setFixedSize(metrics.horizontalAdvance("computing…") + 4, metrics.height())
         bottom = QHBoxLayout()
         bottom.addWidget(self.value_label, 1)
         bottom.addWidget(self.status)
