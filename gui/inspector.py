@@ -542,8 +542,8 @@ class LayerInspector(QScrollArea):
         self._figures(info)
 
     def _update_figures(self, target) -> bool:
-        """An edit that leaves a layer's problems empty and its figure rows the same (a
-        filter count, a stride): the figures' texts are set in place, True. Making the
+        """An edit that leaves a layer's problems as they were and its figure rows the same
+        (a filter count, a bias): the figures' texts are set in place, True. Making the
         widgets anew and laying the panel out again took about 15 ms of every edit."""
         if target == INPUT or self._shown_figures is None:
             return False

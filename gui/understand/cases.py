@@ -84,11 +84,11 @@ class CasesPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.browser)
         # edits arrive in bursts (a fix is several changes): measure once after the burst
-        self._timer = Follow(self, document.changed, self.refresh)
+        self._follow = Follow(self, document.changed, self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
-        self._timer.stop()
+        self._follow.stop()
         net = self.doc.network
         try:
             self.card = card(net, self.doc.report)

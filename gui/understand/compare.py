@@ -99,7 +99,7 @@ class ComparePanel(QWidget):
         self.comparison = None
         self.mode = ""  # "chosen" (the combos) or "example"
         self._build()
-        self._timer = Follow(self, document.changed, self._document_changed)
+        self._follow = Follow(self, document.changed, self._document_changed)
 
     def _build(self):
         self.side_a = self._chooser("compareA", current=True)

@@ -67,12 +67,12 @@ class ExplainPanel(QWidget):
         layout.addWidget(self.browser)
         self.sections = []  # what is shown, as core returned it
         # edits arrive in bursts (a fix is several changes): explain once after the burst
-        self._timer = Follow(self, document.changed, self.refresh)
+        self._follow = Follow(self, document.changed, self.refresh)
         document.selectionChanged.connect(lambda _name: self.refresh())
         self.refresh()
 
     def refresh(self) -> None:
-        self._timer.stop()
+        self._follow.stop()
         doc = self.doc
         name = doc.selected
         self.sections = []

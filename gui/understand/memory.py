@@ -96,7 +96,7 @@ class MemoryPanel(QWidget):
         self.rows = []  # the chart's rows (MemoryRow), left to right
         self.tick_labels = []  # (x, name) under the bars
         self._build()
-        self._timer = Follow(self, document.changed, self.refresh)
+        self._follow = Follow(self, document.changed, self.refresh)
         self.refresh()
 
     # ------------------------------------------------------------------ widgets
@@ -201,7 +201,7 @@ class MemoryPanel(QWidget):
         return int(round(self.available.value() * GIB))
 
     def refresh(self) -> None:
-        self._timer.stop()
+        self._follow.stop()
         try:
             budget = memory_budget(self.doc.network, report=self.doc.report,
                                    **self.settings())

@@ -100,7 +100,7 @@ class SaliencyPanel(QWidget):
         self._build()
         runner.finished.connect(self._finished)
         runner.failed.connect(self._failed)
-        self._timer = Follow(self, document.changed, self._refresh_limits)
+        self._follow = Follow(self, document.changed, self._refresh_limits)
         document.selectionChanged.connect(lambda _n: self._refresh_limits())
         if controller is not None:
             controller.probeChanged.connect(self._probe_changed)
@@ -202,7 +202,7 @@ class SaliencyPanel(QWidget):
         return info.name if info is not None else ""
 
     def _refresh_limits(self):
-        self._timer.stop()
+        self._follow.stop()
         self.class_name.clear()  # named again below when a class can be chosen
         if self.result is not None and self.doc.revision != self._revision and \
                 not self.info.text().endswith(OUTDATED):
@@ -342,7 +342,7 @@ class GradCamPanel(QWidget):
         self._build()
         runner.finished.connect(self._finished)
         runner.failed.connect(self._failed)
-        self._timer = Follow(self, document.changed, self._refresh)
+        self._follow = Follow(self, document.changed, self._refresh)
         self._refresh()
 
     def _build(self):
@@ -434,7 +434,7 @@ class GradCamPanel(QWidget):
     # ------------------------------------------------------------------ what can be asked
     def _refresh(self):
         """Offer the network's classes and its layers with spatial maps."""
-        self._timer.stop()
+        self._follow.stop()
         if self.result is not None and self.doc.revision != self._revision and \
                 not self.info.text().endswith(OUTDATED):
             self.info.setText(self.info.text() + OUTDATED)
@@ -560,7 +560,7 @@ class FeatureVizPanel(QWidget):
         runner.failed.connect(self._failed)
         runner.progress.connect(self._progress)
         document.selectionChanged.connect(lambda _n: self._refresh())
-        self._timer = Follow(self, document.changed, self._refresh)
+        self._follow = Follow(self, document.changed, self._refresh)
         self._refresh()
 
     def _build(self):
@@ -616,7 +616,7 @@ class FeatureVizPanel(QWidget):
                               "left, row by row."))
 
     def _refresh(self):
-        self._timer.stop()
+        self._follow.stop()
         if self.images is not None and self.doc.revision != self._revision and \
                 not self.info.text().endswith(OUTDATED.replace("Compute", "Run")):
             self.info.setText(self.info.text() + OUTDATED.replace("Compute", "Run"))
