@@ -16,6 +16,7 @@ from convscope.core.presets import ARCHITECTURES, preset_paths, preset_title
 from convscope.core.summary import short
 from convscope.gui import editing, recovery
 from convscope.gui import settings as app_settings
+from convscope.gui.dockpanel import PanelHolder
 from convscope.gui.document import INPUT, Document
 from convscope.gui.generator import new_from_pattern
 from convscope.gui.inspector import LayerInspector
@@ -158,7 +159,7 @@ class MainWindow(QMainWindow):
         there, so the window stays readable at 1600×1000; the first panel stays in front."""
         dock = QDockWidget(title or name, self)
         dock.setObjectName(f"{name}Dock")
-        dock.setWidget(widget)
+        dock.setWidget(PanelHolder(widget))
         self._squeeze(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -210,7 +211,7 @@ class MainWindow(QMainWindow):
         tree = self.palette
         rows = sum(1 + tree.topLevelItem(i).childCount()
                    for i in range(tree.topLevelItemCount()))
-        hint = self.docks["Palette"].widget().layout().itemAt(1).widget()
+        hint = self.docks["Palette"].widget().panel.layout().itemAt(1).widget()
         return rows * max(tree.sizeHintForRow(0), 18) + hint.sizeHint().height() + 40
 
     # ================================================================== actions
@@ -338,6 +339,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self):
         self.figures = QLabel()
         self.figures.setObjectName("statusFigures")
+        self.figures.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.statusBar().addPermanentWidget(self.figures)
 
     def _connect(self):
@@ -364,9 +366,19 @@ class MainWindow(QMainWindow):
         problems = "  ".join(p for p in (f"✖ {errors} error{'s' * (errors != 1)}" if errors
                                          else "", f"⚠ {warnings} warning"
                                          f"{'s' * (warnings != 1)}" if warnings else "") if p)
-        self.figures.setText(f"{len(report.layers)} layers · {short(t['params'], 3)} params · "
-                             f"{short(t['macs'], 3)} MACs · {_size(t['forward_bytes'])} "
-                             f"forward / image  {problems}")
+        self._show_figures(f"{len(report.layers)} layers · {short(t['params'], 3)} params · "
+                           f"{short(t['macs'], 3)} MACs · {_size(t['forward_bytes'])} "
+                           f"forward / image  {problems}")
+
+    def _show_figures(self, text: str) -> None:
+        """The status bar's figures. Their label has a fixed size that only ever grows: a
+        label that may change size makes the status bar, and with it the whole window,
+        lay out and repaint again on every edit (see gui/dockpanel.py)."""
+        label = self.figures
+        label.setText(text)
+        hint = label.sizeHint()
+        if hint.width() > label.maximumWidth() or hint.height() != label.maximumHeight():
+            label.setFixedSize(max(hint.width(), label.minimumWidth()), hint.height())
 
     def _display_name(self) -> str:
         path = self.document.path
@@ -653,7 +665,7 @@ class MainWindow(QMainWindow):
         if squeezed != self._squeezed:
             self._squeezed = squeezed
             for dock in self.docks.values():
-                self._squeeze(dock.widget())
+                self._squeeze(dock.widget().panel)
 
     def set_size(self, size: QSize) -> None:
         """Resize to ``size``, panels squeezed or not to suit it. Set it before plug-ins

@@ -26,7 +26,7 @@ from gui_helpers import (
     table_row,
     totals_row,
 )
-from PySide6.QtCore import QMimeData, QPointF, QSize, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPointF, QSize, Qt, QUrl
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -206,6 +206,48 @@ def test_the_totals_under_the_table_never_shrink_the_dock_on_an_edit(window):
     window.inspector.editors["filters"].setValue(1)  # shorter figures: fewer lines needed
     QApplication.processEvents()
     assert totals.minimumHeight() >= tall  # the label (and the dock's edge) stays put
+
+
+class LayoutRequests(QObject):
+    """Counts the times the window is asked to lay out its docks again."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.count = 0
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.count += 1
+        return False
+
+
+def flush_layouts():
+    """Deliver every posted layout request (each level of the tree posts the next)."""
+    for _ in range(8):
+        QApplication.sendPostedEvents()
+        QApplication.processEvents()
+
+
+def test_an_edit_lays_out_its_panels_but_not_the_window(window):
+    """A panel's text changing its size hints (the inspector's figures, the totals) must
+    not make the window lay out and repaint every dock: only a new minimum size does."""
+    build(window, "conv", "relu", "fc")
+    window.document.select("conv1")
+    flush_layouts()
+    requests, docks = LayoutRequests(window), {n: d.geometry() for n, d in window.docks.items()}
+    figures = dict(window.inspector._shown_figures)
+    window.inspector.editors["filters"].setValue(10)
+    flush_layouts()
+    assert figures["MACs"].text() == "13,306,680 (13M)"  # the texts did change
+    assert requests.count == 0
+    assert {n: d.geometry() for n, d in window.docks.items()} == docks
+    # a panel that needs more room than its dock has: the window makes room
+    wide = window.docks["Inspector"].width() + 80
+    window.inspector.setMinimumWidth(wide)
+    flush_layouts()
+    assert requests.count >= 1
+    assert window.inspector.width() >= wide
 
 
 def test_typing_into_the_inspector_commits_on_enter(window, qtbot):
