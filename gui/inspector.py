@@ -218,6 +218,11 @@ def _editor_for(field):
     return None, None
 
 
+def _title_html(title: str, path: str = "") -> str:
+    return (f"<b style='font-size:14pt'>{html.escape(title)}</b>"
+            + (f"<br><span style='color:#6b7380'>{path}</span>" if path else ""))
+
+
 def _set_editor(widget, field, layer) -> None:
     value = layer.values[field.key]
     widget.blockSignals(True)
@@ -276,6 +281,9 @@ class LayerInspector(QScrollArea):
 
     def rebuild(self, *args) -> None:
         target = self._target()
+        if self._same_kind(target):
+            self._retarget(target)
+            return
         self._shown = target
         self.editors, self.errors = {}, {}
         self._shown_figures = None  # the figure rows of the page replaced here
@@ -300,6 +308,22 @@ class LayerInspector(QScrollArea):
             self._numbers = self._slot()
         self.page.addStretch(1)
         self.setWidget(page)
+        self.refresh()
+
+    def _same_kind(self, target) -> bool:
+        """The page shown fits ``target`` too: both are layers of one type (the same
+        editors), so selecting it only sets the page's texts and values."""
+        shown = self._shown
+        return (target is not None and target != INPUT and shown is not None
+                and shown != INPUT and type(target) is type(shown))
+
+    def _retarget(self, target) -> None:
+        """Show ``target`` on the page made for a layer of its type. Making the page anew
+        took 60 ms of every click on another conv in ResNet-18 (its widgets made, polished
+        and laid out, the old ones freed)."""
+        self._shown = target
+        self._title.setText(_title_html(target.name, self._path()))
+        self.verticalScrollBar().setValue(0)
         self.refresh()
 
     def refresh(self) -> None:
@@ -335,9 +359,8 @@ class LayerInspector(QScrollArea):
         icon = QLabel()
         icon.setPixmap(pixmap(kind, 28, self.devicePixelRatioF()))
         row.addWidget(icon)
-        text = QLabel(f"<b style='font-size:14pt'>{html.escape(title)}</b>"
-                      + (f"<br><span style='color:#6b7380'>{path}</span>" if path else ""))
-        row.addWidget(text, 1)
+        self._title = QLabel(_title_html(title, path))
+        row.addWidget(self._title, 1)
         self.page.addLayout(row)
         about = QLabel(html.escape(summary.replace("`", ""), quote=False))
         about.setWordWrap(True)

@@ -208,6 +208,30 @@ def test_the_totals_under_the_table_never_shrink_the_dock_on_an_edit(window):
     assert totals.minimumHeight() >= tall  # the label (and the dock's edge) stays put
 
 
+def test_selecting_a_layer_of_the_same_type_keeps_the_inspector_page(window):
+    """Another conv selected: the same editors show its values and name (the page is not
+    made anew); a layer of another type gets its own page."""
+    conv1, relu1, conv2 = build(window, "conv", "relu", "conv")  # conv2: 64 filters on 64
+    doc, inspector = window.document, window.inspector
+    doc.select(conv2)
+    inspector.editors["filters"].setValue(10)
+    page, editors = inspector.widget(), dict(inspector.editors)
+    doc.select(conv1)
+    assert inspector.widget() is page and inspector.editors == editors
+    assert editors["filters"].value() == 64 and editors["name"].text() == conv1
+    assert f">{conv1}</b>" in inspector._title.text()
+    # conv1: 64·3·3·3 + 64 = 1,792 parameters; conv2: 10·64·3·3 + 10 = 5,770
+    assert dict(inspector._shown_figures)["params"].text() == "1,792 (1792)"
+    doc.select(conv2)
+    assert editors["filters"].value() == 10
+    assert dict(inspector._shown_figures)["params"].text() == "5,770 (5770)"
+    editors["filters"].setValue(12)  # the kept editors edit the layer now shown
+    assert doc.layer(doc.path_of(conv2)).values["filters"] == 12
+    assert doc.layer(doc.path_of(conv1)).values["filters"] == 64
+    doc.select(relu1)
+    assert inspector.widget() is not page and "filters" not in inspector.editors
+
+
 class LayoutRequests(QObject):
     """Counts the times the window is asked to lay out its docks again."""
 
