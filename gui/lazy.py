@@ -76,6 +76,9 @@ class Follow(QObject):
     def start(self, *_args) -> None:
         self.stale = True
         if not on_screen(self.panel):
+            # noted now, so that coming on screen is seen even when the watch's own check
+            # (after the tab switch) has not run yet
+            self.watch.check()
             return
         if self.later:
             self.timer.start()

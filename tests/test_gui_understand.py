@@ -108,6 +108,19 @@ def test_explain_panel_works_through_alexnet_conv1(app):
     assert "227·227·3 = 154,587 values" in understand.explain.plain_text()
 
 
+def test_explain_behind_another_tab_follows_the_selection_once_shown(app, qtbot):
+    window, understand = app
+    assert window.open_path(preset_path("alexnet"))
+    window.document.select("conv1")
+    explain = window.docks["Explain"]
+    window.tabifiedDockWidgets(explain)[0].raise_()  # another tab in front of it
+    qtbot.waitUntil(lambda: not on_screen(understand.explain))
+    window.document.select("pool1")  # (55 − 3)/2 + 1 = 27
+    assert "= 34,944 parameters" in understand.explain.plain_text()  # still conv1's
+    explain.raise_()
+    qtbot.waitUntil(lambda: "(55 − 3 + 2·0)/2 + 1 = 27" in understand.explain.plain_text())
+
+
 # ============================================================================ memory
 def test_a_hidden_panel_waits_until_it_shows_to_follow_the_edits(app):
     window, understand = app
