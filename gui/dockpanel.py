@@ -12,7 +12,7 @@ changed, the one thing the window's layout needs from it."""
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSize
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 
 def smallest_size(widget: QWidget) -> QSize:
@@ -53,3 +53,13 @@ class PanelHolder(QWidget):
                 self.updateGeometry()
             return True
         return super().event(event)
+
+
+def set_text_keeping_height(label: QLabel, text: str) -> None:
+    """Set a word-wrapped label's text; its height only ever grows. When its lines rewrap
+    to fewer, the views beside it would otherwise be resized and redrawn (the input view's
+    picture relaid its plot, 10 ms, on every selection)."""
+    label.setText(text)
+    needed = label.heightForWidth(max(1, label.width()))
+    if needed > label.minimumHeight():
+        label.setMinimumHeight(needed)

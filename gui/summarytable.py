@@ -21,6 +21,7 @@ from convscope.core.summary import (
     weights_expr,
 )
 from convscope.gui import settings
+from convscope.gui.dockpanel import set_text_keeping_height
 from convscope.gui.document import INPUT
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
@@ -411,11 +412,6 @@ class SummaryPanel(QWidget):
         self.refresh()
 
     def refresh(self):
-        lines = totals_lines(self.doc.report)
-        self.totals.setText("\n".join(lines))
         # the lines may wrap differently after an edit: the label only ever grows, so that
-        # an edit does not move the dock's edge, which relaid and repainted the whole
-        # window (about 30 ms) on every edit
-        needed = self.totals.heightForWidth(max(1, self.totals.width()))
-        if needed > self.totals.minimumHeight():
-            self.totals.setMinimumHeight(needed)
+        # an edit does not move the table's edge
+        set_text_keeping_height(self.totals, "\n".join(totals_lines(self.doc.report)))

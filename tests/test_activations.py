@@ -25,7 +25,7 @@ from convscope.gui.lazy import on_screen
 from convscope.gui.plots import MAP_COLOURS, WEIGHT_COLOURS, colour_map
 from gui_helpers import send_drop_on
 from optional import needs_torch
-from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QRect, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
@@ -174,6 +174,31 @@ def test_click_draws_the_hand_worked_windows(qtbot, live, alexnet):
     assert "rows 8..26, cols 8..26 (19×19)" in live.input_view.info.text()
     # the marker on the clicked pixel of the mosaic
     assert view.marker.isVisible()
+
+
+def wrapped_height(label) -> int:
+    """The height of a word-wrapped label's text at the label's width."""
+    box = QRect(0, 0, label.contentsRect().width(), 10_000)
+    return label.fontMetrics().boundingRect(box, Qt.TextFlag.TextWordWrap, label.text()).height()
+
+
+def test_the_input_picture_keeps_its_size_when_its_caption_gets_shorter(qtbot, live, alexnet):
+    """The caption under the input rewraps as the probe changes: the picture above it must
+    not be resized (and relaid and redrawn) on every click."""
+    open_network(qtbot, live, alexnet.copy())
+    doc, view, inputs = live.document, live.feature_maps, live.input_view
+    inputs.resize(560, 500)
+    doc.select("conv1")
+    click(view, view.scene_pos(3, 0, 0))  # the field and the kernel window: three lines
+    QApplication.processEvents()
+    caption = wrapped_height(inputs.info)
+    picture = inputs.graphics.height()
+    doc.select("pool1")
+    click(view, view.scene_pos(5, 1, 1))  # the field alone: fewer lines
+    QApplication.processEvents()
+    assert inputs.info.text().endswith("rows 8..26, cols 8..26 (19×19)")
+    assert wrapped_height(inputs.info) < caption
+    assert inputs.graphics.height() == picture
 
 
 def test_padding_and_dilation_windows_unclipped_in_numbers(qtbot, live):

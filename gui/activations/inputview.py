@@ -10,6 +10,7 @@ from pathlib import Path
 from convscope.core import ConvScopeError
 from convscope.core.live.fields import on_image, reach
 from convscope.core.live.images import box_text
+from convscope.gui.dockpanel import set_text_keeping_height
 from convscope.gui.plots import image_box, pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
 from PySide6.QtWidgets import (
@@ -122,8 +123,8 @@ class InputView(QWidget):
             index = self.samples.count() - 1
         if index >= 0:
             self.samples.setCurrentIndex(index)
-        self.info.setText(f"{Path(source).name if source else 'image'} as the network takes "
-                          f"it: {h}×{w}×{c}" + (", greyscale" if c == 1 else ""))
+        self._say(f"{Path(source).name if source else 'image'} as the network takes "
+                  f"it: {h}×{w}×{c}" + (", greyscale" if c == 1 else ""))
 
     def _sample_chosen(self, index: int):
         self.use(self.samples.itemData(index))
@@ -132,13 +133,13 @@ class InputView(QWidget):
         try:
             self.live.use_picture(path)
         except ConvScopeError as err:
-            self.info.setText(str(err))
+            self._say(str(err))
             self.pictureFailed.emit(str(err))
             return False
         return True
 
     def _picture_failed(self, message: str):
-        self.info.setText(message)
+        self._say(message)
         self.pictureFailed.emit(message)
 
     def open_dialog(self):
@@ -205,7 +206,10 @@ class InputView(QWidget):
             text += f"; {reached.text()}"
         if on_input:
             text += f"; its kernel window: {box_text(foot.window)}"
-        self.info.setText(text)
+        self._say(text)
+
+    def _say(self, text: str) -> None:
+        set_text_keeping_height(self.info, text)
 
     def export_png(self):
         return self.graphics.grab().toImage()
