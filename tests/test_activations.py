@@ -678,6 +678,22 @@ def click_card(window, name):
     assert window.document.selected == name
 
 
+def test_the_gradients_panel_behind_its_tab_makes_its_class_list_when_shown(
+        qtbot, make_window):
+    """Its 1000 ImageNet classes were listed again after every pass, seen or not."""
+    window, live = window_with_parts(make_window, qtbot)
+    try:
+        gradients = live.gradients
+        assert not on_screen(gradients) and gradients.classes.count() == 0
+        bring_to_front(qtbot, window, "Gradients", gradients)
+        qtbot.waitUntil(lambda: gradients.classes.count() == 1000, timeout=WAIT)
+        scores = live.controller.result.activations["fc8"]
+        assert gradients.classes.currentIndex() == int(np.argmax(scores))  # the top class
+    finally:
+        window.document.undo_stack.setClean()
+        window.close()
+
+
 def test_the_live_views_follow_the_selected_layer(qtbot, make_window):
     window, live = window_with_parts(make_window, qtbot)
     try:

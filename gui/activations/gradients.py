@@ -14,7 +14,7 @@ from convscope.core.labels import network_class_names
 from convscope.core.live.gradients import class_gradients, statistics, top_class
 from convscope.core.live.mosaic import tile
 from convscope.core.live.tensors import shown_layer
-from convscope.gui.lazy import ScreenWatch
+from convscope.gui.lazy import Follow, ScreenWatch
 from convscope.gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg, show_values
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -164,9 +164,10 @@ class GradientView(QWidget):
         self.watch = ScreenWatch(self, lambda on: self.passes.want(self, on))
         passes.ready.connect(lambda _g: self.refresh())
         passes.failed.connect(self.show_message)
-        passes.classesChanged.connect(self._fill_classes)
         controller.failed.connect(self.show_message)
-        document.selectionChanged.connect(lambda _name: self.refresh())
+        # both only while on screen (gui.lazy): behind its tab the panel catches up later
+        self._classes = Follow(self, passes.classesChanged, self._fill_classes, later=False)
+        self._follow = Follow(self, document.selectionChanged, self.refresh, later=False)
 
     def _build(self):
         self.title = QLabel(objectName="gradientTitle")

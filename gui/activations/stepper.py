@@ -74,7 +74,8 @@ class KernelWindowView(QWidget):
                               lambda: self.show_probe(self.live.probe), later=False)
         controller.failed.connect(lambda _text: self.show_probe(None))
         self.passes.ready.connect(lambda _g: self.backward_kind() and self._draw())
-        self.passes.classesChanged.connect(self._fill_classes)
+        self._classes = Follow(self, self.passes.classesChanged, self._fill_classes,
+                               later=False)
 
     def _build(self):
         self.info = QLabel(objectName="windowInfo", wordWrap=True)
