@@ -218,6 +218,13 @@ def _editor_for(field):
     return None, None
 
 
+def _page_key(target):
+    """Which page shows ``target``: its layer type's, the input's, or None (nothing)."""
+    if target is None or target == INPUT:
+        return target
+    return type(target)
+
+
 def _title_html(title: str, path: str = "") -> str:
     return (f"<b style='font-size:14pt'>{html.escape(title)}</b>"
             + (f"<br><span style='color:#6b7380'>{path}</span>" if path else ""))
@@ -262,6 +269,7 @@ class LayerInspector(QScrollArea):
         self._problems = self._numbers = None  # redone on every change
         self._shown_figures = None  # (label, value QLabel) of the figures shown
         self._problems_shown = None  # what the problems section was made from
+        self._pages: dict = {}  # layer type or INPUT → (page, its state) put away
         document.selectionChanged.connect(self.rebuild)
         document.changed.connect(self.refresh)
         self.rebuild()
@@ -279,9 +287,22 @@ class LayerInspector(QScrollArea):
     def _info(self):
         return self.doc.report.by_name(self.doc.selected)
 
+    # what belongs to the page shown, kept with it when another type's page takes its place
+    _PAGE_STATE = ("page", "editors", "errors", "_title", "_problems", "_numbers",
+                   "_shown_figures", "_problems_shown")
+
     def rebuild(self, *args) -> None:
         target = self._target()
         if self._same_kind(target):
+            self._retarget(target)
+            return
+        self._put_away()
+        kept = self._pages.pop(_page_key(target), None)
+        if kept is not None:  # a page made earlier for this type (or the input)
+            page, state = kept
+            for name, value in state.items():
+                setattr(self, name, value)
+            self.setWidget(page)
             self._retarget(target)
             return
         self._shown = target
@@ -318,13 +339,26 @@ class LayerInspector(QScrollArea):
                 and shown != INPUT and type(target) is type(shown))
 
     def _retarget(self, target) -> None:
-        """Show ``target`` on the page made for a layer of its type. Making the page anew
-        took 60 ms of every click on another conv in ResNet-18 (its widgets made, polished
-        and laid out, the old ones freed)."""
+        """Show ``target`` on the page made for a layer of its type (or the input's page).
+        Making the page anew took 40-60 ms of a click in ResNet-18 (its widgets made,
+        polished and laid out, the old ones freed)."""
         self._shown = target
-        self._title.setText(_title_html(target.name, self._path()))
+        if target != INPUT:
+            self._title.setText(_title_html(target.name, self._path()))
         self.verticalScrollBar().setValue(0)
         self.refresh()
+
+    def _put_away(self) -> None:
+        """Keep the page shown (a layer type's or the input's) for the next time."""
+        key = _page_key(self._shown)
+        page = self.takeWidget()
+        if page is None or key is None:
+            if page is not None:
+                page.deleteLater()
+            return
+        page.hide()
+        page.setParent(self)  # not a window of its own while put away
+        self._pages[key] = (page, {name: getattr(self, name) for name in self._PAGE_STATE})
 
     def refresh(self) -> None:
         """After any change: editors show the document's values, sections are redone."""

@@ -210,7 +210,7 @@ def test_the_totals_under_the_table_never_shrink_the_dock_on_an_edit(window):
 
 def test_selecting_a_layer_of_the_same_type_keeps_the_inspector_page(window):
     """Another conv selected: the same editors show its values and name (the page is not
-    made anew); a layer of another type gets its own page."""
+    made anew); a layer of another type gets its own page, and the conv's is kept."""
     conv1, relu1, conv2 = build(window, "conv", "relu", "conv")  # conv2: 64 filters on 64
     doc, inspector = window.document, window.inspector
     doc.select(conv2)
@@ -230,6 +230,11 @@ def test_selecting_a_layer_of_the_same_type_keeps_the_inspector_page(window):
     assert doc.layer(doc.path_of(conv1)).values["filters"] == 64
     doc.select(relu1)
     assert inspector.widget() is not page and "filters" not in inspector.editors
+    doc.select(conv1)  # the conv page, kept while the relu's showed, shows conv1 again
+    assert inspector.widget() is page and inspector.editors == editors
+    assert editors["filters"].value() == 64 and f">{conv1}</b>" in inspector._title.text()
+    assert dict(inspector._shown_figures)["params"].text() == "1,792 (1792)"
+    assert not page.isWindow()
 
 
 class LayoutRequests(QObject):
