@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from convscope.core import ConvScopeError
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPainter, QTransform
 
 
 def read_qimage(path) -> QImage:
@@ -34,8 +34,32 @@ def fit(image: QImage, width: int, height: int) -> QImage:
     elif w * height < h * width:
         ch = max(1, round(w * height / width))
         image = image.copy(0, (h - ch) // 2, w, ch)
+    if width >= image.width() and height >= image.height():
+        return _enlarged(image, width, height)
     return image.scaled(width, height, Qt.AspectRatioMode.IgnoreAspectRatio,
                         Qt.TransformationMode.SmoothTransformation)
+
+
+# Output pixels drawn per step of an enlargement (a few ms each).
+BAND_PIXELS = 1 << 20
+
+
+def _enlarged(image: QImage, width: int, height: int) -> QImage:
+    """``image`` scaled up smoothly to width × height: the very pixels of QImage.scaled
+    (the same bilinear transform), drawn a band of rows at a time. Qt's calls hold Python's
+    lock: scaling to 10000×10000 in one call froze the window for half a second even on a
+    worker thread; between bands the window gets its turn."""
+    out = QImage(width, height, image.format())
+    scale = QTransform.fromScale(width / image.width(), height / image.height())
+    rows = max(1, BAND_PIXELS // width)
+    for top in range(0, height, rows):
+        painter = QPainter(out)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.setClipRect(0, top, width, min(rows, height - top))
+        painter.setTransform(scale)
+        painter.drawImage(0, 0, image)
+        painter.end()
+    return out
 
 
 def normalise(pixels: np.ndarray, spec) -> np.ndarray:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
+import pytest
 from convscope.core.presets import ASSETS
+from convscope.gui import images
 from convscope.gui.activations.controller import SAMPLES, sample_paths
 from convscope.gui.images import qimage_to_array
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 TOOL = ASSETS / "tools" / "make_images.py"
@@ -45,3 +48,19 @@ def test_the_tool_makes_them_again(qapp, tmp_path):
     for name in ("textures", "colours"):  # NumPy and plain fills: the same to the pixel
         np.testing.assert_array_equal(pixels(tmp_path / f"{name}.png"),
                                       pixels(SAMPLES / f"{name}.png"))
+
+
+@pytest.mark.parametrize("fmt", [QImage.Format.Format_RGB888, QImage.Format.Format_Grayscale8])
+def test_an_enlarged_picture_is_qts_own_smooth_scaling_drawn_in_bands(qapp, monkeypatch, fmt):
+    """Enlarging is drawn a band of rows at a time (the window gets its turn between them):
+    the pixels must be those of one QImage.scaled call, band edges included."""
+    rng = np.random.default_rng(0)
+    rgb = np.ascontiguousarray(rng.integers(0, 256, (23, 31, 3), dtype=np.uint8))
+    picture = QImage(rgb.data, 31, 23, 31 * 3, QImage.Format.Format_RGB888).convertToFormat(fmt)
+    monkeypatch.setattr(images, "BAND_PIXELS", 1000)  # 10 rows of 97 per band: 12 bands
+    enlarged = images.fit(picture, 97, 115)  # 97/115 is not 31/23: cropped first
+    cropped = picture.copy(6, 0, 19, 23)  # 23·97/115 = 19.4 → 19 columns, centred
+    reference = cropped.scaled(97, 115, Qt.AspectRatioMode.IgnoreAspectRatio,
+                               Qt.TransformationMode.SmoothTransformation)
+    assert enlarged.size() == reference.size() and enlarged.format() == fmt
+    assert enlarged == reference
