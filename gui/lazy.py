@@ -85,6 +85,13 @@ class Follow(QObject):
         else:
             self._run()
 
+    def now(self, *_args) -> None:
+        """Refresh at once if on screen (a new selection shows at once), else as ``start``."""
+        if on_screen(self.panel):
+            self._run()
+        else:
+            self.start()
+
     def stop(self) -> None:
         """The panel refreshes now: nothing is pending."""
         self.timer.stop()

@@ -80,6 +80,16 @@ def settle():
     QApplication.processEvents()
 
 
+def show_panel(understand, name):
+    """Understand ▸ the panel: its tab comes to the front, and it catches up with what it
+    missed behind the tab (gui.lazy)."""
+    understand.actions[name].trigger()
+    panel = getattr(understand, name)
+    for _ in range(5):  # the tab switch, then the panel's check after it
+        QApplication.processEvents()
+    assert on_screen(panel) and not panel._follow.stale
+
+
 def click(button):
     assert button.isEnabled(), button.objectName()
     QTest.mouseClick(button, Qt.MouseButton.LeftButton)
@@ -417,6 +427,7 @@ def test_saliency_view_shows_cores_gradient(app, qtbot):
     doc = load(window, fc_net())
     image = np.random.default_rng(1).standard_normal((1, 12, 12)).astype(np.float32)
     doc.set_image(image, "test")
+    show_panel(understand, "saliency")  # Understand ▸ Saliency: its tab in front
     panel = understand.saliency
     assert panel.channel.text() == "the top class"  # by default: the class it picks
     with qtbot.waitSignal(panel.computed, timeout=WAIT):
@@ -456,6 +467,7 @@ def test_saliency_channel_box_says_what_is_computed(app, qtbot):
     doc.set_image(np.random.default_rng(2).standard_normal((1, 12, 12)).astype(np.float32),
                   "test")
     doc.select("conv")
+    show_panel(understand, "saliency")
     panel = understand.saliency
     panel.target.setCurrentIndex(panel.target.findData("unit"))
     assert panel.channel.value() == 0 and panel.channel.text() == "0"
@@ -478,12 +490,14 @@ def test_more_channels_than_a_spin_box_holds_is_refused_in_one_line(app):
     settle()
     saliency_panel, viz = understand.saliency, understand.featureviz
     saliency_panel.target.setCurrentIndex(saliency_panel.target.findData("unit"))
-    for panel, button in ((saliency_panel, saliency_panel.compute_button),
-                          (viz, viz.run_button)):
+    for panel, button, name in ((saliency_panel, saliency_panel.compute_button, "saliency"),
+                                (viz, viz.run_button, "featureviz")):
+        show_panel(understand, name)  # each panel in front, as a person would look
         assert panel.layer_label.text() == (
             "flat (1×1×4294967296) has more channels or positions than this panel can "
             "number (at most 2,147,483,648)")
         assert not button.isEnabled()
+    show_panel(understand, "saliency")
     doc.select(INPUT)
     doc.select("flat")  # again: still one line, no exception
     settle()
@@ -494,6 +508,7 @@ def test_feature_visualisation_grid_is_cores_result(app, qtbot):
     window, understand = app
     doc = load(window, fc_net())
     doc.select("conv")
+    show_panel(understand, "featureviz")
     panel = understand.featureviz
     panel.count.setValue(4)
     panel.steps.setValue(3)
@@ -553,6 +568,7 @@ def test_saliency_names_the_class(app, qtbot):
     window, understand = app
     trained_on(window, "star")
     labels = read_labels(ARCHITECTURES / "shapes_cnn.labels.txt")
+    show_panel(understand, "saliency")
     panel = understand.saliency
     settle()
     assert panel.channel.value() == -1, panel.channel.text()

@@ -7,7 +7,7 @@ import re
 
 from convscope.core import ConvScopeError
 from convscope.core.understand.explain import explain, n, vol
-from convscope.gui.lazy import Follow, on_screen
+from convscope.gui.lazy import Follow
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from .common import escape
@@ -69,8 +69,7 @@ class ExplainPanel(QWidget):
         # edits arrive in bursts (a fix is several changes): explain once after the burst
         self._follow = Follow(self, document.changed, self.refresh)
         # a new selection shows at once; behind another tab it waits until it is shown
-        document.selectionChanged.connect(
-            lambda _name: self.refresh() if on_screen(self) else self._follow.start())
+        document.selectionChanged.connect(self._follow.now)
         self.refresh()
 
     def refresh(self) -> None:

@@ -101,7 +101,7 @@ class SaliencyPanel(QWidget):
         runner.finished.connect(self._finished)
         runner.failed.connect(self._failed)
         self._follow = Follow(self, document.changed, self._refresh_limits)
-        document.selectionChanged.connect(lambda _n: self._refresh_limits())
+        document.selectionChanged.connect(self._follow.now)
         if controller is not None:
             controller.probeChanged.connect(self._probe_changed)
         self._refresh_limits()
@@ -559,8 +559,8 @@ class FeatureVizPanel(QWidget):
         runner.finished.connect(self._finished)
         runner.failed.connect(self._failed)
         runner.progress.connect(self._progress)
-        document.selectionChanged.connect(lambda _n: self._refresh())
         self._follow = Follow(self, document.changed, self._refresh)
+        document.selectionChanged.connect(self._follow.now)
         self._refresh()
 
     def _build(self):
