@@ -561,6 +561,13 @@ def test_open_drop_and_a_bad_file(qtbot, live, tmp_path, monkeypatch):
 
 
 # ============================================================================ export
+def rgb_pixels(image: QImage) -> np.ndarray:
+    """(H, W, 3) uint8 of any QImage."""
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), -1)
+    return rows[:, :3 * image.width()].reshape(image.height(), image.width(), 3).copy()
+
+
 def test_export_maps_kernels_and_window(qtbot, live, alexnet, tmp_path, monkeypatch):
     open_network(qtbot, live, alexnet.copy())
     target = {}
@@ -580,6 +587,14 @@ def test_export_maps_kernels_and_window(qtbot, live, alexnet, tmp_path, monkeypa
     r, c = np.unravel_index(np.nanargmax(mosaic.image), mosaic.image.shape)
     top = view.colorbar.colorMap().map(1.0, mode="byte")
     assert image.pixelColor(c * factor, r * factor).getRgb()[:3] == tuple(top[:3])
+    # every map pixel has the colour the screen draws there (the gaps: dark grey, opaque)
+    view.image.render()
+    screen = rgb_pixels(view.image.qimage)
+    saved = rgb_pixels(image)[::factor, ::factor]
+    maps = np.isfinite(mosaic.image)
+    assert screen.shape == saved.shape == maps.shape + (3,)
+    np.testing.assert_array_equal(saved[maps], screen[maps])
+    assert (saved[~maps] == 40).all()
 
     target["name"] = "kernels.png"
     written = live.kernels.export_dialog()

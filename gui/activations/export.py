@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from convscope.core import ConvScopeError
 from convscope.core.fileio import atomic_write_bytes
-from convscope.gui.plots import GAP_COLOUR
+from convscope.core.live.mosaic import GAP_CODE
+from convscope.gui.plots import GAP_COLOUR, indexed_lut
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
@@ -40,15 +41,13 @@ def rgba_to_qimage(rgba: np.ndarray) -> QImage:
     return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
 
 
-def coloured(array: np.ndarray, levels, cmap) -> QImage:
-    """A 2-D float array through a colour map with explicit levels; NaN (gaps) dark grey."""
-    lo, hi = levels
-    scaled = (np.asarray(array, np.float64) - lo) / ((hi - lo) or 1.0)
-    gaps = ~np.isfinite(scaled)
-    rgba = cmap.map(np.clip(np.nan_to_num(scaled), 0.0, 1.0), mode="byte")
-    rgba = np.asarray(rgba, np.uint8).reshape(array.shape + (4,)).copy()
-    rgba[gaps] = (*GAP_COLOUR, 255)
-    return rgba_to_qimage(rgba)
+def coloured(codes: np.ndarray, colours: str) -> QImage:
+    """The picture as the screen draws it: 8-bit colour-map codes (core.live.mosaic's
+    ``value_codes``: a Mosaic's ``codes``) through the colour map's table
+    (``plots.indexed_lut``); the gaps, see-through on screen, dark grey."""
+    lut = indexed_lut(colours).copy()
+    lut[GAP_CODE] = (*GAP_COLOUR, 255)
+    return rgba_to_qimage(lut[codes])
 
 
 def rgb_image(rgb: np.ndarray) -> QImage:

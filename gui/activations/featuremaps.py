@@ -390,8 +390,7 @@ class FeatureMapView(QWidget):
             return self.plot.grab().toImage()
         if self.mosaic is None:
             raise ConvScopeError("no feature maps are shown")
-        cmap = colour_map(self.colours.currentText())
-        return enlarge(coloured(self.mosaic.image, self.mosaic.levels, cmap))
+        return enlarge(coloured(self.mosaic.codes, self.colours.currentText()))
 
     def export_dialog(self):
         return ask_and_save(self, "Export feature maps as PNG", f"{self.tensor or 'maps'}.png",

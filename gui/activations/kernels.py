@@ -273,8 +273,7 @@ class KernelView(QWidget):
             raise ConvScopeError("no kernels are shown")
         if self.rgb:
             return enlarge(rgb_image(self.image.image))
-        return enlarge(coloured(self.layout_mosaic.image, self.layout_mosaic.levels,
-                                colour_map(WEIGHT_COLOURS)))
+        return enlarge(coloured(self.layout_mosaic.codes, WEIGHT_COLOURS))
 
     def export_dialog(self):
         return ask_and_save(self, "Export kernels as PNG", f"{self.layer or 'kernels'}.png",
