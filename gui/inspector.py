@@ -23,7 +23,7 @@ from convscope.gui.commands import RenameLayer, SetInputValues, SetValue, apply_
 from convscope.gui.document import INPUT
 from convscope.gui.icons import pixmap
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QValidator
+from PySide6.QtGui import QColor, QPalette, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -218,6 +218,19 @@ def _editor_for(field):
     return None, None
 
 
+def _tint(label: QLabel, colour: str, point_size: float | None = None) -> None:
+    """A label's text colour (and size) set through its palette and font: a style sheet
+    per label made building a layer's page about a quarter slower (each gets its own
+    style-sheet style)."""
+    palette = label.palette()
+    palette.setColor(QPalette.ColorRole.WindowText, QColor(colour))
+    label.setPalette(palette)
+    if point_size is not None:
+        font = label.font()
+        font.setPointSizeF(point_size)
+        label.setFont(font)
+
+
 def _page_key(target):
     """Which page shows ``target``: its layer type's, the input's, or None (nothing)."""
     if target is None or target == INPUT:
@@ -385,7 +398,7 @@ class LayerInspector(QScrollArea):
                        "Drag layers from the palette into the pipeline to build a network; "
                        "every shape and figure updates as you type.")
         label.setWordWrap(True)
-        label.setStyleSheet("color:#5d6470;")
+        _tint(label, "#5d6470")
         self.page.addWidget(label)
 
     def _header(self, kind, title, summary, path=""):
@@ -398,7 +411,7 @@ class LayerInspector(QScrollArea):
         self.page.addLayout(row)
         about = QLabel(html.escape(summary.replace("`", ""), quote=False))
         about.setWordWrap(True)
-        about.setStyleSheet("color:#3d4450;")
+        _tint(about, "#3d4450")
         self.page.addWidget(about)
 
     def _slot(self) -> QVBoxLayout:
@@ -427,13 +440,13 @@ class LayerInspector(QScrollArea):
         error = QLabel()
         error.setObjectName(f"error_{key}")
         error.setWordWrap(True)
-        error.setStyleSheet("color:#c02020;")
+        _tint(error, "#c02020")
         error.hide()
         column.addWidget(error)
         if help_text:
             hint = QLabel(help_text)
             hint.setWordWrap(True)
-            hint.setStyleSheet("color:#6b7380; font-size:8pt;")
+            _tint(hint, "#6b7380", point_size=8)
             column.addWidget(hint)
         widget.setObjectName(f"field_{key}")
         widget.setToolTip(help_text)
