@@ -441,11 +441,14 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, eps, momentum, 
         running_var += momentum * var * count / max(1, count - 1)
     else:
         # inference is one affine map per channel: two passes over the data, and x̂ is
-        # made only if a backward pass asks for it
-        inv_std = (1.0 / np.sqrt(running_var + eps)).astype(np.float32)
-        scale = (gamma * inv_std).astype(np.float32)
+        # made only if a backward pass asks for it. The per-channel figures take as few
+        # NumPy calls as they can (no copies where they are float32 already): right after
+        # a conv each small call costs several µs (caches cold), 0.1 ms a layer in all
+        inv_std = np.asarray(1.0 / np.sqrt(running_var + eps), np.float32)
+        scale = np.asarray(gamma * inv_std, np.float32)
+        shift = np.asarray(beta - running_mean * scale, np.float32)
         out = x * scale.reshape(shape)
-        out += (beta - running_mean * scale).astype(np.float32).reshape(shape)
+        out += shift.reshape(shape)
         return out, (x, running_mean.copy(), gamma, inv_std, False)
     inv_std = (1.0 / np.sqrt(var + eps)).astype(np.float32)
     # in place where possible: the same arithmetic in the same order, 4 passes instead of 5
