@@ -433,8 +433,9 @@ def _join_columns(prod, out, pw):
     when out is the whole output (2.5× faster than map by map on 28×28 maps). A flat
     shift by s carries each row's |s| edge columns of the tap onto the neighbouring row's
     (or map's) far edge: columns the tap never reaches, which no output reads, so they
-    are zeroed in prod first and add nothing there (saving and restoring the edges
-    instead took a third of the time)."""
+    are zeroed in prod first and add nothing there (instead of saving and restoring the
+    edges: with the single run, ResNet-18's rows_conv calls went from 20.0 to 18.4 ms a
+    pass at 2 threads)."""
     n, kw, f, rows, wd = prod.shape
     if out.flags.c_contiguous:  # the whole output: each image's maps follow each other
         f, rows = 1, f * rows
