@@ -429,29 +429,39 @@ def _join_columns(prod, out, pw):
     covers every column.
 
     Each addition runs over whole maps seen flat (rows·W values in one run; shifted 2-D
-    slices, in runs of W − 1, took twice as long). A flat shift by s wraps each row's |s|
-    edge columns onto the neighbouring row: those columns, outside the tap's reach, are
-    put back from what they must hold (the centre tap's values, or the sum so far)."""
+    slices, in runs of W − 1, took twice as long), over all of an image's maps in one run
+    when out is the whole output (2.5× faster than map by map on 28×28 maps). A flat
+    shift by s carries each row's |s| edge columns of the tap onto the neighbouring row's
+    (or map's) far edge: columns the tap never reaches, which no output reads, so they
+    are zeroed in prod first and add nothing there (instead of saving and restoring the
+    edges: with the single run, ResNet-18's rows_conv calls went from 20.0 to 18.4 ms a
+    pass at 2 threads)."""
     n, kw, f, rows, wd = prod.shape
+    if out.flags.c_contiguous:  # the whole output: each image's maps follow each other
+        f, rows = 1, f * rows
+        flat = out.reshape(n, 1, rows * wd)
+    else:  # a band: its rows follow each other within each map
+        s_n, s_f, _, s_w = out.strides
+        flat = as_strided(out, (n, f, rows * wd), (s_n, s_f, s_w))
     size = rows * wd
-    s_n, s_f, _, s_w = out.strides  # a band's rows follow each other within each map
-    flat = as_strided(out, (n, f, size), (s_n, s_f, s_w))
+    prod = prod.reshape(n, kw, f, rows, wd)
     centre = prod[:, pw].reshape(n, f, size)
     started = False
     for j in range(kw):
         if j == pw:
             continue
         shift = j - pw
-        a, z = max(0, -shift), wd - max(0, shift)  # the output columns this tap reaches
-        lo, hi = max(0, -shift), size - max(0, shift)  # …and the flat run it adds to
+        if shift < 0:
+            prod[:, j, :, :, wd + shift:] = 0  # output column x reads column x + shift
+        else:
+            prod[:, j, :, :, :shift] = 0
+        lo, hi = max(0, -shift), size - max(0, shift)  # the flat run the tap adds to
         tap = prod[:, j].reshape(n, f, size)[..., lo + shift:hi + shift]
         if started:
-            edges = out[..., :a].copy(), out[..., z:].copy()
             flat[..., lo:hi] += tap
         else:
-            edges = prod[:, pw, :, :, :a], prod[:, pw, :, :, z:]
             np.add(centre[..., lo:hi], tap, out=flat[..., lo:hi])
+            flat[..., :lo], flat[..., hi:] = centre[..., :lo], centre[..., hi:]
             started = True
-        out[..., :a], out[..., z:] = edges
     if not started:
         flat[...] = centre

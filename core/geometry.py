@@ -20,13 +20,18 @@ class AxisResult:
     kernel: int  # effective kernel F' = D·(F−1)+1
     padding: int
     stride: int
-    exact: Fraction  # (W − F' + 2P)/S + 1 before rounding
     out: int  # what the layer keeps (floor, or ceil in ceil mode)
     ceil_mode: bool = False
 
     @property
+    def exact(self) -> Fraction:
+        """(W − F' + 2P)/S + 1 before rounding. Made when asked: a Fraction costs more
+        than the rest of the rule, which runs for every layer on every analysis."""
+        return Fraction(self.size + 2 * self.padding - self.kernel, self.stride) + 1
+
+    @property
     def whole(self) -> bool:
-        return self.exact.denominator == 1
+        return (self.size + 2 * self.padding - self.kernel) % self.stride == 0
 
     def formula(self) -> str:
         """The worked arithmetic, e.g. ``(224 − 11 + 2·0)/4 + 1 = 54.25``."""
@@ -43,7 +48,6 @@ def axis_output(size: int, kernel: int, padding: int, stride: int,
                 ceil_mode: bool = False) -> AxisResult:
     """Output size on one axis, with PyTorch's rounding rules."""
     span = size + 2 * padding - kernel
-    exact = Fraction(span, stride) + 1
     if ceil_mode:
         out = -((-span) // stride) + 1
         # PyTorch: the last window must start inside the input or its left padding.
@@ -51,7 +55,7 @@ def axis_output(size: int, kernel: int, padding: int, stride: int,
             out -= 1
     else:
         out = span // stride + 1
-    return AxisResult(size, kernel, padding, stride, exact, out, ceil_mode)
+    return AxisResult(size, kernel, padding, stride, out, ceil_mode)
 
 
 def whole_paddings(size: int, kernel: int, padding: int, stride: int, count: int = 2) -> list[int]:

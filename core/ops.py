@@ -3,7 +3,8 @@
 Each op is a pair ``*_forward(x, ...) -> (out, cache)`` and ``*_backward(dout, cache)``.
 Tensors are float32, laid out (N, C, H, W). No Python loop runs over pixels or channels:
 convolution is a matrix product over im2col columns; pooling reduces over the F×F strided
-slices of the padded input (loops run over kernel taps and row bands only).
+slices of the padded input, or for max pooling of the input itself (loops run over kernel
+taps and row bands only).
 """
 
 from __future__ import annotations
@@ -188,11 +189,12 @@ def pool_forward(x, mode, kernel, stride, padding, out_size, count_include_pad=T
     extra_h = max(0, (ho - 1) * sh + kh - (h + 2 * ph))
     extra_w = max(0, (wo - 1) * sw + kw - (w + 2 * pw))
     fill = -np.inf if mode == "max" else 0.0
-    src = x * x if mode == "l2" else x
-    xp = _pad(src, ph, pw, fill, extra_h, extra_w)
     if mode == "max" and kh * kw > kh + kw:
-        out = _separable_max(xp, kh, kw, sh, sw, ho, wo)
+        # straight from x: no padded copy made, none kept (the backward pass pads)
+        out, xp = _separable_max(x, kernel, stride, padding, (ho, wo)), None
     else:
+        src = x * x if mode == "l2" else x
+        xp = _pad(src, ph, pw, fill, extra_h, extra_w)
         taps = [_tap(xp, i, j, sh, sw, ho, wo) for i in range(kh) for j in range(kw)]
         out = taps[0].copy()
         combine = np.maximum if mode == "max" else np.add
@@ -208,20 +210,62 @@ def pool_forward(x, mode, kernel, stride, padding, out_size, count_include_pad=T
     return out, (x, xp, out, mode, kernel, stride, padding, (ho, wo), divisor)
 
 
-def _separable_max(xp, kh, kw, sh, sw, ho, wo):
-    """Max over kh×kw windows as a max over kw columns, then over kh rows: kh + kw strided
-    passes instead of kh·kw (exact: max is associative)."""
-    rows = xp[:, :, :sh * (ho - 1) + kh]
-    across = _running_max([_tap(rows, 0, j, 1, sw, rows.shape[2], wo) for j in range(kw)])
-    return _running_max([_tap(across, i, 0, sh, 1, ho, wo) for i in range(kh)])
+def _separable_max(x, kernel, stride, padding, out_size):
+    """Max over kh×kw windows of x (padding and windows past the edge count as −∞, which
+    never wins) as a max over kh rows, then over kw columns: kh + kw strided passes instead
+    of kh·kw (exact: max is associative), read straight from x rather than from a padded
+    copy: a tap is taken only over the outputs whose window it finds inside x.
+
+    Rows first: a row tap reads whole contiguous rows, a column tap every sw-th value,
+    about 5× slower per value at stride 2; after the rows' pass the columns' runs on an
+    sh times smaller array."""
+    (kh, kw), (sh, sw), (ph, pw), (ho, wo) = kernel, stride, padding, out_size
+    down = _clipped_max(x, 2, kh, sh, ph, ho)
+    return _clipped_max(down, 3, kw, sw, pw, wo)
 
 
-def _running_max(taps):
-    """The element-wise max of two or more equal-shaped views, in a new array (the first
-    two go straight into it: no copy pass)."""
-    out = np.maximum(taps[0], taps[1])
-    for tap in taps[2:]:
-        np.maximum(out, tap, out=out)
+def _clipped_max(src, axis, k, s, p, size):
+    """Along ``axis``: out[o] = max over taps t < k of src[o·s + t − p], the taps outside
+    src skipped (every window has one inside: padding < k, windows start inside the
+    input or its padding). A new array; the taps that every output sees go first, where
+    two do, straight into it (no copy or fill pass)."""
+    length = src.shape[axis]
+    spans = []  # (tap, first output, end) of the outputs whose tap t falls inside src
+    for t in range(k):
+        lo, hi = max(0, -(-(p - t) // s)), min(size, (length - 1 - t + p) // s + 1)
+        if lo < hi:
+            spans.append((t, lo, hi))
+    spans.sort(key=lambda span: span[2] - span[1] != size)  # those covering all first
+    whole = sum(hi - lo == size for _, lo, hi in spans)
+
+    # Along the last axis a tap reads every s-th value: np.maximum runs about 5× slower on
+    # such strided runs than on contiguous ones, while a strided copy does not. So there
+    # the s phases of src are copied out first; tap t then reads one phase contiguously.
+    phases = [src[..., q::s].copy() for q in range(s)] if axis == src.ndim - 1 and s > 1 \
+        else None
+
+    def part(a, t, lo, hi):
+        index = [slice(None)] * a.ndim
+        if t is None:
+            index[axis] = slice(lo, hi)
+        elif phases is not None:
+            a, first = phases[(t - p) % s], lo + (t - p) // s
+            index[axis] = slice(first, first + hi - lo)
+        else:
+            index[axis] = slice(lo * s + t - p, (hi - 1) * s + t - p + 1, s)
+        return a[tuple(index)]
+
+    if whole >= 2:
+        out = np.maximum(part(src, *spans[0]), part(src, *spans[1]))
+    elif whole:
+        out = part(src, *spans[0]).copy()
+    else:
+        shape = list(src.shape)
+        shape[axis] = size
+        out = np.full(shape, -np.inf, dtype=src.dtype)
+    for t, lo, hi in spans[min(whole, 2):]:
+        dest = part(out, None, lo, hi)
+        np.maximum(dest, part(src, t, lo, hi), out=dest)
     return out
 
 
@@ -241,6 +285,9 @@ def pool_backward(dout, cache):
     """dout: (N, C, Ho, Wo) → dx (N, C, H, W). Max routes to the first maximum of a window."""
     x, xp, out, mode, (kh, kw), (sh, sw), (ph, pw), (ho, wo), divisor = cache
     h, w = x.shape[2:]
+    if xp is None:  # separable max pooling read x itself: pad it as the taps below need
+        xp = _pad(x, ph, pw, -np.inf, max(0, (ho - 1) * sh + kh - (h + 2 * ph)),
+                  max(0, (wo - 1) * sw + kw - (w + 2 * pw)))
     dxp = np.zeros(xp.shape, dtype=np.float32)
     if mode == "avg":
         grad = dout / divisor
@@ -394,11 +441,14 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, eps, momentum, 
         running_var += momentum * var * count / max(1, count - 1)
     else:
         # inference is one affine map per channel: two passes over the data, and x̂ is
-        # made only if a backward pass asks for it
-        inv_std = (1.0 / np.sqrt(running_var + eps)).astype(np.float32)
-        scale = (gamma * inv_std).astype(np.float32)
+        # made only if a backward pass asks for it. The per-channel figures take as few
+        # NumPy calls as they can (no copies where they are float32 already): right after
+        # a conv each small call costs several µs (caches cold), 0.1 ms a layer in all
+        inv_std = np.asarray(1.0 / np.sqrt(running_var + eps), np.float32)
+        scale = np.asarray(gamma * inv_std, np.float32)
+        shift = np.asarray(beta - running_mean * scale, np.float32)
         out = x * scale.reshape(shape)
-        out += (beta - running_mean * scale).astype(np.float32).reshape(shape)
+        out += shift.reshape(shape)
         return out, (x, running_mean.copy(), gamma, inv_std, False)
     inv_std = (1.0 / np.sqrt(var + eps)).astype(np.float32)
     # in place where possible: the same arithmetic in the same order, 4 passes instead of 5

@@ -282,9 +282,13 @@ def brute_max_pool(x, kernel, stride, padding, out_size):
     ((2, 2, 10, 9), (3, 3), (2, 2), (1, 1), True),     # ceil mode, windows off the edge
     ((1, 3, 9, 12), (3, 4), (1, 3), (1, 2), True),     # rectangular
     ((1, 2, 8, 8), (2, 2), (2, 2), (0, 0), False),     # 2×2: tap by tap
+    ((3, 2, 12, 7), (5, 5), (3, 2), (2, 2), True),     # batch 3, odd sizes, stride 3
+    ((2, 3, 9, 10), (3, 2), (3, 3), (1, 1), False),    # no tap sees every output
 ])
-def test_max_pool_matches_the_definition(monkeypatch, shape, kernel, stride, padding, ceil):
-    x = np.random.default_rng(10).standard_normal(shape, dtype=np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_matches_the_definition(monkeypatch, shape, kernel, stride, padding, ceil,
+                                         dtype):
+    x = np.random.default_rng(10).standard_normal(shape).astype(dtype)
     size = []
     for n, k, s, p in zip(shape[2:], kernel, stride, padding):
         span = n + 2 * p - k
@@ -295,9 +299,37 @@ def test_max_pool_matches_the_definition(monkeypatch, shape, kernel, stride, pad
     calls = []
     real = ops._separable_max
     monkeypatch.setattr(ops, "_separable_max", lambda *a: calls.append(a) or real(*a))
-    got, _ = ops.pool_forward(x, "max", kernel, stride, padding, tuple(size))
-    assert np.array_equal(got, brute_max_pool(x, kernel, stride, padding, size))
+    got, cache = ops.pool_forward(x, "max", kernel, stride, padding, tuple(size))
+    assert got.dtype == dtype
+    # (the definition gives float32: rounding is monotonic, so max and rounding commute)
+    assert np.array_equal(got.astype(np.float32),
+                          brute_max_pool(x, kernel, stride, padding, size))
     assert bool(calls) == (kernel[0] * kernel[1] > kernel[0] + kernel[1])
+    # separable pooling reads x itself and keeps no padded copy; its backward pads x as
+    # the forward once did, and routes every gradient to the window's first maximum
+    assert (cache[1] is None) == bool(calls)
+    dout = np.random.default_rng(11).standard_normal(got.shape).astype(dtype)
+    assert np.allclose(ops.pool_backward(dout, cache),  # sums of two or three douts
+                       brute_max_pool_backward(x, dout, kernel, stride, padding),
+                       rtol=1e-6, atol=1e-6)
+
+
+def brute_max_pool_backward(x, dout, kernel, stride, padding):
+    """dx of max pooling by the definition: each window's gradient to its first maximum
+    (row-major order in the window)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    n, c, h, w = x.shape
+    dx = np.zeros(x.shape, np.float64)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            r0, c0 = max(i * sh - ph, 0), max(j * sw - pw, 0)
+            win = x[:, :, r0:min(i * sh - ph + kh, h), c0:min(j * sw - pw + kw, w)]
+            flat = win.reshape(n, c, -1).argmax(axis=2)
+            for b in range(n):
+                for ch in range(c):
+                    y, z = divmod(int(flat[b, ch]), win.shape[3])
+                    dx[b, ch, r0 + y, c0 + z] += dout[b, ch, i, j]
+    return dx.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- direct bands

@@ -22,12 +22,18 @@ CATEGORIES = ("CONV", "POOL", "activation", "NORM", "FC", "blocks")
 OPS = ("compares", "adds", "muls", "divs", "exps", "sqrts")
 
 
+_NO_OPS = dict.fromkeys(OPS, 0)
+
+
 def op_dict(**counts) -> dict:
-    """A full ``OPS`` dict from the counts given (the others 0): ``op_dict(compares=12)``."""
-    unknown = set(counts) - set(OPS)
-    if unknown:
-        raise ValueError(f"unknown operation count {sorted(unknown)[0]!r} (counts: {OPS})")
-    return {key: int(counts.get(key, 0)) for key in OPS}
+    """A full ``OPS`` dict from the counts given (the others 0): ``op_dict(compares=12)``.
+    (A copy of a zero dict, filled: every layer's analysis makes two.)"""
+    out = _NO_OPS.copy()
+    for key, value in counts.items():
+        if key not in out:
+            raise ValueError(f"unknown operation count {key!r} (counts: {OPS})")
+        out[key] = int(value)
+    return out
 
 
 def register(cls):

@@ -174,7 +174,9 @@ class Pool(Layer):
 
     def forward_bytes(self, in_shape, out_shape, batch, training):
         """ops.pool_forward: the output, and the padded input (or l2's squares) that the
-        cache keeps for the backward pass; separable max pooling's row maxima meanwhile."""
+        cache keeps for the backward pass; separable max pooling, read straight from the
+        input, keeps no padded copy, only its row maxima meanwhile (and, at a stride
+        across, their phases: as many values again)."""
         (c, h, w), (_, ho, wo) = in_shape, out_shape
         (kh, kw), (sh, sw), (ph, pw) = self.pair("kernel"), self.stride_pair(), self.pair("padding")
         rows = max(h + 2 * ph, (ho - 1) * sh + kh)
@@ -182,11 +184,12 @@ class Pool(Layer):
         padded = (rows, cols) != (h, w)
         mode = self.values["mode"]
         kept = tensor_bytes(out_shape, batch)
-        if padded or mode == "l2":
+        separable = mode == "max" and kh * kw > kh + kw
+        if (padded and not separable) or mode == "l2":
             kept += tensor_bytes((c, rows, cols), batch)
         scratch = 0
-        if mode == "max" and kh * kw > kh + kw:
-            scratch = tensor_bytes((c, sh * (ho - 1) + kh, wo), batch)
+        if separable:
+            scratch = tensor_bytes((c, ho, w), batch) * (2 if sw > 1 else 1)
         if mode == "l2" and padded:
             scratch += tensor_bytes(in_shape, batch)  # the squares before padding
         return Footprint(kept, scratch)
