@@ -7,6 +7,7 @@ This is the Python API of the spec (section 5)::
 
 from __future__ import annotations
 
+import json
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -253,6 +254,22 @@ class Network:
                 f"{self.memory_budget / 2**30:.0f} GiB budget; make the input smaller")
         return report
 
+    def _checked(self, batch: int, given: Report | None = None) -> Report:
+        """``check_runnable``'s report for ``given`` (the caller's analysis of this
+        network) or for the network as it is now, kept from the last call while the same
+        report, batch and budget come, or, with none given, while what a save would write
+        of the network (every layer, the input, the name) is the same: the analysis reads
+        nothing else. Writing it out takes 0.2 ms where analysing and checking ResNet-18
+        again took 2.8 ms of every ``forward`` (checking alone 0.8 ms)."""
+        key = (batch, self.memory_budget,
+               json.dumps(self.to_dict(), sort_keys=True) if given is None else None)
+        kept = getattr(self, "_checked_report", None)
+        if kept is not None and kept[0] == key and kept[1] is given:
+            return kept[2]
+        report = self.check_runnable(batch, given or self.analyze(fixes=False))
+        self._checked_report = (key, given, report)
+        return report
+
     def memory_needed(self, batch: int, report: Report) -> int:
         """Bytes ``forward`` needs at its peak for ``batch`` images: the weights, every
         layer's output and cache (all kept until it returns), the largest layer's scratch
@@ -284,7 +301,7 @@ class Network:
                                  f"(N, {', '.join(map(str, self.input.shape))})", "input")
         if x.shape[0] == 0:
             raise ConvScopeError("a batch of 0 images: give at least one", "input")
-        report = self.check_runnable(x.shape[0], report or self.analyze(fixes=False))
+        report = self._checked(x.shape[0], report)
         drawer = self.prepare_weights(report)
         # the last pass's outputs and caches would otherwise stay alive during this one,
         # doubling the peak the memory guard counts (a resumed pass keeps what it reuses)

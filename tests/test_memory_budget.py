@@ -143,3 +143,23 @@ def test_vgg16_batch_64_inference_by_hand():
     assert budget.totals["workspace"] == workspace
     assert budget.total == params + pair + workspace  # 4.2 GiB, not the 8.3 GiB of training
     assert budget.total < memory_budget(Network.load(preset_path("vgg16")), batch=64).total
+
+
+def test_forward_checks_the_network_as_it_is_now():
+    """forward keeps its last check while the network stays the same: an edit, a new
+    input size or a smaller budget must each be seen by the next pass."""
+    import numpy as np
+
+    net = small_net()
+    x = np.ones((2, 1, 8, 8), np.float32)
+    assert net.forward(x)["fc"].shape == (2, 10, 1, 1)
+    net.find("layers[3]").set("units", 7)  # fc 10 → 7 units
+    assert net.forward(x)["fc"].shape == (2, 7, 1, 1)
+    net.find("layers[0]").set("padding", 0)  # conv 8×8 → 6×6, pool → 3×3, fc reads 36
+    assert net.forward(x)["pool"].shape == (2, 4, 3, 3)
+    net.memory_budget = 1000  # bytes: the pass above needs more (see the figures at the top)
+    with pytest.raises(ConvScopeError, match="over the 0 GiB budget"):
+        net.forward(x)
+    net.memory_budget = 1 << 30
+    net.input.height = net.input.width = 10
+    assert net.forward(np.ones((1, 1, 10, 10), np.float32))["pool"].shape == (1, 4, 4, 4)
