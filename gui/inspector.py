@@ -283,6 +283,9 @@ class LayerInspector(QScrollArea):
         self._shown_figures = None  # (label, value QLabel) of the figures shown
         self._problems_shown = None  # what the problems section was made from
         self._pages: dict = {}  # layer type or INPUT → (page, its state) put away
+        # where put-away pages wait: outside the inspector's tree of children, so that
+        # nothing looking through the inspector's widgets finds a page not shown
+        self._shelf = QWidget()
         document.selectionChanged.connect(self.rebuild)
         document.changed.connect(self.refresh)
         self.rebuild()
@@ -370,7 +373,7 @@ class LayerInspector(QScrollArea):
                 page.deleteLater()
             return
         page.hide()
-        page.setParent(self)  # not a window of its own while put away
+        page.setParent(self._shelf)  # not a window of its own while put away
         self._pages[key] = (page, {name: getattr(self, name) for name in self._PAGE_STATE})
 
     def refresh(self) -> None:

@@ -230,6 +230,7 @@ def test_selecting_a_layer_of_the_same_type_keeps_the_inspector_page(window):
     assert doc.layer(doc.path_of(conv1)).values["filters"] == 64
     doc.select(relu1)
     assert inspector.widget() is not page and "filters" not in inspector.editors
+    assert page not in inspector.findChildren(QWidget)  # put away, out of the inspector
     doc.select(conv1)  # the conv page, kept while the relu's showed, shows conv1 again
     assert inspector.widget() is page and inspector.editors == editors
     assert editors["filters"].value() == 64 and f">{conv1}</b>" in inspector._title.text()
