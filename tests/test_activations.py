@@ -20,7 +20,7 @@ from convscope.core.presets import ARCHITECTURES, preset_path
 from convscope.gui.activations import Probe
 from convscope.gui.activations.controller import NETWORK_SAMPLES, SAMPLES
 from convscope.gui.commands import SetInputValues, SetValue
-from convscope.gui.images import load_image
+from convscope.gui.images import load_image, qimage_to_array
 from convscope.gui.lazy import on_screen
 from convscope.gui.plots import MAP_COLOURS, WEIGHT_COLOURS, colour_map
 from gui_helpers import send_drop_on
@@ -561,13 +561,6 @@ def test_open_drop_and_a_bad_file(qtbot, live, tmp_path, monkeypatch):
 
 
 # ============================================================================ export
-def rgb_pixels(image: QImage) -> np.ndarray:
-    """(H, W, 3) uint8 of any QImage."""
-    image = image.convertToFormat(QImage.Format.Format_RGB888)
-    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), -1)
-    return rows[:, :3 * image.width()].reshape(image.height(), image.width(), 3).copy()
-
-
 def test_export_maps_kernels_and_window(qtbot, live, alexnet, tmp_path, monkeypatch):
     open_network(qtbot, live, alexnet.copy())
     target = {}
@@ -589,8 +582,8 @@ def test_export_maps_kernels_and_window(qtbot, live, alexnet, tmp_path, monkeypa
     assert image.pixelColor(c * factor, r * factor).getRgb()[:3] == tuple(top[:3])
     # every map pixel has the colour the screen draws there (the gaps: dark grey, opaque)
     view.image.render()
-    screen = rgb_pixels(view.image.qimage)
-    saved = rgb_pixels(image)[::factor, ::factor]
+    screen = qimage_to_array(view.image.qimage, 3)
+    saved = qimage_to_array(image, 3)[::factor, ::factor]
     maps = np.isfinite(mosaic.image)
     assert screen.shape == saved.shape == maps.shape + (3,)
     np.testing.assert_array_equal(saved[maps], screen[maps])
