@@ -25,6 +25,7 @@ class Document(QObject):
     # the selected layer's name, "" for none, INPUT ("input") for the network's input
     selectionChanged = Signal(str)
     imageChanged = Signal()  # the input image changed
+    replacing = Signal()  # a whole network is about to replace this one (a load)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -64,6 +65,7 @@ class Document(QObject):
     # ------------------------------------------------------------------ whole documents
     def replace_network(self, network: Network, path: Path | None) -> None:
         """Load: the new network, no undo history, clean."""
+        self.replacing.emit()
         self.network = network
         self.path = Path(path) if path else None
         self.undo_stack.clear()

@@ -21,6 +21,7 @@ from convscope.gui.document import INPUT, Document
 from convscope.gui.generator import new_from_pattern
 from convscope.gui.inspector import LayerInspector
 from convscope.gui.layermime import default_item, holds_layers, json_files
+from convscope.gui.lazy import PaintTurns
 from convscope.gui.palette import LayerPalette
 from convscope.gui.pipeline import PipelineView
 from convscope.gui.summarytable import SummaryPanel
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self.inspector = LayerInspector(self.document)
         self.summary = SummaryPanel(self.document)
         self.table = self.summary.table
+        self.paint_turns = PaintTurns(self)  # a load paints the pipeline, then the table
         self.docks: dict[str, QDockWidget] = {}
         self._placements: list = []  # (dock, area, tab_with) in the order added
         self.activations = None  # the window's parts (add_parts): closed with the window
@@ -347,6 +349,8 @@ class MainWindow(QMainWindow):
         doc.changed.connect(self._changed)
         doc.selectionChanged.connect(self._update_actions)
         doc.pathChanged.connect(self._update_title)
+        # a new network's cards and table paint in turns, not in one stall with the load
+        doc.replacing.connect(lambda: self.paint_turns.hold([self.pipeline, self.summary]))
         doc.undo_stack.cleanChanged.connect(self._update_title)
         self.palette.addRequested.connect(
             lambda kind: editing.add_layers(doc, [default_item(kind)]))
