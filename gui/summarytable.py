@@ -23,6 +23,7 @@ from convscope.core.summary import (
 from convscope.gui import settings
 from convscope.gui.dockpanel import set_text_keeping_height
 from convscope.gui.document import INPUT
+from convscope.gui.lazy import PaintTurns
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
@@ -279,6 +280,7 @@ class SummaryTable(QTableView):
         for column in hidden_columns():
             self.setColumnHidden(COLUMNS.index(column), True)
         self._syncing = False
+        self.paint_turns = PaintTurns(self)
         self.selectionModel().currentRowChanged.connect(self._row_changed)
         self.model().modelReset.connect(self._after_reset)
         self.model().dataChanged.connect(self._grow_columns)
@@ -382,6 +384,10 @@ class SummaryTable(QTableView):
                 self.clearSelection()
                 return
             index = self.model().index(row, 0)
+            if not self.viewport().rect().contains(self.visualRect(index)):
+                # scrolling to it repaints the whole table (10-13 ms): in a later turn than
+                # the pipeline, the inspector and the maps, which the selection is about
+                self.paint_turns.hold([self.viewport()])
             self.selectionModel().setCurrentIndex(
                 index, QItemSelectionModel.SelectionFlag.ClearAndSelect
                 | QItemSelectionModel.SelectionFlag.Rows)
