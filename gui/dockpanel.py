@@ -11,8 +11,12 @@ changed, the one thing the window's layout needs from it."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QSize
-from PySide6.QtWidgets import QLabel, QWidget
+import html
+import re
+
+from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 
 def smallest_size(widget: QWidget) -> QSize:
@@ -63,3 +67,53 @@ def set_text_keeping_height(label: QLabel, text: str) -> None:
     needed = label.heightForWidth(max(1, label.width()))
     if needed > label.minimumHeight():
         label.setMinimumHeight(needed)
+
+
+class TitleLabel(QLabel):
+    """A panel's one-line rich-text title (``<b>conv1</b> conv · 224x224x64``) that never
+    widens its dock and, short of room, shows the " · " parts that fit and the next one cut
+    with an ellipsis: cut bare, at the edge, a shape read "224x2". The whole title (``title``)
+    is its tooltip."""
+
+    SEPARATOR = " · "
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # a longer title must not widen the dock column (the layout would jump)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title = ""
+
+    def set_title(self, text: str) -> None:
+        self.title = text
+        self.setToolTip(text)
+        self._fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Measured in bold throughout (an upper bound): the leading parts that fit whole,
+        then the next one elided into the room left, if it is plain text."""
+        bold = QFont(self.font())
+        bold.setBold(True)
+        metrics, room = QFontMetrics(bold), self.contentsRect().width()
+        parts = self.title.split(self.SEPARATOR)
+        shown = parts[0]
+        for part in parts[1:]:
+            longer = shown + self.SEPARATOR + part
+            if metrics.horizontalAdvance(_plain(longer)) <= room:
+                shown = longer
+                continue
+            left = room - metrics.horizontalAdvance(_plain(shown + self.SEPARATOR))
+            cut = metrics.elidedText(part, Qt.TextElideMode.ElideRight, left)
+            if part == _plain(part) and len(cut) > 1:  # more than the ellipsis alone
+                shown += self.SEPARATOR + html.escape(cut, quote=False)
+            break
+        if shown != self.text():
+            self.setText(shown)
+
+
+def _plain(rich: str) -> str:
+    """The text of simple rich text (tags dropped, entities read)."""
+    return html.unescape(re.sub("<[^>]*>", "", rich))

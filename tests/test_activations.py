@@ -770,7 +770,7 @@ def test_kernel_texts_and_labels_match_the_layer_shown(qtbot, make_window):
         assert not kernels.banner.isHidden()
         assert kernels.banner_text.text().startswith("conv1 has seeded random (He) weights")
         click_card(window, "conv2")  # 256 filters of 5×5×96: no RGB, no offer
-        assert kernels.title.text() == "<b>conv2</b> · 256 filters of 5×5×96"
+        assert kernels.title.title == "<b>conv2</b> · 256 filters of 5×5×96"
         assert kernels.slice.value() == 0 and kernels.slice.text() == "0"
         assert kernels.banner.isHidden()
         click_card(window, "conv1")  # back: RGB again, although conv2 had no RGB
@@ -792,11 +792,11 @@ def test_a_newly_opened_network_is_named_and_fitted(qtbot, make_window):
             window.open_path(preset_path("lenet5"), quiet=True)
             # while LeNet-5 runs, the headers name its first layer, not AlexNet's conv1
             assert live.feature_maps.message.text() == "Running LeNet-5…"
-            assert live.feature_maps.title.text() == "<b>c1</b> · LeNet-5"
-            assert live.kernels.title.text() == "<b>c1</b> · LeNet-5"
+            assert live.feature_maps.title.title == "<b>c1</b> · LeNet-5"
+            assert live.kernels.title.title == "<b>c1</b> · LeNet-5"
         # LeNet-5's pipeline fits at 100%: AlexNet's zoom is not carried over
         assert window.pipeline.transform().m11() == pytest.approx(1.0)
-        assert live.feature_maps.title.text().startswith("<b>c1</b> conv")
+        assert live.feature_maps.title.title.startswith("<b>c1</b> conv")
     finally:
         window.document.undo_stack.setClean()
         window.close()

@@ -12,6 +12,7 @@ from convscope.core.labels import ClassNames, network_class_names
 from convscope.core.live.mosaic import DEFAULT_MAX_PIXELS, tile
 from convscope.core.live.tensors import branch_tensors, shown_layer
 from convscope.core.ops import softmax_forward
+from convscope.gui.dockpanel import TitleLabel
 from convscope.gui.plots import (
     MAP_COLOURS,
     colour_map,
@@ -28,7 +29,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
-    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QToolButton,
@@ -68,9 +68,7 @@ class FeatureMapView(QWidget):
 
     # ------------------------------------------------------------------ widgets
     def _build(self):
-        self.title = QLabel(objectName="mapTitle")
-        # a longer name must not widen the dock column (the layout would jump)
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title = TitleLabel(objectName="mapTitle")
         self.branch = QComboBox(objectName="branchChooser")
         self.branch.setToolTip("A block: its output, or the last layer of one branch")
         self.branch.setVisible(False)
@@ -152,8 +150,7 @@ class FeatureMapView(QWidget):
 
     # ------------------------------------------------------------------ what to show
     def _set_title(self, text: str):
-        self.title.setText(text)
-        self.title.setToolTip(text)  # a narrow column cuts the header short
+        self.title.set_title(text)
 
     def layer_name(self, report) -> str:
         return shown_layer(report, self.doc.selected)

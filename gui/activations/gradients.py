@@ -14,6 +14,7 @@ from convscope.core.labels import network_class_names
 from convscope.core.live.gradients import class_gradients, statistics, top_class
 from convscope.core.live.mosaic import tile
 from convscope.core.live.tensors import shown_layer
+from convscope.gui.dockpanel import TitleLabel
 from convscope.gui.lazy import Follow, ScreenWatch
 from convscope.gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg, show_values
 from PySide6.QtCore import QObject, Qt, Signal
@@ -21,7 +22,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -170,8 +170,7 @@ class GradientView(QWidget):
         self._follow = Follow(self, document.selectionChanged, self.refresh, later=False)
 
     def _build(self):
-        self.title = QLabel(objectName="gradientTitle")
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title = TitleLabel(objectName="gradientTitle")
         self.classes = QComboBox(objectName="gradientClass")
         self.classes.setToolTip("The class score whose gradient is shown (one backward pass "
                                 "of a one-hot at that output)")
@@ -209,7 +208,7 @@ class GradientView(QWidget):
 
     def show_message(self, text: str):
         self.mosaics = {}
-        self.title.setText(message_header(self.doc))
+        self.title.set_title(message_header(self.doc))
         self.message.setText(text)
         self.stack.setCurrentWidget(self.message)
         self.stats.clear()
@@ -238,7 +237,7 @@ class GradientView(QWidget):
             self.show_message(f"{name} was not reached by the backward pass.")
             return
         self.layer = name
-        self.title.setText(f"<b>{name}</b> · gradients of {self.classes.currentText()} "
+        self.title.set_title(f"<b>{name}</b> · gradients of {self.classes.currentText()} "
                            f"(score {grads.score:.4g})")
         parts = {"dout": dout}
         dw = grads.params.get(f"{name}.weight")

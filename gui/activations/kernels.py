@@ -9,6 +9,7 @@ from convscope.core import ConvScopeError
 from convscope.core.live.mosaic import tile, tile_rgb
 from convscope.core.live.tensors import producer, shown_layer
 from convscope.core.live.weights import first_conv
+from convscope.gui.dockpanel import TitleLabel
 from convscope.gui.lazy import Follow
 from convscope.gui.plots import (
     WEIGHT_COLOURS,
@@ -25,7 +26,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QToolButton,
@@ -62,9 +62,7 @@ class KernelView(QWidget):
         document.changed.connect(self._update_banner)
 
     def _build(self):
-        self.title = QLabel(objectName="kernelTitle")
-        # a longer name must not widen the dock column (the layout would jump)
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title = TitleLabel(objectName="kernelTitle")
         self.mode = QComboBox(objectName="kernelMode")
         self.mode.addItems(["all filters", "one filter's slices"])
         self.mode.currentIndexChanged.connect(lambda _index: self._redraw())
@@ -124,8 +122,7 @@ class KernelView(QWidget):
 
     # ------------------------------------------------------------------ content
     def _set_title(self, text: str):
-        self.title.setText(text)
-        self.title.setToolTip(text)  # a narrow column cuts the header short
+        self.title.set_title(text)
 
     def refresh(self, *_):
         self._update_banner()
