@@ -28,7 +28,7 @@ from gui_helpers import (
 )
 from PySide6.QtCore import QEvent, QMimeData, QObject, QPointF, QSize, Qt, QUrl
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QMessageBox, QSizePolicy, QWidget
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 
@@ -278,6 +278,77 @@ def test_an_edit_lays_out_its_panels_but_not_the_window(window):
     flush_layouts()
     assert requests.count >= 1
     assert window.inspector.width() >= wide
+
+
+class PaintOrder(QObject):
+    """Records, for each Paint the watched widgets get, the widget and whether the other
+    watched widgets could paint at that moment."""
+
+    def __init__(self, widgets):
+        super().__init__()
+        self.widgets, self.seen = widgets, []
+        for widget in widgets:
+            widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint and obj in self.widgets:
+            self.seen.append((obj, [w.updatesEnabled() for w in self.widgets]))
+        return False
+
+
+def test_paint_turns_paint_each_widget_in_a_later_turn_in_order(qtbot):
+    """The widgets' painting waits, then comes one widget per turn of the event loop: when
+    the first paints, the second may not paint yet; their contents change at once."""
+    from convscope.gui.lazy import PaintTurns
+    from PySide6.QtWidgets import QLabel
+
+    box = QWidget()
+    qtbot.addWidget(box)
+    first, second = QLabel("one", box), QLabel("two", box)
+    second.move(0, 40)
+    box.show()
+    qtbot.waitExposed(box)
+    order = PaintOrder([first, second])
+    turns = PaintTurns()
+    turns.hold([first, second])
+    first.setText("three")
+    assert first.text() == "three"
+    assert not first.updatesEnabled() and not second.updatesEnabled()
+    qtbot.waitUntil(lambda: first.updatesEnabled() and second.updatesEnabled())
+    qtbot.waitUntil(lambda: {w for w, _ in order.seen} == {first, second})
+    painted = [w for w, _ in order.seen]
+    assert painted.index(first) < painted.index(second)
+    assert order.seen[painted.index(first)][1] == [True, False]  # the second still held
+    # a widget deleted while it waits is skipped, and the rest still come back
+    gone, kept = QLabel("gone", box), QLabel("kept", box)
+    turns.hold([gone, kept])
+    gone.deleteLater()
+    qtbot.waitUntil(kept.updatesEnabled)
+    # a widget another hand turned off is left alone
+    off = QLabel("off", box)
+    off.setUpdatesEnabled(False)
+    turns.hold([off])
+    assert turns.waiting == []
+    qtbot.waitUntil(lambda: not turns.timer.isActive())
+    assert not off.updatesEnabled()
+
+
+def test_opening_a_network_paints_the_pipeline_then_the_table(window, qtbot):
+    """A load builds the cards and the table rows at once (nothing reads stale contents),
+    while the pipeline and the table paint in later turns, pipeline first, even when the
+    load follows another whose turns have not all come (File > New, then a preset)."""
+    qtbot.waitExposed(window)
+    window.new()
+    order = PaintOrder([window.pipeline.viewport(), window.table.viewport()])
+    assert window.open_path(str(preset_path("resnet18")))
+    assert "layer4_1_conv2" in window.pipeline.cards
+    assert table_row(window, "layer4_1_conv2")["Output"].strip() == "[7x7x512]"
+    assert not window.pipeline.updatesEnabled() and not window.summary.updatesEnabled()
+    qtbot.waitUntil(lambda: window.summary.updatesEnabled())
+    qtbot.waitUntil(lambda: len({w for w, _ in order.seen}) == 2)
+    painted = [w for w, _ in order.seen]
+    assert painted[0] is window.pipeline.viewport()
+    assert order.seen[0][1] == [True, False]
 
 
 def test_typing_into_the_inspector_commits_on_enter(window, qtbot):
@@ -1108,3 +1179,48 @@ def test_unusable_pasted_layers_are_refused_whole_in_one_line(window, capsys, te
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err and "Traceback" not in err, err
     assert words in window.statusBar().currentMessage()
+
+
+def test_a_title_short_of_room_is_cut_with_an_ellipsis_never_bare(qtbot):
+    """The feature maps' title at 1600×1000 read "conv1_1 conv · 224x2": cut bare mid-shape.
+    Short of room, the title keeps the " · " parts that fit and cuts the next one with an
+    ellipsis; the name is never dropped; the tooltip and ``title`` have it all."""
+    from convscope.gui.dockpanel import TitleLabel
+    from PySide6.QtGui import QFontMetrics
+
+    title = TitleLabel()
+    qtbot.addWidget(title)
+    title.show()
+    full = "<b>conv1_1</b> conv · 224x224x64 · VGG16"
+    title.set_title(full)
+    bold = title.font()
+    bold.setBold(True)
+    width = QFontMetrics(bold).horizontalAdvance
+    for room, shown in ((width("conv1_1 conv · 224x224x64 · VGG16") + 4, full),
+                        (width("conv1_1 conv · 224x224x64") + 4,
+                         "<b>conv1_1</b> conv · 224x224x64"),
+                        (width("conv1_1 conv · 224x2…") + 1, "<b>conv1_1</b> conv · 224x2…"),
+                        (width("conv1_1 conv · ") + 2, "<b>conv1_1</b> conv"),
+                        (5, "<b>conv1_1</b> conv")):  # the first part stays, however narrow
+        title.resize(room, 20)
+        assert title.text() == shown
+        assert title.toolTip() == title.title == full
+    assert title.sizePolicy().horizontalPolicy() == QSizePolicy.Policy.Ignored
+
+
+def test_selecting_a_row_out_of_sight_paints_the_table_in_a_later_turn(window, qtbot):
+    """Scrolling the table to a far layer repaints it whole: that paint waits a turn (after
+    the pipeline, inspector and maps); the row is current at once. A row in sight repaints
+    as usual."""
+    assert window.open_path(str(preset_path("resnet18")))
+    viewport = window.table.viewport()
+    qtbot.waitUntil(lambda: window.summary.updatesEnabled() and viewport.updatesEnabled())
+    window.document.select("layer4_1_conv2")
+    assert window.table.currentIndex().row() == window.table.model().row_of("layer4_1_conv2")
+    assert not viewport.updatesEnabled()
+    qtbot.waitUntil(viewport.updatesEnabled)
+    window.document.select("conv1")  # back to the top: out of sight again
+    assert not viewport.updatesEnabled()
+    qtbot.waitUntil(viewport.updatesEnabled)
+    window.document.select("bn1")  # the next row: in sight
+    assert viewport.updatesEnabled()
