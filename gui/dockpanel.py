@@ -59,14 +59,24 @@ class PanelHolder(QWidget):
         return super().event(event)
 
 
-def set_text_keeping_height(label: QLabel, text: str) -> None:
-    """Set a word-wrapped label's text; its height only ever grows. When its lines rewrap
-    to fewer, the views beside it would otherwise be resized and redrawn (the input view's
-    picture relaid its plot, 10 ms, on every selection)."""
+def set_text_only_growing(label: QLabel, text: str) -> None:
+    """Set a label's text; the room it asks for only ever grows. A label that shrinks and
+    grows back with its text makes the widgets beside it resize and redraw: the input view's
+    caption rewrapping relaid its picture's plot (10 ms, on every selection), and the status
+    bar's figures relaid and repainted the whole window on every edit.
+
+    A word-wrapped label keeps its height (its lines rewrap in the width it has); a one-line
+    label gets a fixed size, widened (or heightened) only when its text needs more."""
     label.setText(text)
-    needed = label.heightForWidth(max(1, label.width()))
-    if needed > label.minimumHeight():
-        label.setMinimumHeight(needed)
+    if label.wordWrap():
+        needed = label.heightForWidth(max(1, label.width()))
+        if needed > label.minimumHeight():
+            label.setMinimumHeight(needed)
+        return
+    hint = label.sizeHint()
+    if hint.width() > label.minimumWidth() or hint.height() > label.minimumHeight():
+        label.setFixedSize(max(hint.width(), label.minimumWidth()),
+                           max(hint.height(), label.minimumHeight()))
 
 
 class TitleLabel(QLabel):

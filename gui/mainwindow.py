@@ -16,7 +16,7 @@ from convscope.core.presets import ARCHITECTURES, preset_paths, preset_title
 from convscope.core.summary import short
 from convscope.gui import editing, recovery
 from convscope.gui import settings as app_settings
-from convscope.gui.dockpanel import PanelHolder
+from convscope.gui.dockpanel import PanelHolder, set_text_only_growing
 from convscope.gui.document import INPUT, Document
 from convscope.gui.generator import new_from_pattern
 from convscope.gui.inspector import LayerInspector
@@ -375,14 +375,10 @@ class MainWindow(QMainWindow):
                            f"forward / image  {problems}")
 
     def _show_figures(self, text: str) -> None:
-        """The status bar's figures. Their label has a fixed size that only ever grows: a
-        label that may change size makes the status bar, and with it the whole window,
-        lay out and repaint again on every edit (see gui/dockpanel.py)."""
-        label = self.figures
-        label.setText(text)
-        hint = label.sizeHint()
-        if hint.width() > label.maximumWidth() or hint.height() != label.maximumHeight():
-            label.setFixedSize(max(hint.width(), label.minimumWidth()), hint.height())
+        """The status bar's figures, in a label whose size only grows: one that may change
+        size makes the status bar, and with it the whole window, lay out and repaint again
+        on every edit (see gui/dockpanel.py)."""
+        set_text_only_growing(self.figures, text)
 
     def _display_name(self) -> str:
         path = self.document.path

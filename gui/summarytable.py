@@ -21,7 +21,7 @@ from convscope.core.summary import (
     weights_expr,
 )
 from convscope.gui import settings
-from convscope.gui.dockpanel import set_text_keeping_height
+from convscope.gui.dockpanel import set_text_only_growing
 from convscope.gui.document import INPUT
 from convscope.gui.lazy import PaintTurns
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, Qt
@@ -426,4 +426,4 @@ class SummaryPanel(QWidget):
     def refresh(self):
         # the lines may wrap differently after an edit: the label only ever grows, so that
         # an edit does not move the table's edge
-        set_text_keeping_height(self.totals, "\n".join(totals_lines(self.doc.report)))
+        set_text_only_growing(self.totals, "\n".join(totals_lines(self.doc.report)))

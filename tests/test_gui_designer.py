@@ -1224,3 +1224,28 @@ def test_selecting_a_row_out_of_sight_paints_the_table_in_a_later_turn(window, q
     qtbot.waitUntil(viewport.updatesEnabled)
     window.document.select("bn1")  # the next row: in sight
     assert viewport.updatesEnabled()
+
+
+def test_a_label_set_only_growing_never_shrinks(qtbot):
+    """set_text_only_growing: a one-line label's fixed width follows a longer text and keeps
+    it for a shorter one; a word-wrapped label's height grows with more lines and stays."""
+    from convscope.gui.dockpanel import set_text_only_growing
+    from PySide6.QtWidgets import QLabel
+
+    line = QLabel()
+    qtbot.addWidget(line)
+    set_text_only_growing(line, "68 layers · 11.7M params")
+    narrow = line.width()
+    set_text_only_growing(line, "68 layers · 11.7M params · 1.81G MACs · 24 MB forward")
+    wide = line.width()
+    set_text_only_growing(line, "3 layers")
+    assert narrow < wide == line.width() == line.minimumWidth() == line.maximumWidth()
+    wrapped = QLabel(wordWrap=True)
+    qtbot.addWidget(wrapped)
+    wrapped.setFixedWidth(120)
+    set_text_only_growing(wrapped, "one line")
+    low = wrapped.minimumHeight()
+    set_text_only_growing(wrapped, "several words that wrap onto more lines than one")
+    high = wrapped.minimumHeight()
+    set_text_only_growing(wrapped, "one line")
+    assert low < high == wrapped.minimumHeight()

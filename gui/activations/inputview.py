@@ -10,7 +10,7 @@ from pathlib import Path
 from convscope.core import ConvScopeError
 from convscope.core.live.fields import on_image, reach
 from convscope.core.live.images import box_text
-from convscope.gui.dockpanel import set_text_keeping_height
+from convscope.gui.dockpanel import set_text_only_growing
 from convscope.gui.plots import image_box, pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
 from PySide6.QtWidgets import (
@@ -214,7 +214,7 @@ class InputView(QWidget):
         self._say(text)
 
     def _say(self, text: str) -> None:
-        set_text_keeping_height(self.info, text)
+        set_text_only_growing(self.info, text)
 
     def export_png(self):
         return self.graphics.grab().toImage()
