@@ -11,7 +11,7 @@ comes to the front."""
 from __future__ import annotations
 
 import shiboken6
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QWidget
 
 
@@ -21,12 +21,13 @@ def on_screen(widget: QWidget) -> bool:
 
 
 class ScreenWatch(QObject):
-    """Calls ``changed(on)`` when ``panel`` comes on screen (True) or goes off (False): it
-    is shown or hidden, or its dock's tab comes to the front or goes behind another."""
+    """Calls each of its ``listeners`` with ``on`` when ``panel`` comes on screen (True) or
+    goes off (False): it is shown or hidden, or its dock's tab comes to the front or goes
+    behind another. One per panel (``screen_watch``): each watch filters the panel's events."""
 
-    def __init__(self, panel: QWidget, changed):
+    def __init__(self, panel: QWidget):
         super().__init__(panel)
-        self.panel, self.changed = panel, changed
+        self.panel, self.listeners = panel, []
         self.state = None  # unknown until the first check
         self._dock = None
         # checked after the event: a tab switch places the panel once the layout has run
@@ -38,7 +39,8 @@ class ScreenWatch(QObject):
         state = on_screen(self.panel)
         if state != self.state:
             self.state = state
-            self.changed(state)
+            for listener in list(self.listeners):
+                listener(state)
 
     def _watch_dock(self) -> None:
         if self._dock is not None:
@@ -57,6 +59,16 @@ class ScreenWatch(QObject):
         return False
 
 
+def screen_watch(panel: QWidget, listener=None) -> ScreenWatch:
+    """The panel's one ScreenWatch (made on first use), with ``listener`` added if given."""
+    watch = panel.findChild(ScreenWatch, options=Qt.FindChildOption.FindDirectChildrenOnly)
+    if watch is None:
+        watch = ScreenWatch(panel)
+    if listener is not None:
+        watch.listeners.append(listener)
+    return watch
+
+
 class Follow(QObject):
     """Calls ``refresh()`` after ``signals`` fire, while ``panel`` is on screen.
 
@@ -72,7 +84,7 @@ class Follow(QObject):
         self.timer.timeout.connect(self._run)
         for signal in signals if isinstance(signals, (list, tuple)) else (signals,):
             signal.connect(self.start)
-        self.watch = ScreenWatch(panel, lambda on: on and self.stale and self._run())
+        self.watch = screen_watch(panel, lambda on: on and self.stale and self._run())
 
     def start(self, *_args) -> None:
         self.stale = True

@@ -1249,3 +1249,33 @@ def test_a_label_set_only_growing_never_shrinks(qtbot):
     high = wrapped.minimumHeight()
     set_text_only_growing(wrapped, "one line")
     assert low < high == wrapped.minimumHeight()
+
+
+def test_a_panel_has_one_screen_watch_for_all_that_follow_it(qtbot):
+    """Two Follows and a listener on one panel share one ScreenWatch (one event filter):
+    hiding the panel tells every listener once; a Follow's signal while hidden only marks
+    it stale, and showing the panel brings it up to date."""
+    from convscope.gui.lazy import Follow, ScreenWatch, screen_watch
+    from PySide6.QtCore import Signal
+
+    class Source(QObject):
+        fired = Signal()
+
+    panel, source, calls, heard = QWidget(), Source(), [], []
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    first = Follow(panel, source.fired, lambda: calls.append("first"), later=False)
+    second = Follow(panel, source.fired, lambda: calls.append("second"), later=False)
+    watch = screen_watch(panel, heard.append)
+    assert first.watch is second.watch is watch
+    assert len(panel.findChildren(ScreenWatch)) == 1
+    source.fired.emit()
+    assert calls == ["first", "second"]
+    panel.hide()
+    qtbot.waitUntil(lambda: heard == [False])
+    source.fired.emit()
+    assert calls == ["first", "second"] and first.stale and second.stale
+    panel.show()
+    qtbot.waitUntil(lambda: calls == ["first", "second", "first", "second"])
+    assert heard == [False, True]

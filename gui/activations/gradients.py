@@ -15,7 +15,7 @@ from convscope.core.live.gradients import class_gradients, statistics, top_class
 from convscope.core.live.mosaic import tile
 from convscope.core.live.tensors import shown_layer
 from convscope.gui.dockpanel import TitleLabel
-from convscope.gui.lazy import Follow, ScreenWatch
+from convscope.gui.lazy import Follow, screen_watch
 from convscope.gui.plots import WEIGHT_COLOURS, colour_map, image_box, pg, show_values
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -161,11 +161,12 @@ class GradientView(QWidget):
         self.mosaics = {}  # "dout" / "dW" → Mosaic shown
         self._build()
         # the backward pass runs only while the panel is on screen (not behind a tab)
-        self.watch = ScreenWatch(self, lambda on: self.passes.want(self, on))
+        self.watch = screen_watch(self, lambda on: self.passes.want(self, on))
         passes.ready.connect(lambda _g: self.refresh())
         passes.failed.connect(self.show_message)
         controller.failed.connect(self.show_message)
-        # both only while on screen (gui.lazy): behind its tab the panel catches up later
+        # both only while on screen (gui.lazy, the same watch): behind its tab the panel
+        # catches up later
         self._classes = Follow(self, passes.classesChanged, self._fill_classes, later=False)
         self._follow = Follow(self, document.selectionChanged, self.refresh, later=False)
 
@@ -238,7 +239,7 @@ class GradientView(QWidget):
             return
         self.layer = name
         self.title.set_title(f"<b>{name}</b> · gradients of {self.classes.currentText()} "
-                           f"(score {grads.score:.4g})")
+                             f"(score {grads.score:.4g})")
         parts = {"dout": dout}
         dw = grads.params.get(f"{name}.weight")
         lines = [stats_text("dout", dout)]
