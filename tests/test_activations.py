@@ -796,7 +796,7 @@ def test_a_newly_opened_network_is_named_and_fitted(qtbot, make_window):
             assert live.kernels.title.title == "<b>c1</b> · LeNet-5"
         # LeNet-5's pipeline fits at 100%: AlexNet's zoom is not carried over
         assert window.pipeline.transform().m11() == pytest.approx(1.0)
-        assert live.feature_maps.title.title.startswith("<b>c1</b> conv")
+        assert live.feature_maps.title.title == "<b>c1</b> · 28x28x6 · conv"
     finally:
         window.document.undo_stack.setClean()
         window.close()

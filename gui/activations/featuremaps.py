@@ -80,6 +80,7 @@ class FeatureMapView(QWidget):
         self.scaling.currentIndexChanged.connect(lambda _index: self._redraw())
         self.colours = QComboBox(objectName="colourMap")
         self.colours.addItems(MAP_COLOURS)
+        self.colours.setToolTip("The colour map of the feature maps")
         self.colours.currentTextChanged.connect(self._set_colours)
         self.channel = QSpinBox(objectName="channelSpin", minimum=-1, maximum=0, value=-1)
         self.channel.setSpecialValueText("all")
@@ -90,10 +91,12 @@ class FeatureMapView(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)  # the free room, however long its text
         bar.addWidget(self.branch)
-        for label, widget in (("scale", self.scaling), ("colours", self.colours),
-                              ("channel", self.channel)):
-            bar.addWidget(QLabel(label))
-            bar.addWidget(widget)
+        # the scale and colour boxes read for themselves ("per channel", "viridis"; their
+        # tooltips say more): without their words the title has room for the shape
+        bar.addWidget(self.scaling)
+        bar.addWidget(self.colours)
+        bar.addWidget(QLabel("channel"))
+        bar.addWidget(self.channel)
         bar.addWidget(export)
 
         self.graphics = pg.GraphicsLayoutWidget()
@@ -211,7 +214,8 @@ class FeatureMapView(QWidget):
             return
         self.tensor, self.maps = tensor, maps
         kind = "input" if tensor == "input" else result.report.by_name(tensor).type
-        self._set_title(f"<b>{tensor}</b> {kind} · {fmt_shape(maps.shape)}")
+        # the shape before the type: a narrow title drops its last parts first
+        self._set_title(f"<b>{tensor}</b> · {fmt_shape(maps.shape)} · {kind}")
         self.channel.blockSignals(True)
         self.channel.setMaximum(maps.shape[0] - 1)
         self.channel.blockSignals(False)
