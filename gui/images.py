@@ -64,8 +64,11 @@ def _enlarged(image: QImage, width: int, height: int) -> QImage:
 
 def normalise(pixels: np.ndarray, spec) -> np.ndarray:
     """(H, W, C) uint8 → (C, H, W) float32 in [0, 1], then the architecture's mean/std."""
-    x = pixels.astype(np.float32).transpose(2, 0, 1) / 255.0
-    c = x.shape[0]
+    h, w, c = pixels.shape
+    # one pass into a contiguous (C, H, W) array: a float copy in (H, W, C) order and a
+    # division through its transposed view made the mean and std steps stride across it
+    x = np.empty((c, h, w), np.float32)
+    np.divide(pixels.transpose(2, 0, 1), np.float32(255), out=x)
     if spec.mean is not None:
         x -= np.asarray(spec.mean, np.float32).reshape(c, 1, 1)
     if spec.std is not None:
