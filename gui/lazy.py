@@ -1,4 +1,4 @@
-"""Panels that work only while they are on screen.
+"""Panels that work only while they are on screen, and painting put off to later turns.
 
 A dock behind another tab stays "visible" to Qt (it is moved off the window, not hidden), so
 every panel used to redraw on every edit and every forward pass, seen or not: the memory
@@ -6,7 +6,9 @@ table, the kernel window and the kernels together stalled an edit of ResNet-18 b
 and the Gradients panel ran a backward pass after every forward pass. ``ScreenWatch`` tells a
 panel when it comes on or goes off screen; ``Follow`` lets it redraw when one of its signals
 fires and it is on screen, and otherwise only notes that it is stale and catches up when it
-comes to the front."""
+comes to the front. ``PaintTurns`` holds widgets' painting back and lets them paint one per
+turn of the event loop, so that one change does not make the window paint everything in one
+stall."""
 
 from __future__ import annotations
 
