@@ -28,7 +28,7 @@ from gui_helpers import (
 )
 from PySide6.QtCore import QEvent, QMimeData, QObject, QPointF, QSize, Qt, QUrl
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox, QSizePolicy, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QSizePolicy, QWidget
 
 pytestmark = pytest.mark.usefixtures("dialogs")
 
@@ -179,6 +179,31 @@ def test_an_edit_updates_the_inspector_figures_in_place(window):
     window.inspector.editors["kernel"].h.setValue(224)  # now a 1×1 output: figures redone
     assert dict(window.inspector._shown_figures)["shape"].text() == \
         "224x224x3 → <b>1x1x10</b>"
+
+
+def test_selecting_another_conv_remakes_only_the_section_that_differs(window):
+    doc = window.document
+    doc.replace_network(Network.from_dict({
+        "format": "convscope", "version": 1, "name": "two convs",
+        "input": {"channels": 3, "height": 224, "width": 224},
+        "layers": [{"type": "conv", "name": "c1", "filters": 8, "kernel": 3, "stride": 2},
+                   {"type": "conv", "name": "c2", "filters": 8, "kernel": 3, "padding": 1}]}),
+        None)
+    inspector = window.inspector
+    doc.select("c1")  # (224 − 3)/2 + 1 = 111.5: a warning above the figures
+    frames = inspector.findChildren(QWidget, "diagnostic")
+    assert len(frames) == 1 and "111.5 is not whole" in frames[0].findChild(QLabel).text()
+    figures = dict(inspector._shown_figures)
+    assert figures["H and W"].text() == "(224 − 3 + 2·0)/2 + 1 = 111.5"
+    doc.select("c2")  # no warning, the same figure rows: the warning goes, the rows stay
+    assert not inspector.findChildren(QWidget, "diagnostic")
+    assert dict(inspector._shown_figures) == figures  # the very labels, not new ones
+    assert figures["H and W"].text() == "(111 − 3 + 2·1)/1 + 1 = 111"
+    assert figures["params"].text() == "584 (584)"  # 3·3·8·8 + 8
+    doc.select("c1")  # the warning is made again, the figure rows still kept
+    assert len(inspector.findChildren(QWidget, "diagnostic")) == 1
+    assert dict(inspector._shown_figures) == figures
+    assert figures["params"].text() == "224 (224)"  # 3·3·3·8 + 8
 
 
 def test_an_edit_repaints_only_the_table_rows_it_changes(window):
