@@ -26,6 +26,7 @@ class Document(QObject):
     selectionChanged = Signal(str)
     imageChanged = Signal()  # the input image changed
     replacing = Signal()  # a whole network is about to replace this one (a load)
+    selecting = Signal(str)  # about to select this name (before selectionChanged)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -51,6 +52,7 @@ class Document(QObject):
 
     def select(self, name: str) -> None:
         if name != self.selected:
+            self.selecting.emit(name)
             self.selected = name
             self.selectionChanged.emit(name)
 

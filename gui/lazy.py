@@ -138,9 +138,11 @@ class PaintTurns(QObject):
         self.timer.timeout.connect(self._release_next)
 
     def hold(self, widgets) -> None:
-        """Hold these widgets (those another hand has not turned off), to paint in this
-        order; widgets still waiting from an earlier call wait after them."""
-        held = [w for w in widgets if w.updatesEnabled() or w in self.waiting]
+        """Hold these widgets (those on screen that another hand has not turned off), to
+        paint in this order; widgets still waiting from an earlier call wait after them.
+        (A hidden widget has nothing to paint: held, it would only take a turn.)"""
+        held = [w for w in widgets
+                if w.isVisible() and (w.updatesEnabled() or w in self.waiting)]
         for widget in held:
             widget.setUpdatesEnabled(False)
         self.waiting = held + [w for w in self.waiting if w not in held]

@@ -116,6 +116,9 @@ class MainWindow(QMainWindow):
         self.activations = self._part("live activation panels", lambda: Activations(
             self.document, self))
         controller = self.activations.controller if self.activations else None
+        if self.activations is not None:  # a selection paints the pipeline, then the panels
+            self.document.selecting.connect(
+                lambda _: self.paint_turns.hold(self.activations.panels()))
         self.understand = self._part("Understand panels", lambda: Understand(
             self.document, controller, opener=self.open_path))
         runner = self.understand.runner if self.understand else None

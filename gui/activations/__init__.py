@@ -46,6 +46,11 @@ class Activations:
     def views(self):
         return (self.input_view, self.feature_maps, self.kernels, self.kernel_window)
 
+    def panels(self) -> list:
+        """The panels a new selection redraws, the feature maps first."""
+        return [self.feature_maps, self.input_view, self.kernels, self.kernel_window,
+                self.gradients]
+
     def close(self):
         self.controller.close()
 
