@@ -4,20 +4,20 @@
 
 For each batch it runs ``freeing_pass`` (inference that frees each output once the next
 layer has read it, the pass the budget's inference mode counts) twice in a fresh thread under
-tracemalloc (NumPy reports its arrays to it), with Winograd's cached weights dropped first
+tracemalloc (NumPy reports its arrays to it), with the convs' cached weights dropped first
 so the weights and workspaces are made inside the measured run, and prints the model's
 figure, the peaks of the first and of the second pass, the model over the second's, and the
-seconds a pass took. The model counts the steady state, a pass after the first: Winograd's
+seconds a pass took. The model counts the steady state, a pass after the first: the convs'
 workspaces grow to the largest request and stay (per thread, pass to pass), so from the
 second pass on they are all alive while the largest step runs; a first pass peaks lower,
 since the big early steps run before the later layers' workspaces exist. The issue's case is
-VGG16 at batch 64: about 4.2 GiB, so it needs that much free memory (and minutes on a busy
+VGG16 at batch 64: about 3.9 GiB, so it needs that much free memory (and minutes on a busy
 machine). ``Network.forward`` itself keeps every layer's output (the views and backward read
 them) and is what the memory guard counts; its figure is printed beside for contrast.
 
-Measured (2 shared cores, busy): VGG16 batch 64, model 4,346 MiB, steady-state peak 4,383 MiB
-(model/measured 0.992), first pass 3,799 MiB (1.144); Network.forward would need 9.6 GiB.
-Batch 16's first pass: 1.3 GiB against 1.6 modelled.
+Measured (2 shared cores): VGG16 batch 64, model 3,975 MiB, steady-state peak 4,012 MiB
+(model/measured 0.991), first pass 3,012 MiB (1.320); Network.forward would need 9.2 GiB.
+Batch 16: model 1,555 MiB, steady state 1,564 MiB (0.994), first pass 1,184 MiB.
 """
 
 from __future__ import annotations

@@ -82,17 +82,22 @@ MIN_SIDE = {4: 28, 2: 14}
 MIN_CHANNELS = {4: 32, 2: 384}
 
 
-# The row-shift product (``rows_conv``) instead, for 3×3 stride-1 convs of at most
-# ROWS_MAX_MACS multiply-adds per image on maps of ROWS_MIN_SIDE and more with
-# ROWS_MIN_CHANNELS and more: ResNet's 64×56 and 128×28 convs. Measured at 2 threads,
-# interleaved medians: 64×56→64 1.15-1.35× faster than F(4×4) and the direct product;
-# 128×28→128 1.1-1.2× faster than direct, beside F(4×4) (ahead in 3 runs of 4). Not
-# taken: 14×14 maps (256 channels: as fast as direct), 7×7 maps, AlexNet's 13×13 maps, and
-# VGG's larger convs (462M+ MACs), where F(4×4)'s four times fewer multiplies outweigh
-# its copies.
+# The row-shift product (``rows_conv``) instead, for 3×3 stride-1 convs on maps of
+# ROWS_MIN_SIDE and more with ROWS_MIN_CHANNELS and more, of at most ROWS_MAX_MACS
+# multiply-adds per image or at most ROWS_ANY_SIZE_CHANNELS channels in and out: ResNet's
+# 64×56 and 128×28 convs, VGG's 64×224. Measured at 2 threads, interleaved medians:
+# 64×56→64 1.15-1.35× faster than F(4×4) and the direct product; 128×28→128 1.1-1.2×
+# faster than direct, beside F(4×4) (ahead in 3 runs of 4); up to 64 channels on larger
+# maps, where F(4×4)'s copies are large beside its few products, as fast or faster
+# (64×224→64 49-54 against 61-62 ms, 32×224→32 17 against 26 ms, 64×112→64 even; VGG16's
+# conv1_2 inside the pass 61 → 47 ms, ahead in 10 runs of 10). Not taken: 14×14 maps (256
+# channels: as fast as direct), 7×7 maps, AlexNet's 13×13 maps, and VGG's larger convs
+# with more channels (64→128 on 112×112 and on), where F(4×4)'s four times fewer
+# multiplies outweigh its copies.
 ROWS = "rows"
 ROWS_MAX_MACS = 1 << 27
 ROWS_MIN_SIDE, ROWS_MIN_CHANNELS = 28, 32
+ROWS_ANY_SIZE_CHANNELS = 64
 
 _routing = {"enabled": True}
 
@@ -136,7 +141,7 @@ def route(x_shape, w_shape, stride, padding, dilation, groups):
     ho, wo = h + 2 * padding[0] - 2, w + 2 * padding[1] - 2
     side = min(ho, wo)
     if side >= ROWS_MIN_SIDE and min(cg, f) >= ROWS_MIN_CHANNELS and padding[1] == 1 \
-            and f * cg * 9 * ho * wo <= ROWS_MAX_MACS:
+            and (f * cg * 9 * ho * wo <= ROWS_MAX_MACS or max(cg, f) <= ROWS_ANY_SIZE_CHANNELS):
         return ROWS
     for m in (4, 2):
         if side >= MIN_SIDE[m] and min(cg, f) >= MIN_CHANNELS[m]:

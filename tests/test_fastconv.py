@@ -89,6 +89,7 @@ def test_fast_paths_on_a_large_map_match_torch(monkeypatch, path):
     torch = needs_torch()
     if path != fastconv.ROWS:
         monkeypatch.setattr(fastconv, "ROWS_MAX_MACS", 0)
+        monkeypatch.setattr(fastconv, "ROWS_ANY_SIZE_CHANNELS", 0)
     x, wt, b = random_conv(np.random.default_rng(7), 2, 64, 48, 57, 60)
     want = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(wt),
                                       torch.from_numpy(b), padding=1).numpy()
@@ -129,7 +130,8 @@ def spy(monkeypatch):
 
 
 @pytest.mark.parametrize("shape, m", [
-    ((1, 64, 112, 112), 4),   # VGG conv2 size
+    ((1, 128, 112, 112), 4),  # VGG conv2_2
+    ((1, 64, 224, 224), fastconv.ROWS),  # VGG conv1_2: 1.85 GMACs, but 64 channels
     ((1, 64, 56, 56), fastconv.ROWS),   # ResNet layer1
     ((1, 128, 28, 28), fastconv.ROWS),  # ResNet layer2
     ((2, 32, 28, 28), fastconv.ROWS),
@@ -192,6 +194,7 @@ def small_vgg():
 def test_network_forward_and_backward_agree_with_the_direct_path(monkeypatch, spy, path):
     if path != fastconv.ROWS:
         monkeypatch.setattr(fastconv, "ROWS_MAX_MACS", 0)
+        monkeypatch.setattr(fastconv, "ROWS_ANY_SIZE_CHANNELS", 0)
     net = small_vgg()
     x = np.random.default_rng(4).standard_normal((2, 3, 32, 32), dtype=np.float32)
     grad = np.random.default_rng(5).standard_normal((2, 5, 1, 1), dtype=np.float32)

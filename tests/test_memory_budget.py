@@ -120,28 +120,33 @@ def test_bad_settings_are_one_clear_error():
 # VGG16, batch 64, inference, from the notes' table (values per image):
 #   parameters 138,357,544 → · 4 bytes
 #   the largest step: conv1_2 (or relu1_2 after it): input 224·224·64 = 3,211,264 and output
-#   224·224·64 = 3,211,264 values, · 4 bytes · 64 images; its scratch is 0 (Winograd's
-#   56×56 tiles of 4×4 fit 224 exactly, so nothing is cut off).
-#   Workspaces kept between layers (Winograd F(4×4, 3×3) on conv1_2 … conv4_3, F(2×2) on
+#   224·224·64 = 3,211,264 values, · 4 bytes · 64 images; its scratch is 0 (the row-shift
+#   product writes its output whole, and keeps its copies in workspaces).
+#   Workspaces kept between layers (conv1_2, 64 channels: the row-shift product, in bands of
+#   one output row at this batch; Winograd F(4×4, 3×3) on conv2_1 … conv4_3, F(2×2) on
 #   conv5; a = 6 or 4; bands of tile rows about 4 MiB per image):
-#     padded input, conv1_2: 64 · 64 · 226 · 226 · 4                        =   836,829,184
-#     tiles, transformed (band of 8 rows of 56 tiles, 64 channels, a² = 36):
-#       4 · 64 · 8 · 56 · 36 · 64 each                                       =   264,241,152
+#     row shifts and row products, conv1_2: 4 · 64 · 64 · 3 · 224 each       =    11,010,048
+#     its stacked weights + their check copy: 2 · 4 · 64 · 64 · 9            =       294,912
+#     padded input, conv2_2: 64 · 128 · 114 · 114 · 4                       =   425,852,928
+#     tiles, transformed (conv2_1: band of 16 rows of 28 tiles, 64 channels, a² = 36):
+#       4 · 64 · 16 · 28 · 36 · 64 each                                      =   264,241,152
 #     products and outputs, conv2_1 (64 in, 128 out, band 16 rows of 28 tiles):
 #       4 · 64 · 16 · 28 · 36 · 128                                           =   528,482,304
 #       4 · 64 · 16 · 28 · 16 · 128                                           =   234,881,024
 #     transformed weights + their check copy, 4 · F · C · (a² + 9) per layer: Σ F·C over
-#       conv1_2 … conv4_3 = 847,872 (· 45), over conv5_x = 786,432 (· 25)
+#       conv2_1 … conv4_3 = 843,776 (· 45), over conv5_x = 786,432 (· 25)
+
+
 def test_vgg16_batch_64_inference_by_hand():
     budget = memory_budget(Network.load(preset_path("vgg16")), batch=64, training=False)
     params = 138_357_544 * 4
     pair = (224 * 224 * 64 + 224 * 224 * 64) * 4 * 64
-    workspace = (836_829_184 + 2 * 264_241_152 + 528_482_304 + 234_881_024
-                 + 4 * 847_872 * 45 + 4 * 786_432 * 25)
+    workspace = (2 * 11_010_048 + 294_912 + 425_852_928 + 2 * 264_241_152 + 528_482_304
+                 + 234_881_024 + 4 * 843_776 * 45 + 4 * 786_432 * 25)
     assert budget.totals["step"] == pair
     assert budget.totals["step_layer"] in ("conv1_2", "relu1_1", "relu1_2")
     assert budget.totals["workspace"] == workspace
-    assert budget.total == params + pair + workspace  # 4.2 GiB, not the 8.3 GiB of training
+    assert budget.total == params + pair + workspace  # 3.9 GiB, not the 8.3 GiB of training
     assert budget.total < memory_budget(Network.load(preset_path("vgg16")), batch=64).total
 
 

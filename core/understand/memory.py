@@ -404,9 +404,10 @@ def _explain(b: MemoryBudget, report) -> str:
             f"Parameters {fmt_bytes(t['params'])}.")
         if t["workspace"]:
             lines.append(f"Workspaces kept from layer to layer and pass to pass: "
-                         f"{fmt_bytes(t['workspace'])} (Winograd's 3×3 convolutions: the "
-                         "padded input, one band of transformed tiles, and each layer's "
-                         "transformed weights).")
+                         f"{fmt_bytes(t['workspace'])} (the fast 3×3 convolutions: "
+                         "Winograd's padded input, one band of transformed tiles and each "
+                         "layer's transformed weights; the row-shift product's one band of "
+                         "shifted rows and of products, and each layer's stacked weights).")
     if t["buffers"]:
         lines.append(f"Batchnorm's running statistics: {fmt_bytes(t['buffers'])}.")
     if b.training:
