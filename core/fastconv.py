@@ -297,16 +297,27 @@ def _workspace(role, size):
     return buf[:size]
 
 
-def _padded(x, ph, pw, rows, cols):
-    """x zero-padded by (ph, pw) at the top-left to (N, C, rows, cols), in a workspace."""
+def _column_phases(x, ph, pw, rows, m, width):
+    """x zero-padded by (ph, pw) at the top-left to ``rows`` rows and m·``width`` columns,
+    split into its m column phases, in a workspace: (m, N, C, rows, width), phase q
+    holding the padded columns q, q + m, q + 2m, … one after another.
+
+    A tile's m + 2 columns start m apart: read from the padded input, each of its columns
+    is a run with a stride of m values, which NumPy copies slowly; from the phases it is a
+    contiguous run (VGG16's 512×28 tiles: 3.8 → 1.7 ms a band)."""
     n, c, h, w = x.shape
-    xp = _workspace("padded", n * c * rows * cols).reshape(n, c, rows, cols)
-    xp[:, :, :ph] = 0
-    xp[:, :, ph + h:] = 0
-    xp[:, :, ph:ph + h, :pw] = 0
-    xp[:, :, ph:ph + h, pw + w:] = 0
-    xp[:, :, ph:ph + h, pw:pw + w] = x
-    return xp
+    xq = _workspace("padded", m * n * c * rows * width).reshape(m, n, c, rows, width)
+    for q in range(m):
+        first = max(0, -(-(pw - q) // m))  # the phase's first column inside x
+        start = q + m * first - pw  # that column in x
+        count = min(len(range(start, w, m)), width - first)
+        phase = xq[q]
+        phase[:, :, :ph] = 0
+        phase[:, :, ph + h:] = 0
+        phase[:, :, ph:ph + h, :first] = 0
+        phase[:, :, ph:ph + h, first + count:] = 0
+        phase[:, :, ph:ph + h, first:first + count] = x[:, :, :, start:start + m * count:m]
+    return xq
 
 
 def winograd_conv(x, w, b, padding, m):
@@ -321,8 +332,9 @@ def winograd_conv(x, w, b, padding, m):
     ho, wo = h + 2 * ph - 2, wd + 2 * pw - 2
     a = m + 2
     th, tw = -(-ho // m), -(-wo // m)
-    # Zero-padded input covering every tile, the last ones partly past the output's edge.
-    xp = _padded(x, ph, pw, m * th + 2, m * tw + 2)
+    # Zero-padded input covering every tile, the last ones partly past the output's edge,
+    # in column phases: tile column s's m + 2 columns are phase v mod m's s + v // m.
+    xq = _column_phases(x, ph, pw, m * th + 2, m, tw + 1)
     u = _weights(w, m)
     out = np.empty((n, f, m * th, m * tw), dtype=np.float32)
     blocks = out.reshape(n, f, th, m, tw, m)
@@ -333,14 +345,18 @@ def winograd_conv(x, w, b, padding, m):
     v_ws = _workspace("transformed", n * a * a * c * band * tw)
     prod_ws = _workspace("products", n * a * a * f * band * tw)
     y_ws = _workspace("outputs", n * m * m * f * band * tw)
-    s_n, s_c, s_h, s_w = xp.strides
+    s_q, s_n, s_c, s_h, s_w = xq.strides
     for t0 in range(0, th, band):
         t1 = min(th, t0 + band)
         count = (t1 - t0) * tw  # tiles in this band
-        tiles = as_strided(xp[:, :, m * t0:], (n, a, a, c, t1 - t0, tw),
-                           (s_n, s_h, s_w, s_c, m * s_h, m * s_w), writeable=False)
-        cols = cols_ws[:n * a * a * c * count].reshape(tiles.shape)
-        np.copyto(cols, tiles)                                # one column per (c, tile)
+        cols = cols_ws[:n * a * a * c * count].reshape(n, a, a, c, t1 - t0, tw)
+        # one column per (c, tile): the tiles' columns 0 … m − 1 from phases 0 … m − 1,
+        # their last two (m, m + 1) from phases 0 and 1 one place on
+        shape, strides = (n, a, m, c, t1 - t0, tw), (s_n, s_h, s_q, s_c, m * s_h, s_w)
+        first = xq[:, :, :, m * t0:]
+        np.copyto(cols[:, :, :m], as_strided(first, shape, strides, writeable=False))
+        np.copyto(cols[:, :, m:], as_strided(first[..., 1:], (n, a, 2, c, t1 - t0, tw),
+                                             strides, writeable=False))
         v = v_ws[:cols.size].reshape(n, a * a, c * count)
         np.matmul(k_in, cols.reshape(v.shape), out=v)         # Bᵀ d B for every tile
         prod = prod_ws[:n * a * a * f * count].reshape(n, a * a, f, count)

@@ -127,7 +127,8 @@ def test_bad_settings_are_one_clear_error():
 #   conv5; a = 6 or 4; bands of tile rows about 4 MiB per image):
 #     row shifts and row products, conv1_2: 4 · 64 · 64 · 3 · 224 each       =    11,010,048
 #     its stacked weights + their check copy: 2 · 4 · 64 · 64 · 9            =       294,912
-#     padded input, conv2_2: 64 · 128 · 114 · 114 · 4                       =   425,852,928
+#     padded input, conv2_2, in 4 column phases of 28 + 1: 64 · 128 · 114 · 4 · 29 · 4
+#                                                                            =   433,324,032
 #     tiles, transformed (conv2_1: band of 16 rows of 28 tiles, 64 channels, a² = 36):
 #       4 · 64 · 16 · 28 · 36 · 64 each                                      =   264,241,152
 #     products and outputs, conv2_1 (64 in, 128 out, band 16 rows of 28 tiles):
@@ -141,7 +142,7 @@ def test_vgg16_batch_64_inference_by_hand():
     budget = memory_budget(Network.load(preset_path("vgg16")), batch=64, training=False)
     params = 138_357_544 * 4
     pair = (224 * 224 * 64 + 224 * 224 * 64) * 4 * 64
-    workspace = (2 * 11_010_048 + 294_912 + 425_852_928 + 2 * 264_241_152 + 528_482_304
+    workspace = (2 * 11_010_048 + 294_912 + 433_324_032 + 2 * 264_241_152 + 528_482_304
                  + 234_881_024 + 4 * 843_776 * 45 + 4 * 786_432 * 25)
     assert budget.totals["step"] == pair
     assert budget.totals["step_layer"] in ("conv1_2", "relu1_1", "relu1_2")

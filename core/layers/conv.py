@@ -377,13 +377,14 @@ def _rows_bytes(in_shape, out_shape, batch, kernel, name) -> Footprint:
 def _winograd_bytes(m, in_shape, out_shape, batch, padding, name) -> Footprint:
     """What fastconv.winograd_conv allocates with tiles of m×m outputs: its output (and,
     when the tiles overhang it, the larger array it is cut from), the per-thread
-    workspaces (padded input; tiles, transforms, products and outputs of one band of tile
-    rows) and this layer's transformed weights with the copy they are checked against."""
+    workspaces (padded input, in m column phases of tw + 1 columns; tiles, transforms,
+    products and outputs of one band of tile rows) and this layer's transformed weights
+    with the copy they are checked against."""
     (c, _, _), (f, ho, wo) = in_shape, out_shape
     a, th, tw = m + 2, -(-ho // m), -(-wo // m)
     band = max(1, min(th, fastconv._BAND_BYTES // max(1, 4 * a * a * c * tw)))
     tiles = 4 * batch * band * tw
-    held = (("winograd padded", tensor_bytes((c, m * th + 2, m * tw + 2), batch)),
+    held = (("winograd padded", tensor_bytes((c, m * th + 2, m * (tw + 1)), batch)),
             ("winograd tiles", tiles * a * a * c), ("winograd transformed", tiles * a * a * c),
             ("winograd products", tiles * a * a * f), ("winograd outputs", tiles * m * m * f),
             (f"winograd weights of {name}", 4 * f * c * (a * a + 9)))
