@@ -70,6 +70,12 @@ _K_W = {m: _kron(_G, m) for m in _G}
 # Bytes of one band's transformed tiles V (a² × C × band tiles): a few MB keeps a band's
 # tiles, V and M in the last-level cache while BLAS works on them.
 _BAND_BYTES = 4 << 20
+# Winograd's band of one image may be larger: its (a²) products are F × C by C × (band's
+# tiles), too thin for BLAS at 4 MB on VGG16's 112×112 and 56×56 maps. With 16 MB, inside
+# the pass (2 threads, interleaved): conv2_1 26.1 → 23.8 ms, conv2_2 40.9 → 38.4, conv3_2
+# 27.2 → 23.2, conv3_3 28.4 → 23.7, the others even. A batch shares the 16 MB, down to
+# _BAND_BYTES an image, so that a large batch's workspaces do not grow with it.
+_WINOGRAD_BAND_BYTES = 16 << 20
 
 # ----------------------------------------------------------------------------- routing
 # Smallest output side for each tile size, and the fewest channels (in and out) worth it.
@@ -340,7 +346,7 @@ def winograd_conv(x, w, b, padding, m):
     blocks = out.reshape(n, f, th, m, tw, m)
     bias = None if b is None else np.asarray(b, np.float32).reshape(1, f, 1, 1)
     k_in, k_out = _K_IN[m], _K_OUT[m]
-    band = max(1, min(th, _BAND_BYTES // max(1, 4 * a * a * c * tw)))
+    band = winograd_band(n, c, m, th, tw)
     cols_ws = _workspace("tiles", n * a * a * c * band * tw)
     v_ws = _workspace("transformed", n * a * a * c * band * tw)
     prod_ws = _workspace("products", n * a * a * f * band * tw)
@@ -367,6 +373,15 @@ def winograd_conv(x, w, b, padding, m):
     if (m * th, m * tw) != (ho, wo):
         out = np.ascontiguousarray(out[:, :, :ho, :wo])
     return out
+
+
+def winograd_band(n, c, m, th, tw) -> int:
+    """Tile rows per band of ``winograd_conv``: the transformed tiles of one band of an
+    image (a² × C × band · tw values) in _WINOGRAD_BAND_BYTES shared by the batch, at least
+    _BAND_BYTES an image (and one tile row)."""
+    a = m + 2
+    per_image = max(_BAND_BYTES, _WINOGRAD_BAND_BYTES // max(1, n))
+    return max(1, min(th, per_image // max(1, 4 * a * a * c * tw)))
 
 
 def _scatter(y, dest, bias):

@@ -382,7 +382,7 @@ def _winograd_bytes(m, in_shape, out_shape, batch, padding, name) -> Footprint:
     with the copy they are checked against."""
     (c, _, _), (f, ho, wo) = in_shape, out_shape
     a, th, tw = m + 2, -(-ho // m), -(-wo // m)
-    band = max(1, min(th, fastconv._BAND_BYTES // max(1, 4 * a * a * c * tw)))
+    band = fastconv.winograd_band(batch, c, m, th, tw)
     tiles = 4 * batch * band * tw
     held = (("winograd padded", tensor_bytes((c, m * th + 2, m * (tw + 1)), batch)),
             ("winograd tiles", tiles * a * a * c), ("winograd transformed", tiles * a * a * c),
