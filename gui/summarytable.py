@@ -24,14 +24,15 @@ from convscope.gui import settings
 from convscope.gui.dockpanel import set_text_only_growing
 from convscope.gui.document import INPUT
 from convscope.gui.lazy import PaintTurns
-from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtCore import QEvent, QItemSelectionModel, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
     QMenu,
     QTableView,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -55,11 +56,10 @@ ELIDED = {c for narrowest in NARROWEST for c in narrowest}
 NUMERIC = {"Params", "MACs"}
 ROW_FILL = {"warning": QColor("#fff3d1"), "error": QColor("#fde1e1"),
             "blocked": QColor("#efefef")}
-NAME_ROLE = Qt.ItemDataRole.UserRole
-RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-# the roles a cell may answer beside its text and alignment
-LOOK_ROLES = {NAME_ROLE, Qt.ItemDataRole.FontRole, Qt.ItemDataRole.BackgroundRole,
-              Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole}
+TOTALS_FILL = QColor("#e9edf3")
+GREY = QColor("#777777")  # the layers after an error: not computed
+STATUS_INK = {"warning": QColor("#8a5a00"), "error": QColor("#b01818")}
+RIGHT_ALIGNED = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 INDENT = "\u2003\u2002"  # an em and an en space per nesting level
 
 
@@ -76,57 +76,109 @@ def _changed_runs(before: list, after: list) -> list[tuple[int, int]]:
     return runs
 
 
-class SummaryModel(QAbstractTableModel):
-    """Rows: the input, every layer in reading order, the totals."""
+class SummaryModel(QStandardItemModel):
+    """Rows: the input, every layer in reading order, the totals.
+
+    The cells are Qt's own items: painting a screenful asks every cell for seven roles, and
+    a model answering in Python made about 570 calls a repaint (10 ms idle; while the live
+    worker held Python's lock in a long Qt call, each call waited for it: up to 300 ms of a
+    frozen window on a 10000×10000 input). Now a repaint makes none. A change sets the
+    texts and looks of the rows that differ (a load: every row, signals held back, then
+    one reset); tooltips are made when a cell is hovered (``tooltip``)."""
 
     def __init__(self, document, parent=None):
-        super().__init__(parent)
+        super().__init__(0, len(COLUMNS), parent)
         self.doc = document
         self._bold = QFont()
         self._bold.setBold(True)
+        for n, title in enumerate(COLUMNS):
+            header = QStandardItem(title)
+            header.setToolTip(HEADER_TIPS[title])
+            self.setHorizontalHeaderItem(n, header)
+        self.rows: list[tuple] = []
+        self.looks: list[tuple] = []
         self._read()
+        self._fill()
         document.changed.connect(self.refresh)
 
     def _read(self) -> None:
-        """Format every row once per change: painting and column widths reuse the text."""
+        """Format every row once per change: the items and the column widths use the text."""
         self.report = self.doc.report
         self.rows = [tuple(self._input(c) for c in COLUMNS)]
         self.rows += [tuple(self._cell(info, c) for c in COLUMNS) for info in self.report.layers]
         totals = self._totals()
         self.rows.append(tuple(totals[c] for c in COLUMNS))
+        self.looks = [("input", "")] + [("layer", info.status) for info in self.report.layers]
+        self.looks.append(("totals", ""))
 
     def refresh(self) -> None:
-        before = self.rows
+        before = list(zip(self.rows, self.looks))
         self._read()
-        if len(self.rows) != len(before):
+        after = list(zip(self.rows, self.looks))
+        if len(after) != len(before):
+            self.blockSignals(True)  # one reset below, not a signal per row
+            try:
+                self._fill()
+            finally:
+                self.blockSignals(False)
             self.beginResetModel()
             self.endResetModel()
             return
         # same rows: keep the view's selection and scroll place, and repaint only the rows
-        # whose text changed (an edit changes a few; repainting every cell of ResNet-18's
-        # table took about 10 ms of the edit)
-        for first, last in _changed_runs(before, self.rows):
+        # whose text or look changed (an edit changes a few; repainting every cell of
+        # ResNet-18's table took about 10 ms of the edit)
+        runs = _changed_runs(before, after)
+        self.blockSignals(True)
+        try:
+            self._set_rows(row for first, last in runs for row in range(first, last + 1))
+        finally:
+            self.blockSignals(False)
+        for first, last in runs:
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
 
+    def _fill(self) -> None:
+        """Every row's items anew (appended whole rows: half the time of item by item)."""
+        self.setRowCount(0)
+        for row in range(len(self.rows)):
+            self.appendRow(self._items(row))
+
+    def _set_rows(self, rows) -> None:
+        for row in rows:
+            for column, item in enumerate(self._items(row)):
+                self.setItem(row, column, item)
+
+    def _items(self, row: int) -> list[QStandardItem]:
+        """The row's cells, from ``rows`` and ``looks``."""
+        kind, status = self.looks[row]
+        fill = TOTALS_FILL if kind == "totals" else ROW_FILL.get(status)
+        items = []
+        for column, text in enumerate(self.rows[row]):
+            item = QStandardItem(text)
+            title = COLUMNS[column]
+            if title in NUMERIC:
+                item.setTextAlignment(RIGHT_ALIGNED)
+            if fill is not None:
+                item.setData(fill, Qt.ItemDataRole.BackgroundRole)
+            if kind == "totals":
+                item.setFont(self._bold)
+            elif status == "blocked":
+                item.setData(GREY, Qt.ItemDataRole.ForegroundRole)
+            elif title == "Status" and status in STATUS_INK:
+                item.setData(STATUS_INK[status], Qt.ItemDataRole.ForegroundRole)
+            items.append(item)
+        return items
+
     # -------------------------------------------------------------- the model
-    def rowCount(self, parent=None):
-        return 0 if parent is not None and parent.isValid() else len(self.report.layers) + 2
-
-    def columnCount(self, parent=None):
-        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return HEADER_TIPS[COLUMNS[section]]
-        return None
-
     def info(self, row: int):
         """The row's LayerInfo; None for the input and totals rows."""
         if 1 <= row <= len(self.report.layers):
             return self.report.layers[row - 1]
         return None
+
+    def name_at(self, row: int) -> str:
+        """The layer name a row selects: INPUT for the input row, "" for the totals."""
+        info = self.info(row)
+        return INPUT if row == 0 else (info.name if info else "")
 
     def row_of(self, name: str) -> int:
         if name == INPUT:
@@ -136,44 +188,19 @@ class SummaryModel(QAbstractTableModel):
                 return n + 1
         return -1
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        # painting asks each visible cell for seven roles: the common ones come first and
-        # cheaply (a repaint of ResNet-18's table made about 570 calls)
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.rows[index.row()][index.column()] if index.isValid() else None
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return RIGHT if COLUMNS[index.column()] in NUMERIC else None
-        if role not in LOOK_ROLES or not index.isValid():
-            return None
-        row, column = index.row(), COLUMNS[index.column()]
-        last = len(self.rows) - 1
-        if role == NAME_ROLE:
-            info = self.info(row)
-            return INPUT if row == 0 else (info.name if info else "")
-        if row == 0:
-            return None
-        if row == last:
-            if role == Qt.ItemDataRole.FontRole:
-                return self._bold
-            if role == Qt.ItemDataRole.BackgroundRole:
-                return QColor("#e9edf3")
-            return None
-        info = self.info(row)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return ROW_FILL.get(info.status)
-        if role == Qt.ItemDataRole.ForegroundRole and info.status == "blocked":
-            return QColor("#777777")
-        if role == Qt.ItemDataRole.ForegroundRole and column == "Status":
-            return {"warning": QColor("#8a5a00"), "error": QColor("#b01818")}.get(info.status)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            tip = _tooltip(info)
-            if column == "Ops":  # the cell is the compact total: here every count in full
-                return "\n".join(["Beside the MACs:", *(ops_lines(info.ops) or ["nothing"]),
-                                  tip])
-            if column in ELIDED:  # a narrow column may show only the end of it
-                tip = f"{column}: {self.rows[row][index.column()].strip()}\n{tip}"
-            return tip
-        return None
+    def tooltip(self, index) -> str:
+        """A layer cell's tooltip (the input and totals rows have none): the layer, its
+        problems and work; a narrow column's whole text; the Ops cell's every count."""
+        info = self.info(index.row()) if index.isValid() else None
+        if info is None:
+            return ""
+        tip = _tooltip(info)
+        column = COLUMNS[index.column()]
+        if column == "Ops":  # the cell is the compact total: here every count in full
+            return "\n".join(["Beside the MACs:", *(ops_lines(info.ops) or ["nothing"]), tip])
+        if column in ELIDED:  # a narrow column may show only the end of it
+            return f"{column}: {self.rows[index.row()][index.column()].strip()}\n{tip}"
+        return tip
 
     def _input(self, column):
         shape = self.report.input_shape
@@ -365,6 +392,19 @@ class SummaryTable(QTableView):
         if event.size().width() != event.oldSize().width():
             self._fit_columns()
 
+    def viewportEvent(self, event):
+        # tooltips are made when asked: a model of Qt's own items answers painting
+        # without Python, and every cell's tooltip made at each change would cost more
+        if event.type() == QEvent.Type.ToolTip:
+            tip = self.model().tooltip(self.indexAt(event.pos()))
+            if tip:
+                QToolTip.showText(event.globalPos(), tip, self.viewport())
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().viewportEvent(event)
+
     def _after_reset(self):
         self._fit_columns()
         self._select(self.doc.selected)
@@ -372,7 +412,7 @@ class SummaryTable(QTableView):
     def _row_changed(self, current, previous):
         if self._syncing or not current.isValid():
             return
-        name = self.model().data(current, NAME_ROLE)
+        name = self.model().name_at(current.row())
         if name:
             self.doc.select(name)
 

@@ -9,7 +9,7 @@ from convscope.gui import recovery
 from convscope.gui.activations import Activations
 from convscope.gui.document import Document
 from convscope.gui.mainwindow import MainWindow
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
@@ -204,6 +204,19 @@ def table_row(window, name) -> dict:
     assert row >= 0, name
     return {model.headerData(c, Qt.Orientation.Horizontal): model.data(model.index(row, c))
             for c in range(model.columnCount())}
+
+
+def cell_tooltip(table, index) -> str:
+    """The tooltip a person sees hovering over a table cell ("" for none)."""
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QToolTip
+
+    QToolTip.hideText()
+    table.scrollTo(index)
+    point = table.visualRect(index).center()
+    event = QHelpEvent(QEvent.Type.ToolTip, point, table.viewport().mapToGlobal(point))
+    QApplication.sendEvent(table.viewport(), event)
+    return QToolTip.text() if QToolTip.isVisible() else ""
 
 
 def totals_row(window) -> dict:

@@ -10,7 +10,8 @@ from convscope.core.presets import preset_path
 from convscope.gui import app
 from convscope.gui.document import Document
 from convscope.gui.summarytable import COLUMNS, SummaryTable
-from PySide6.QtCore import QPoint, QSize, Qt
+from gui_helpers import cell_tooltip
+from PySide6.QtCore import QPoint, QSize
 from PySide6.QtWidgets import QMenu
 
 OPS = COLUMNS.index("Ops")
@@ -47,10 +48,11 @@ def test_the_ops_column_is_hidden_at_first_and_the_menu_shows_it(qtbot, isolated
     model = table.model()
     pool1 = model.index(model.row_of("pool1"), OPS)
     assert model.data(pool1) == "560K cmp"
-    tip = model.data(pool1, Qt.ItemDataRole.ToolTipRole)
+    tip = cell_tooltip(table, pool1)  # hovering over the cell
     assert tip.startswith("Beside the MACs:\n559,872 comparisons\n")
-    norm1 = model.data(model.index(model.row_of("norm1"), OPS), Qt.ItemDataRole.ToolTipRole)
+    norm1 = cell_tooltip(table, model.index(model.row_of("norm1"), OPS))
     assert "345,546 additions" in norm1 and "139,968 exponentials" in norm1
+    assert model.tooltip(model.index(0, OPS)) == ""  # the input row has none
     # the Layer column cannot be hidden: rows would have no label
     assert not menu_action(qtbot, table, "Layer").isEnabled()
 

@@ -6,7 +6,8 @@ import pytest
 from convscope.core.presets import preset_path
 from convscope.gui import app, settings
 from convscope.gui.summarytable import COLUMNS
-from PySide6.QtCore import QRect, QSize, Qt
+from gui_helpers import cell_tooltip
+from PySide6.QtCore import QRect, QSize
 
 
 @pytest.fixture
@@ -79,5 +80,4 @@ def test_every_shown_summary_column_is_in_view_for_resnet18(qtbot, isolated, siz
         assert header.sectionSize(column) >= widest + 4, name
     # a narrowed formula reads whole in its cell's tooltip
     index = model.index(model.row_of("layer1_0_conv1"), COLUMNS.index("Weights"))
-    assert model.data(index, Qt.ItemDataRole.ToolTipRole).startswith(
-        "Weights: (3*3*64)*64 = 36,864\n")
+    assert cell_tooltip(table, index).startswith("Weights: (3*3*64)*64 = 36,864\n")
