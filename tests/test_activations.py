@@ -882,6 +882,41 @@ def test_the_kernel_window_draws_the_part_of_a_large_map_around_the_window():
 
 
 # ============================================================================ progressive
+class Paints(QObject):
+    """Counts the Paint events a widget gets."""
+
+    def __init__(self, widget):
+        super().__init__()
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def test_new_maps_are_set_at_once_and_paint_in_a_later_turn(qtbot, live, alexnet):
+    """The maps a result brings are the view's at once (maps, mosaic, title), but paint in
+    a later turn of the event loop: painted in the batch that brought them, they painted
+    two or three times there (18 + 7 + 6 ms of a first open's stall)."""
+    doc, controller, view = live.document, live.controller, live.feature_maps
+    open_network(qtbot, live, alexnet.copy())
+    doc.select("conv1")
+    qtbot.waitUntil(view.stack.updatesEnabled)
+    with qtbot.waitSignal(view.displayed, timeout=WAIT):
+        doc.undo_stack.push(SetValue(doc, doc.path_of("conv1"), "filters", 48))
+    paints = Paints(view.graphics.viewport())  # from the maps' arrival on
+    assert view.maps.shape == (48, 55, 55) and view.mosaic.image.shape[0] > 55
+    assert "conv1</b> · 55x55x48" in view.title.title
+    assert not view.stack.updatesEnabled() and paints.count == 0  # not painted yet
+    qtbot.waitUntil(view.stack.updatesEnabled)
+    qtbot.waitUntil(lambda: paints.count > 0)
+    with qtbot.waitSignal(controller.resultReady, timeout=WAIT):
+        pass  # the pass ends; its final result holds the same maps: not painted again
+    qtbot.waitUntil(lambda: not view.paint_turns.waiting)
+
+
 def test_the_selected_layer_shows_before_the_pass_ends(qtbot, live, alexnet):
     """A partial result paints conv1 while later layers still run; the final result then
     brings the same maps (not painted again), and an edit of conv5 keeps conv1's maps."""
