@@ -9,7 +9,7 @@ from convscope.gui import recovery
 from convscope.gui.activations import Activations
 from convscope.gui.document import Document
 from convscope.gui.mainwindow import MainWindow
-from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
@@ -204,6 +204,20 @@ def table_row(window, name) -> dict:
     assert row >= 0, name
     return {model.headerData(c, Qt.Orientation.Horizontal): model.data(model.index(row, c))
             for c in range(model.columnCount())}
+
+
+class EventCount(QObject):
+    """Counts the events of one type (``QEvent.Type``) a widget gets."""
+
+    def __init__(self, widget, kind):
+        super().__init__(widget)
+        self.kind, self.count = kind, 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        if event.type() == self.kind:
+            self.count += 1
+        return False
 
 
 def cell_tooltip(table, index) -> str:

@@ -23,9 +23,9 @@ from convscope.gui.commands import SetInputValues, SetValue
 from convscope.gui.images import load_image, qimage_to_array
 from convscope.gui.lazy import on_screen
 from convscope.gui.plots import MAP_COLOURS, WEIGHT_COLOURS, colour_map
-from gui_helpers import send_drop_on
+from gui_helpers import EventCount, send_drop_on
 from optional import needs_torch
-from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QRect, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QRect, Qt, QUrl
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
@@ -737,25 +737,15 @@ def test_the_live_views_follow_the_selected_layer(qtbot, make_window):
 
 def test_computing_coming_and_going_does_not_relay_the_window(qtbot, make_window):
     window, live = window_with_parts(make_window, qtbot)
-    requests = []
-
-    class Count(QObject):
-        def eventFilter(self, obj, event):
-            if event.type() == QEvent.Type.LayoutRequest:
-                requests.append(obj)
-            return False
-
-    counter = Count()
-    window.installEventFilter(counter)
+    QApplication.processEvents()
+    requests = EventCount(window, QEvent.Type.LayoutRequest)
     try:
-        QApplication.processEvents()
-        requests.clear()
         for busy in (True, False, True, False):  # as every pass does
             live.controller._set_busy(busy)
             QApplication.processEvents()
-        assert live.feature_maps.status.text() == "" and requests == []
+        assert live.feature_maps.status.text() == "" and requests.count == 0
     finally:
-        window.removeEventFilter(counter)
+        window.removeEventFilter(requests)
         window.document.undo_stack.setClean()
         window.close()
 
@@ -882,20 +872,6 @@ def test_the_kernel_window_draws_the_part_of_a_large_map_around_the_window():
 
 
 # ============================================================================ progressive
-class Paints(QObject):
-    """Counts the Paint events a widget gets."""
-
-    def __init__(self, widget):
-        super().__init__()
-        self.count = 0
-        widget.installEventFilter(self)
-
-    def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.Paint:
-            self.count += 1
-        return False
-
-
 def test_new_maps_are_set_at_once_and_paint_in_a_later_turn(qtbot, live, alexnet):
     """The maps a result brings are the view's at once (maps, mosaic, title), but paint in
     a later turn of the event loop: painted in the batch that brought them, they painted
@@ -906,7 +882,7 @@ def test_new_maps_are_set_at_once_and_paint_in_a_later_turn(qtbot, live, alexnet
     qtbot.waitUntil(view.stack.updatesEnabled)
     with qtbot.waitSignal(view.displayed, timeout=WAIT):
         doc.undo_stack.push(SetValue(doc, doc.path_of("conv1"), "filters", 48))
-    paints = Paints(view.graphics.viewport())  # from the maps' arrival on
+    paints = EventCount(view.graphics.viewport(), QEvent.Type.Paint)  # from the maps' arrival
     assert view.maps.shape == (48, 55, 55) and view.mosaic.image.shape[0] > 55
     assert "conv1</b> · 55x55x48" in view.title.title
     assert not view.stack.updatesEnabled() and paints.count == 0  # not painted yet

@@ -18,6 +18,7 @@ from convscope.gui import app, editing
 from convscope.gui.document import INPUT
 from convscope.gui.summarytable import COLUMNS
 from gui_helpers import (
+    EventCount,
     below,
     between,
     drop_type,
@@ -263,20 +264,6 @@ def test_selecting_a_layer_of_the_same_type_keeps_the_inspector_page(window):
     assert not page.isWindow()
 
 
-class LayoutRequests(QObject):
-    """Counts the times the window is asked to lay out its docks again."""
-
-    def __init__(self, window):
-        super().__init__(window)
-        self.count = 0
-        window.installEventFilter(self)
-
-    def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.LayoutRequest:
-            self.count += 1
-        return False
-
-
 def flush_layouts():
     """Deliver every posted layout request (each level of the tree posts the next)."""
     for _ in range(8):
@@ -290,7 +277,8 @@ def test_an_edit_lays_out_its_panels_but_not_the_window(window):
     build(window, "conv", "relu", "fc")
     window.document.select("conv1")
     flush_layouts()
-    requests, docks = LayoutRequests(window), {n: d.geometry() for n, d in window.docks.items()}
+    requests = EventCount(window, QEvent.Type.LayoutRequest)  # the window laid out again
+    docks = {n: d.geometry() for n, d in window.docks.items()}
     figures = dict(window.inspector._shown_figures)
     window.inspector.editors["filters"].setValue(10)
     flush_layouts()
