@@ -130,7 +130,9 @@ class SummaryModel(QStandardItemModel):
         runs = _changed_runs(before, after)
         self.blockSignals(True)
         try:
-            self._set_rows(row for first, last in runs for row in range(first, last + 1))
+            for first, last in runs:
+                for row in range(first, last + 1):
+                    self._update_row(row, before[row])
         finally:
             self.blockSignals(False)
         for first, last in runs:
@@ -142,10 +144,18 @@ class SummaryModel(QStandardItemModel):
         for row in range(len(self.rows)):
             self.appendRow(self._items(row))
 
-    def _set_rows(self, rows) -> None:
-        for row in rows:
+    def _update_row(self, row: int, before: tuple) -> None:
+        """A row whose look is as it was gets the texts that changed set in place (an edit
+        of an early layer in ResNet-50 changes most rows' shape and figures, not their
+        looks); another look, new items."""
+        texts, look = before
+        if look != self.looks[row]:
             for column, item in enumerate(self._items(row)):
                 self.setItem(row, column, item)
+            return
+        for column, (old, new) in enumerate(zip(texts, self.rows[row])):
+            if old != new:
+                self.item(row, column).setText(new)
 
     def _items(self, row: int) -> list[QStandardItem]:
         """The row's cells, from ``rows`` and ``looks``."""
