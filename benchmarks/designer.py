@@ -88,15 +88,26 @@ def resnet50():
     window = MainWindow(restore_layout=False, autosave=False)
     window.resize(1600, 1000)
     window.show()
+    def settle():
+        """Until the held paints are released: a load paints the pipeline and the table in
+        later turns (gui.lazy.PaintTurns), and a held viewport's repaint() paints nothing."""
+        end = time.perf_counter() + 2
+        while (window.paint_turns.waiting or window.table.paint_turns.waiting) \
+                and time.perf_counter() < end:
+            app.processEvents()
+
     t0 = time.perf_counter()
     window.open_path(preset_path("resnet50"))
     app.processEvents()
     print(f"open ResNet-50 ({len(window.document.report.layers)} layers): "
           f"{(time.perf_counter() - t0) * 1e3:.0f} ms")
+    settle()
     view, doc = window.pipeline, window.document
     for label, collapsed in (("collapsed", True), ("expanded", False)):
         view.set_all_collapsed(collapsed)
         app.processEvents()
+        settle()
+        assert view.viewport().updatesEnabled()
         bar = view.verticalScrollBar()
         steps = []
         for value in range(bar.minimum(), bar.maximum(), 120):
