@@ -44,12 +44,12 @@ class Activations:
 
     @property
     def views(self):
-        return (self.input_view, self.feature_maps, self.kernels, self.kernel_window)
+        return (self.feature_maps, self.input_view, self.kernels, self.kernel_window)
 
     def panels(self) -> list:
-        """The panels a new selection redraws, the feature maps first."""
-        return [self.feature_maps, self.input_view, self.kernels, self.kernel_window,
-                self.gradients]
+        """The panels a new selection redraws (the views and the gradients), the feature
+        maps first."""
+        return [*self.views, self.gradients]
 
     def close(self):
         self.controller.close()
