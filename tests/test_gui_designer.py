@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from convscope.core import CATEGORIES, REGISTRY, Network
 from convscope.core.layers import Block, Shaped, op_dict
+from convscope.core.network import iter_layers
 from convscope.core.presets import preset_path, preset_paths, preset_title
 from convscope.gui import app, editing
 from convscope.gui.document import INPUT
@@ -232,6 +233,30 @@ def test_the_totals_under_the_table_never_shrink_the_dock_on_an_edit(window):
     window.inspector.editors["filters"].setValue(1)  # shorter figures: fewer lines needed
     QApplication.processEvents()
     assert totals.minimumHeight() >= tall  # the label (and the dock's edge) stays put
+
+
+def test_the_pages_of_a_networks_layer_types_are_made_ahead_while_it_is_idle(window, qtbot):
+    """After a load settles, each layer type of the network gets its inspector page made
+    and put away, one per turn, without changing what shows; the first click on a type
+    then shows that page, filled for the layer clicked."""
+    doc, inspector = window.document, window.inspector
+    doc.replace_network(Network.load(preset_path("resnet18")), preset_path("resnet18"))
+    doc.select("conv1")
+    shown, editors = inspector.widget(), dict(inspector.editors)
+    layer = lambda name: doc.layer(doc.path_of(name))  # noqa: E731
+    types = {type(each) for each in iter_layers(doc.network.layers)} - {type(layer("conv1"))}
+    qtbot.waitUntil(lambda: types <= set(inspector._pages), timeout=10_000)
+    assert inspector.widget() is shown and inspector.editors == editors
+    assert editors["name"].text() == "conv1" and editors["filters"].value() == 64
+    made = inspector._pages[type(layer("bn1"))][0]
+    assert made not in inspector.findChildren(QWidget) and not made.isWindow()
+    doc.select("layer2_0_bn1")
+    assert inspector.widget() is made
+    assert inspector.editors["name"].text() == "layer2_0_bn1"
+    assert ">layer2_0_bn1</b>" in inspector._title.text()
+    assert "layers[8].body[1]" in inspector._title.text()  # its path, set when shown
+    # a batch norm of 128 channels: γ and β, 2·128 = 256 parameters
+    assert dict(inspector._shown_figures)["params"].text() == "256 (256)"
 
 
 def test_selecting_a_layer_of_the_same_type_keeps_the_inspector_page(window):
