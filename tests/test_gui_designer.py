@@ -259,6 +259,23 @@ def test_the_pages_of_a_networks_layer_types_are_made_ahead_while_it_is_idle(win
     assert dict(inspector._shown_figures)["params"].text() == "256 (256)"
 
 
+def test_a_new_inspector_page_shows_the_problems_the_last_page_showed_too(window):
+    """Two layers of different types after the same error: each page says it cannot be
+    computed (a new page once skipped problems equal to those of the page it replaced)."""
+    doc, inspector = window.document, window.inspector
+    doc.replace_network(Network.from_dict({
+        "format": "convscope", "version": 1, "name": "blocked",
+        "input": {"channels": 3, "height": 8, "width": 8},
+        "layers": [{"type": "conv", "name": "big", "filters": 4, "kernel": 11},
+                   {"type": "conv", "name": "after", "filters": 4, "kernel": 1},
+                   {"type": "relu", "name": "act"}]}), None)
+    for name in ("after", "act"):
+        doc.select(name)
+        says = [label.text() for label in inspector.widget().findChildren(QLabel)]
+        assert any("Cannot be computed" in text and "'big'" in text for text in says), name
+        assert inspector.widget().findChild(QWidget, "showError").text() == "Show the error (big)"
+
+
 def test_selecting_a_layer_of_the_same_type_keeps_the_inspector_page(window):
     """Another conv selected: the same editors show its values and name (the page is not
     made anew); a layer of another type gets its own page, and the conv's is kept."""
