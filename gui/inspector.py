@@ -639,9 +639,10 @@ class LayerInspector(QScrollArea):
             return
         info = self._info()
         block = isinstance(info.layer, Block)  # its mends and figures follow its sides
-        if block or self._problems_shown != _problems_of(info):
+        problems = _problems_of(info, self._culprit(info))
+        if block or self._problems_shown != problems:
             self._clear(self._problems)
-            self._problems_shown = _problems_of(info)
+            self._problems_shown = problems
             if info.blocked_by:
                 self._blocked(info)
             for n, diagnostic in enumerate(info.diagnostics):
@@ -724,13 +725,17 @@ class LayerInspector(QScrollArea):
             SetValue(self.doc, d.path, FLOOR.key, value)))
         column.addWidget(button)
 
+    def _culprit(self, info) -> str:
+        """The name of the layer whose error blocks this one ("" if none or not found)."""
+        try:
+            return self.doc.report.by_path(info.blocked_by).name if info.blocked_by else ""
+        except KeyError:
+            return ""
+
     def _blocked(self, info):
         style = SEVERITY_STYLE["blocked"]
         frame, column = self._box(style)
-        try:
-            culprit = self.doc.report.by_path(info.blocked_by).name
-        except KeyError:
-            culprit = ""
+        culprit = self._culprit(info)
         self._message(column, f"<b>Cannot be computed</b> — this layer comes after the error "
                       f"at {info.blocked_by} '{culprit}', so its input shape is unknown.", style)
         if culprit:
@@ -864,6 +869,7 @@ def _arithmetic(info) -> list[tuple[str, str]]:
     return rows
 
 
-def _problems_of(info) -> tuple:
-    """What the inspector's problems section is made from (equal: the same widgets)."""
-    return info.blocked_by, tuple(repr(d) for d in info.diagnostics)
+def _problems_of(info, culprit: str) -> tuple:
+    """What the inspector's problems section is made from (equal: the same widgets): the
+    culprit's name too, which its message and button show (renamed, at the same place)."""
+    return info.blocked_by, culprit, tuple(repr(d) for d in info.diagnostics)

@@ -16,6 +16,7 @@ from convscope.core.layers import Block, Shaped, op_dict
 from convscope.core.network import iter_layers
 from convscope.core.presets import preset_path, preset_paths, preset_title
 from convscope.gui import app, editing
+from convscope.gui.commands import RenameLayer
 from convscope.gui.document import INPUT
 from convscope.gui.summarytable import COLUMNS
 from gui_helpers import (
@@ -274,6 +275,12 @@ def test_a_new_inspector_page_shows_the_problems_the_last_page_showed_too(window
         says = [label.text() for label in inspector.widget().findChildren(QLabel)]
         assert any("Cannot be computed" in text and "'big'" in text for text in says), name
         assert inspector.widget().findChild(QWidget, "showError").text() == "Show the error (big)"
+    # the culprit renamed: the same place, the same problems, but the message names it anew
+    doc.undo_stack.push(RenameLayer(doc, doc.path_of("big"), "huge"))
+    says = [label.text() for label in inspector.widget().findChildren(QLabel)]
+    assert any("Cannot be computed" in text and "'huge'" in text for text in says)
+    inspector.widget().findChild(QWidget, "showError").click()
+    assert doc.selected == "huge"
 
 
 def test_selecting_a_layer_of_the_same_type_keeps_the_inspector_page(window):
