@@ -372,12 +372,10 @@ class LayerInspector(QScrollArea):
             key = _page_key(layer)
             if key in self._pages or key == _page_key(shown):
                 continue
-            before = {name: getattr(self, name, None) for name in self._PAGE_STATE}
+            before = self._page_state()  # the page shown keeps its state
             page = self._make_page(layer, "")  # its title is set when it is shown
             page.ensurePolished()  # it and its children: the style's work, done now
-            page.hide()
-            page.setParent(self._shelf)
-            self._pages[key] = (page, {name: getattr(self, name) for name in self._PAGE_STATE})
+            self._shelve(key, page)
             for name, value in before.items():
                 setattr(self, name, value)
             self._shown = shown
@@ -409,9 +407,16 @@ class LayerInspector(QScrollArea):
             if page is not None:
                 page.deleteLater()
             return
+        self._shelve(key, page)
+
+    def _page_state(self) -> dict:
+        return {name: getattr(self, name, None) for name in self._PAGE_STATE}
+
+    def _shelve(self, key, page) -> None:
+        """Keep ``page`` (and the page state now in the attributes) for ``key``'s next turn."""
         page.hide()
         page.setParent(self._shelf)  # not a window of its own while put away
-        self._pages[key] = (page, {name: getattr(self, name) for name in self._PAGE_STATE})
+        self._pages[key] = (page, self._page_state())
 
     def refresh(self) -> None:
         """After any change: editors show the document's values, sections are redone."""
