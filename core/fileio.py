@@ -141,18 +141,32 @@ def read_npz(path, budget: int = ARRAY_BUDGET, check=None) -> dict:
                                  source=str(path)) from None
 
 
-def read_npy(path, budget: int = ARRAY_BUDGET) -> np.ndarray:
-    """One array from an ``.npy``, its declared size checked against ``budget`` first."""
+def read_npy(path, budget: int = ARRAY_BUDGET, check=None, other_kind: str = "") -> np.ndarray:
+    """One array from an ``.npy``. The header is read first: ``check`` (if given) sees
+    (shape, dtype) and may refuse; then the declared size must fit ``budget``. A file of
+    another kind is refused with ``other_kind`` added (where such a file should go)."""
     path = Path(path)
     with _open_regular(path) as handle:
+        if handle.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+            raise ConvScopeError("not a .npy array: it does not begin with NumPy's .npy "
+                                 "header" + (f"; {other_kind}" if other_kind else ""),
+                                 source=str(path))
+        handle.seek(0)
         try:
             shape, dtype = _npy_header(handle, path.name)
+            if check is not None:
+                check(shape, dtype)
             _check_budget({path.name: (shape, dtype)}, budget, path)
             handle.seek(0)
             return np.lib.format.read_array(handle, allow_pickle=False)
+        except ConvScopeError as err:
+            raise err.located(source=str(path)) from None
         except (ValueError, OSError, EOFError) as err:
             raise ConvScopeError(f"not a readable .npy array ({_short(err)})",
                                  source=str(path)) from None
+
+
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 def _short(err) -> str:

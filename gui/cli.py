@@ -156,23 +156,20 @@ def _run(args) -> int:
 
 def _read_input_array(path, net):
     import numpy as np
+    from convscope.core import fileio
 
-    try:
-        x = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ConvScopeError("no such file", source=path) from None
-    except (ValueError, OSError) as err:
-        raise ConvScopeError(f"not a readable .npy array ({err})", source=path) from None
-    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
-        raise ConvScopeError("must hold one numeric array", source=path)
-    if x.ndim == 3:
-        x = x[None]
     want = net.input.shape
-    if x.ndim != 4 or tuple(x.shape[1:]) != want:
-        raise ConvScopeError(f"array has shape {tuple(x.shape)}; the network takes (N, "
-                             f"{want[0]}, {want[1]}, {want[2]}) or ({want[0]}, {want[1]}, "
-                             f"{want[2]})", source=path)
-    return x.astype(np.float32)
+
+    def check(shape, dtype):  # from the header, before the data are read
+        if dtype.kind not in "fiu":
+            raise ConvScopeError("must hold one numeric array")
+        if tuple(shape) != want and (len(shape) != 4 or tuple(shape[1:]) != want):
+            raise ConvScopeError(f"array has shape {tuple(shape)}; the network takes (N, "
+                                 f"{want[0]}, {want[1]}, {want[2]}) or ({want[0]}, {want[1]}, "
+                                 f"{want[2]})")
+
+    x = fileio.read_npy(path, check=check, other_kind="a picture goes with --image")
+    return (x[None] if x.ndim == 3 else x).astype(np.float32)
 
 
 def _import(args) -> int:

@@ -717,6 +717,40 @@ def test_run_with_a_colour_image_keeps_rgb_order(capsys, tmp_path):
     np.testing.assert_allclose(x[2, :, 4:], 0.2, atol=1e-6)
 
 
+def npy_header_only(path, shape) -> None:
+    """An .npy that declares float32 ``shape`` and holds no data (a hostile or cut file)."""
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f4", "fortran_order": False, "shape": shape})
+
+
+def test_run_refuses_an_input_array_by_its_header_before_reading_it(capsys, tmp_path):
+    """--input checks the .npy's declared shape and size before allocating: a header that
+    declares 447 GiB raised NumPy's MemoryError (a traceback); a picture given as --input
+    says it is not an .npy and names --image."""
+    good = write(tmp_path, TINY, "good.json")
+    out = tmp_path / "a.npz"
+    # (1, 3, 200000, 200000) float32: 4 · 3 · 200000² bytes = 447 GiB, not the (3, 8, 8) input
+    npy_header_only(tmp_path / "huge.npy", (1, 3, 200000, 200000))
+    status, _, err = run_cli(capsys, "run", good, "--input", tmp_path / "huge.npy", "--out", out)
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "huge.npy" in err and "(1, 3, 200000, 200000)" in err
+    # the input's shape, but 2^25 images: 2^25 · 3 · 8 · 8 · 4 bytes = 24 GiB, over the 6 GiB budget
+    npy_header_only(tmp_path / "many.npy", (1 << 25, 3, 8, 8))
+    status, _, err = run_cli(capsys, "run", good, "--input", tmp_path / "many.npy", "--out", out)
+    assert status == 2 and err.count("\n") == 1 and "24.0 GiB" in err and "budget" in err
+    # a header with its data cut off
+    npy_header_only(tmp_path / "cut.npy", (1, 3, 8, 8))
+    status, _, err = run_cli(capsys, "run", good, "--input", tmp_path / "cut.npy", "--out", out)
+    assert status == 2 and err.count("\n") == 1 and "cut.npy" in err
+    write_png(tmp_path / "picture.png", np.zeros((8, 8, 3), np.uint8))
+    status, _, err = run_cli(capsys, "run", good, "--input", tmp_path / "picture.png",
+                             "--out", out)
+    assert status == 2 and err.count("\n") == 1 and "--image" in err
+    assert "pickle" not in err  # NumPy's own advice, which does not apply to a PNG
+    assert not out.exists()
+
+
 def test_run_failures(capsys, tmp_path):
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((1, 3, 8, 8), np.float32))
