@@ -147,7 +147,8 @@ def read_npy(path, budget: int = ARRAY_BUDGET, check=None, other_kind: str = "")
     another kind is refused with ``other_kind`` added (where such a file should go)."""
     path = Path(path)
     with _open_regular(path) as handle:
-        if handle.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+        magic = np.lib.format.MAGIC_PREFIX  # b"\x93NUMPY"
+        if handle.read(len(magic)) != magic:
             raise ConvScopeError("not a .npy array: it does not begin with NumPy's .npy "
                                  "header" + (f"; {other_kind}" if other_kind else ""),
                                  source=str(path))
@@ -164,9 +165,6 @@ def read_npy(path, budget: int = ARRAY_BUDGET, check=None, other_kind: str = "")
         except (ValueError, OSError, EOFError) as err:
             raise ConvScopeError(f"not a readable .npy array ({_short(err)})",
                                  source=str(path)) from None
-
-
-_NPY_MAGIC = b"\x93NUMPY"
 
 
 def _short(err) -> str:
